@@ -1,0 +1,28 @@
+"""inr: a small neural representation (hash grid + tiny MLP) of one block of a 3D field.
+
+Public API::
+
+    model, report = inr.fit(values, ratio=100)      # fit one block
+    model.decode()                                   # owned grid back, float32
+    blob = model.to_bytes(); inr.Model.from_bytes(blob)
+
+Backends behind one switch (``backend="auto"|"torch"|"native"|"tcnn"``); the
+torch backend is the reference, the others are tested against it.
+"""
+from __future__ import annotations
+
+from .backends import BACKENDS, available_backends, get_backend
+from .config import EncodingConfig, NetworkConfig
+from .errors import BackendUnavailableError, InrError, InrValueError, ModelFormatError
+from .fit import fit
+from .metrics import max_abs_error, psnr
+from .model import FitReport, Model, ModelConfig
+from .sizing import config_for_ratio
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BACKENDS", "BackendUnavailableError", "EncodingConfig", "FitReport", "InrError", "InrValueError", "Model",
+    "ModelConfig", "ModelFormatError", "NetworkConfig", "available_backends", "config_for_ratio", "fit",
+    "get_backend", "max_abs_error", "psnr", "__version__",
+]

@@ -1,0 +1,206 @@
+"""Fit a model to one block of a 3D field.
+
+The whole block (owned and ghost samples) is min-max normalised and trained
+on; owned samples on faces shared with a neighbour (faces that have ghost
+layers) weigh ``boundary_weight`` times more in the loss. That is how
+neighbouring ranks agree at their shared faces without exchanging anything.
+Quality is always measured on the owned grid, after rounding to fp16.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+import numpy as np
+
+from .backends import BACKENDS, get_backend
+from .errors import InrValueError
+from .grid import ASSOCIATIONS, Box, box_slices, grid_axes, owned_box
+from .layout import init_params
+from .metrics import max_abs_error, psnr
+from .model import FitReport, Model, ModelConfig
+from .problem import LOSSES, FitProblem
+from .sizing import config_for_ratio
+
+#: fraction of the initial learning rate reached at ``max_steps`` (exponential decay).
+LR_FINAL_FRACTION = 0.1
+_STEP_CHUNK = 10  # steps between time-budget checks
+
+
+def validate_values(values: object, name: str = "values") -> np.ndarray:
+    """A finite 3D float32 array in C order, or an :class:`InrValueError` saying what is wrong."""
+    try:
+        arr = np.asarray(values)
+    except Exception as exc:
+        raise InrValueError(f"{name} must be a 3D numeric array (z, y, x): {exc}") from exc
+    if arr.dtype.kind not in "fiub":
+        raise InrValueError(f"{name} must be a 3D numeric array (z, y, x); got dtype {arr.dtype}")
+    if arr.ndim != 3:
+        raise InrValueError(f"{name} must be a 3D array (z, y, x); got {arr.ndim} dimensions, shape {arr.shape}")
+    if 0 in arr.shape:
+        raise InrValueError(f"{name} has an empty axis: shape {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise InrValueError(f"{name} holds {int(bad.sum())} NaN/Inf values (first at (z, y, x) = {first})")
+    return arr
+
+
+def _check_number(name: str, value: object, lo: float, *, integer: bool = False, allow_none: bool = True) -> None:
+    if value is None and allow_none:
+        return
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if ok and integer:
+        ok = float(value) == int(value)
+    if not ok or not math.isfinite(float(value)) or float(value) < lo:  # type: ignore[arg-type]
+        kind = "an integer" if integer else "a number"
+        raise InrValueError(f"{name}={value!r} is invalid: expected {kind} >= {lo}")
+
+
+def boundary_weights(shape: tuple[int, int, int], owned: Box, boundary_weight: float) -> np.ndarray | None:
+    """Per-sample loss weights: ``boundary_weight`` on owned faces that border ghost layers."""
+    if boundary_weight == 1.0 or owned == tuple((0, n) for n in shape):
+        return None
+    w = np.ones(shape, dtype=np.float32)
+    sl = list(box_slices(owned))
+    for axis, ((a, b), n) in enumerate(zip(owned, shape)):
+        for face, has_ghosts in ((a, a > 0), (b - 1, b < n)):
+            if has_ghosts:
+                idx = list(sl)
+                idx[axis] = slice(face, face + 1)
+                w[tuple(idx)] = boundary_weight
+    return w
+
+
+def fit(
+    values: np.ndarray,
+    *,
+    ghost_mask: np.ndarray | None = None,
+    association: str = "vertex",
+    config: ModelConfig | None = None,
+    ratio: float | None = 100.0,
+    target_psnr: float | None = None,
+    max_steps: int = 2000,
+    time_budget_s: float | None = None,
+    init: Model | None = None,
+    backend: str = "auto",
+    device: str = "cpu",
+    seed: int = 0,
+    batch_size: int = 1 << 16,
+    learning_rate: float = 1e-2,
+    loss: str = "l2",
+    boundary_weight: float = 4.0,
+    threads: int | None = None,
+    progress: Callable[[int, float], None] | None = None,
+) -> tuple[Model, FitReport]:
+    """Fit a hash-grid INR to ``values`` (3D, C order (z, y, x), x fastest).
+
+    Stops at the first of: ``target_psnr`` reached on the owned grid,
+    ``max_steps``, ``time_budget_s``. ``config`` defaults to
+    ``config_for_ratio(owned shape, ratio)`` (or ``init``'s config);
+    ``init`` warm-starts from a previous Model of the same config.
+    ``progress(step, psnr)`` is called whenever the PSNR is measured.
+    Returns the Model (fp16 params) and a FitReport measured on the real data.
+    """
+    t0 = time.perf_counter()
+    vals = validate_values(values)
+    if association not in ASSOCIATIONS:
+        raise InrValueError(f"association={association!r} is invalid: valid choices are {list(ASSOCIATIONS)}")
+    if loss not in LOSSES:
+        raise InrValueError(f"loss={loss!r} is invalid: valid choices are {list(LOSSES)}")
+    if backend not in BACKENDS:
+        raise InrValueError(f"backend={backend!r} is invalid: valid choices are {list(BACKENDS)}")
+    _check_number("ratio", ratio, 1.0)
+    _check_number("target_psnr", target_psnr, 0.0)
+    _check_number("max_steps", max_steps, 1, integer=True, allow_none=False)
+    _check_number("time_budget_s", time_budget_s, 0.0)
+    _check_number("batch_size", batch_size, 1, integer=True, allow_none=False)
+    _check_number("learning_rate", learning_rate, 0.0, allow_none=False)
+    _check_number("boundary_weight", boundary_weight, 0.0, allow_none=False)
+    _check_number("seed", seed, 0, integer=True, allow_none=False)
+    if config is not None and not isinstance(config, ModelConfig):
+        raise InrValueError(f"config must be an inr.ModelConfig or None; got {type(config).__name__}")
+    if init is not None:
+        if not isinstance(init, Model):
+            raise InrValueError(f"init must be an inr.Model or None; got {type(init).__name__}")
+        if config is not None and config != init.config and not init.is_constant:
+            raise InrValueError("init has a different config than config=: warm start needs the same model config")
+    ghost = None
+    if ghost_mask is not None:
+        ghost = np.asarray(ghost_mask)
+        if ghost.shape != vals.shape:
+            raise InrValueError(f"ghost_mask has shape {ghost.shape}; it must match values' shape {vals.shape}")
+    owned = owned_box(ghost, vals.shape)
+    owned_vals = vals[box_slices(owned)]
+    raw_bytes = 4 * owned_vals.size
+
+    if config is None:
+        if init is not None and not init.is_constant:
+            config = init.config
+        else:
+            config = config_for_ratio(owned_vals.shape, ratio if ratio is not None else 100.0)
+    be = get_backend(backend, device, threads)
+
+    lo, hi = float(vals.min()), float(vals.max())
+    if lo == hi:  # constant block: stored exactly, nothing to learn
+        model = Model(config, np.zeros(0, np.float16), (lo, hi), vals.shape, association, owned)
+        stored = len(model.to_bytes())
+        return model, FitReport(math.inf, 0.0, 0, time.perf_counter() - t0, stored, raw_bytes / stored,
+                                be.name, "constant")
+
+    owned_range = float(owned_vals.max()) - float(owned_vals.min())
+    value_range = owned_range if owned_range > 0 else hi - lo
+    xs, ys, zs = grid_axes(vals.shape, association)
+    oz, oy, ox = box_slices(owned)
+    problem = FitProblem(
+        config.encoding, config.network, ((vals - lo) / (hi - lo)).astype(np.float32),
+        boundary_weights(vals.shape, owned, boundary_weight), xs, ys, zs, int(batch_size), loss,
+    )
+    if init is not None and not init.is_constant:
+        params0 = init.params.astype(np.float32)
+    else:
+        params0 = init_params(config.encoding, config.network, int(seed))
+
+    def measure(params: np.ndarray) -> tuple[float, np.ndarray]:
+        out = be.decode_grid(config.encoding, config.network, params, xs[ox], ys[oy], zs[oz])
+        rec = (out.astype(np.float64) * (hi - lo) + lo).astype(np.float32)
+        return psnr(owned_vals, rec, value_range), rec
+
+    trainer = be.trainer(problem, params0, int(seed))
+    steps, reason = 0, "max_steps"
+    eval_every, next_eval = 50, 50
+    step_time = eval_time = 0.0
+    while steps < max_steps:
+        n = min(_STEP_CHUNK, max_steps - steps)
+        lr = learning_rate * LR_FINAL_FRACTION ** (steps / max_steps)
+        ts = time.perf_counter()
+        trainer.step(n, lr)
+        step_time = (time.perf_counter() - ts) / n
+        steps += n
+        if time_budget_s is not None and time.perf_counter() - t0 >= time_budget_s:
+            reason = "time_budget"
+            break
+        if (target_psnr is not None or progress is not None) and steps >= next_eval and steps < max_steps:
+            te = time.perf_counter()
+            p, _ = measure(trainer.params())
+            eval_time = time.perf_counter() - te
+            if progress is not None:
+                progress(steps, p)
+            if target_psnr is not None and p >= target_psnr:
+                reason = "target_psnr"
+                break
+            # keep measuring under ~20% of the training time
+            eval_every = max(_STEP_CHUNK, int(math.ceil(5 * eval_time / max(step_time, 1e-9) / _STEP_CHUNK)) * _STEP_CHUNK)
+            next_eval = steps + eval_every
+
+    params16 = np.clip(trainer.params(), -65504.0, 65504.0).astype(np.float16)
+    model = Model(config, params16, (lo, hi), vals.shape, association, owned)
+    final_psnr, rec = measure(params16.astype(np.float32))
+    stored = len(model.to_bytes())
+    report = FitReport(final_psnr, max_abs_error(owned_vals, rec), steps, time.perf_counter() - t0,
+                       stored, raw_bytes / stored, be.name, reason)
+    if progress is not None:
+        progress(steps, final_psnr)
+    return model, report
