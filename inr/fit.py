@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -21,10 +22,12 @@ from .layout import init_params
 from .metrics import max_abs_error, psnr
 from .model import FitReport, Model, ModelConfig
 from .problem import LOSSES, FitProblem
-from .sizing import config_for_ratio
+from .sizing import config_for_ratio, smallest_config
 
 #: fraction of the initial learning rate reached at ``max_steps`` (exponential decay).
 LR_FINAL_FRACTION = 0.1
+LEARNING_RATE = 1e-2
+WARM_LEARNING_RATE = 3e-3
 _STEP_CHUNK = 10  # steps between time-budget checks
 
 
@@ -89,7 +92,7 @@ def fit(
     device: str = "cpu",
     seed: int = 0,
     batch_size: int = 1 << 16,
-    learning_rate: float = 1e-2,
+    learning_rate: float | None = None,
     loss: str = "l2",
     boundary_weight: float = 4.0,
     threads: int | None = None,
@@ -101,7 +104,9 @@ def fit(
     ``max_steps``, ``time_budget_s``. ``config`` defaults to
     ``config_for_ratio(owned shape, ratio)`` (or ``init``'s config);
     ``init`` warm-starts from a previous Model of the same config.
-    ``progress(step, psnr)`` is called whenever the PSNR is measured.
+    ``learning_rate`` defaults to 1e-2, or 3e-3 for a warm start (a model that
+    is already close is disturbed less). ``progress(step, psnr)`` is called
+    whenever the PSNR is measured.
     Returns the Model (fp16 params) and a FitReport measured on the real data.
     """
     t0 = time.perf_counter()
@@ -117,7 +122,7 @@ def fit(
     _check_number("max_steps", max_steps, 1, integer=True, allow_none=False)
     _check_number("time_budget_s", time_budget_s, 0.0)
     _check_number("batch_size", batch_size, 1, integer=True, allow_none=False)
-    _check_number("learning_rate", learning_rate, 0.0, allow_none=False)
+    _check_number("learning_rate", learning_rate, 0.0)
     _check_number("boundary_weight", boundary_weight, 0.0, allow_none=False)
     _check_number("seed", seed, 0, integer=True, allow_none=False)
     if config is not None and not isinstance(config, ModelConfig):
@@ -136,14 +141,19 @@ def fit(
     owned_vals = vals[box_slices(owned)]
     raw_bytes = 4 * owned_vals.size
 
-    if config is None:
-        if init is not None and not init.is_constant:
-            config = init.config
-        else:
-            config = config_for_ratio(owned_vals.shape, ratio if ratio is not None else 100.0)
     be = get_backend(backend, device, threads)
-
     lo, hi = float(vals.min()), float(vals.max())
+    if config is None and init is not None and not init.is_constant:
+        config = init.config
+    if config is None and lo == hi:
+        config = smallest_config()
+    if config is None:
+        ratio = ratio if ratio is not None else 100.0
+        config = config_for_ratio(owned_vals.shape, ratio, strict=False)
+        if config == smallest_config():
+            warnings.warn(f"inr.fit: ratio={ratio} is out of reach for a block of {owned_vals.shape} samples; "
+                          "using the smallest model", RuntimeWarning, stacklevel=2)
+
     if lo == hi:  # constant block: stored exactly, nothing to learn
         model = Model(config, np.zeros(0, np.float16), (lo, hi), vals.shape, association, owned)
         stored = len(model.to_bytes())
@@ -158,6 +168,8 @@ def fit(
         config.encoding, config.network, ((vals - lo) / (hi - lo)).astype(np.float32),
         boundary_weights(vals.shape, owned, boundary_weight), xs, ys, zs, int(batch_size), loss,
     )
+    if learning_rate is None:
+        learning_rate = WARM_LEARNING_RATE if init is not None else LEARNING_RATE
     if init is not None and not init.is_constant:
         params0 = init.params.astype(np.float32)
     else:
@@ -170,7 +182,7 @@ def fit(
 
     trainer = be.trainer(problem, params0, int(seed))
     steps, reason = 0, "max_steps"
-    eval_every, next_eval = 50, 50
+    next_eval = _STEP_CHUNK  # measure early: a warm start may already be good enough
     step_time = eval_time = 0.0
     while steps < max_steps:
         n = min(_STEP_CHUNK, max_steps - steps)

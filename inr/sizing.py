@@ -18,14 +18,21 @@ def _model_config():
     return ModelConfig
 
 
-def config_for_ratio(shape: tuple[int, ...], ratio: float, *, n_features_per_level: int = 2):
+def smallest_config():
+    """The smallest model there is (used for constant blocks and unreachable ratios)."""
+    ModelConfig = _model_config()
+    return ModelConfig(EncodingConfig(2, 1, 3, 2, 2.0), NetworkConfig(16, 1))
+
+
+def config_for_ratio(shape: tuple[int, ...], ratio: float, *, n_features_per_level: int = 2, strict: bool = True):
     """The largest default-shaped model whose stored bytes give at least ``ratio``:1.
 
     ``shape`` is the owned grid (z, y, x); raw size is 4 bytes per sample. The
     grid spans resolutions from 4 up to the block's longest axis over
     ``n_levels`` levels; the hash table size is the largest power of two that
     fits the byte budget after the MLP (16 neurons, 1 hidden layer; wider when
-    the budget is large).
+    the budget is large). When no model is small enough, raises
+    :class:`InrValueError`, or with ``strict=False`` returns the smallest one.
     """
     ModelConfig = _model_config()
     if len(shape) != 3 or min(shape) < 1:
@@ -49,6 +56,8 @@ def config_for_ratio(shape: tuple[int, ...], ratio: float, *, n_features_per_lev
             enc = EncodingConfig(n_levels, n_features_per_level, log2_t, base, round(scale, 4))
             if mlp + enc.n_params <= budget_params:
                 return ModelConfig(enc, net)
+    if not strict:
+        return smallest_config()
     raise InrValueError(
         f"ratio={ratio} is too high for a block of shape {tuple(shape)}: "
         f"{raw} raw bytes leave no room for the smallest model; use a lower ratio"

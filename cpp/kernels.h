@@ -1,0 +1,79 @@
+// Interface of the compute kernels (kernels.cpp), which is compiled once per
+// instruction set (baseline, AVX2, AVX-512) and picked at run time (dispatch.cpp).
+//
+// Only plain structs and pointers cross this boundary: a kernel translation unit
+// built with -mavx512f must not emit inline functions or templates (std::vector,
+// ...) that the linker could hand to code running on a CPU without AVX-512.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace inr {
+
+constexpr int kTile = 128;  // points per tile: a tile's activations stay in L1/L2
+
+// Per-level constants of the hash grid (see hashgrid.h).
+struct LevelsView {
+    int n_levels;
+    int n_features;
+    const float* scale;
+    const uint32_t* resolution;
+    const uint32_t* size;
+    const uint32_t* offset;  // first entry of each level's table
+    const uint8_t* dense;
+};
+
+// A model: hash grid + MLP (no biases, ReLU hidden layers, one output), over a
+// flat parameter vector in our layout (inr/layout.py).
+struct NetView {
+    LevelsView lv;
+    int D;               // encoding width = n_levels * n_features
+    int W;               // hidden width
+    int H;               // hidden layers; there are H + 1 matrices
+    const float* mats;   // matrices back to back, row-major [out][in]
+    const float* table;  // level-major [level][entry][feature]
+};
+
+// Grid coordinates decoded by decode_row: per level, the cell and fraction of
+// every coordinate along each axis (cell[a][l * n[a] + i]).
+struct GridCells {
+    int n[3];  // nx, ny, nz
+    const uint32_t* cell[3];
+    const float* frac[3];
+};
+
+enum Loss : int { kL2 = 0, kL1 = 1 };
+
+// One tile of training samples (n <= kTile; coordinates in [0,1]).
+struct TrainTile {
+    const float* x;
+    const float* y;
+    const float* z;
+    const float* target;
+    const float* weight;  // nullptr: all ones
+    int n;
+    float grad_scale;     // 1 / batch size: the loss is a mean
+    int loss;             // Loss
+};
+
+// Entry points of one instruction-set build.
+struct Kernels {
+    const char* isa;
+    // Floats of scratch memory one thread needs (tiles of activations).
+    size_t (*scratch_floats)(const NetView& net);
+    // Forward + backward of one tile: adds dLoss/dparams into grad (flat layout)
+    // and sum(weight * err^2) (or |err|) into *loss_sum.
+    void (*train_tile)(const NetView& net, const TrainTile& t, float* grad, double* loss_sum, float* scratch);
+    // Network output at n <= kTile points (x, y, z arrays).
+    void (*eval_tile)(const NetView& net, const float* x, const float* y, const float* z, int n, float* out,
+                      float* scratch);
+    // Network output on grid row (iy, iz): nx values.
+    void (*decode_row)(const NetView& net, const GridCells& g, int iy, int iz, float* out, float* scratch);
+};
+
+// The build for the best instruction set this CPU supports (INR_NATIVE_ISA=
+// baseline|avx2|avx512 caps it, for tests and measurements).
+const Kernels& kernels();
+
+}  // namespace inr

@@ -1,0 +1,163 @@
+"""What the cache stores next to each entry's model bytes: :class:`EntryMeta`.
+
+All per-axis tuples are in (z, y, x) order, like the numpy grids.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
+
+from .errors import CacheBudgetError
+
+if TYPE_CHECKING:  # the cache treats models as opaque bytes; inr is only needed by helpers
+    import inr
+
+ASSOCIATIONS = ("vertex", "element")
+
+#: the FitReport keys every entry carries (None when unknown).
+FIT_KEYS = ("psnr", "max_abs_error", "ratio", "seconds")
+
+
+def _triple(name: str, value: Sequence[Any], kind: type) -> tuple:
+    try:
+        out = tuple(kind(v) for v in value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}={value!r} must be three numbers (z, y, x)") from exc
+    if len(out) != 3:
+        raise ValueError(f"{name}={value!r} must have three values (z, y, x)")
+    return out
+
+
+@dataclass(frozen=True)
+class EntryMeta:
+    """Metadata of one cached block (one field, cycle and domain).
+
+    * ``start`` / ``dims``: the owned samples' box in the global index space,
+      first index and sizes, (z, y, x).
+    * ``origin``: world coordinates (z, y, x) of the owned region's lower
+      corner point: the first owned vertex for ``"vertex"`` data, the lower
+      vertex of the first owned cell for ``"element"`` data (as in a Blueprint
+      uniform coordset). ``spacing``: world distance between samples (z, y, x).
+    * ``association``: ``"vertex"`` or ``"element"``.
+    * ``value_range``: (min, max) of the block's values.
+    * ``fit``: the :class:`inr.FitReport` as a dict (``FitReport.to_dict()``):
+      at least ``psnr`` (None = exact), ``max_abs_error``, ``ratio``, ``seconds``.
+    * ``time``: simulation time of the cycle (None when unknown).
+    * ``model_config``: the model's tiny-cuda-nn config dict (JSON), if known.
+    """
+
+    start: tuple[int, int, int]
+    dims: tuple[int, int, int]
+    origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    association: str = "vertex"
+    value_range: tuple[float, float] = (0.0, 0.0)
+    fit: dict[str, Any] = field(default_factory=dict)
+    time: float | None = None
+    model_config: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "start", _triple("start", self.start, int))
+        set_(self, "dims", _triple("dims", self.dims, int))
+        set_(self, "origin", _triple("origin", self.origin, float))
+        set_(self, "spacing", _triple("spacing", self.spacing, float))
+        if min(self.dims) < 1:
+            raise ValueError(f"dims={self.dims} must be positive sizes (z, y, x)")
+        if self.association not in ASSOCIATIONS:
+            raise ValueError(f"association={self.association!r} is invalid: valid choices are {list(ASSOCIATIONS)}")
+        lo, hi = (float(v) for v in self.value_range)
+        set_(self, "value_range", (lo, hi))
+        fit = {k: None for k in FIT_KEYS}
+        fit.update(dict(self.fit or {}))
+        set_(self, "fit", fit)
+        if self.time is not None:
+            set_(self, "time", float(self.time))
+
+    # --- derived figures ---
+    @property
+    def stop(self) -> tuple[int, int, int]:
+        """One past the last owned index, (z, y, x)."""
+        return tuple(a + n for a, n in zip(self.start, self.dims))  # type: ignore[return-value]
+
+    @property
+    def raw_bytes(self) -> int:
+        """float32 bytes of the owned grid (what the entry stands for)."""
+        return 4 * math.prod(self.dims)
+
+    @property
+    def psnr(self) -> float | None:
+        """PSNR measured at compression time; ``inf`` for an exact block, None when unknown."""
+        v = self.fit.get("psnr")
+        if v is None:
+            return math.inf if self.fit.get("max_abs_error") == 0 else None
+        return float(v)
+
+    # --- constructors / (de)serialization ---
+    @classmethod
+    def from_model(cls, model: "inr.Model", report: "inr.FitReport | dict | None" = None, *,
+                   start: Sequence[int] = (0, 0, 0), origin: Sequence[float] = (0.0, 0.0, 0.0),
+                   spacing: Sequence[float] = (1.0, 1.0, 1.0), time: float | None = None) -> "EntryMeta":
+        """Meta of a fitted block: dims, association, value range and config come from ``model``.
+
+        ``start`` is the first owned index of the block in the global grid
+        (z, y, x); ``report`` the :class:`inr.FitReport` of the fit.
+        """
+        fit = report.to_dict() if hasattr(report, "to_dict") else dict(report or {})
+        return cls(start=tuple(start), dims=tuple(model.owned_shape), origin=tuple(origin), spacing=tuple(spacing),
+                   association=model.association, value_range=tuple(model.value_range), fit=fit, time=time,
+                   model_config=model.config.to_tcnn())
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("start", "dims", "origin", "spacing", "value_range"):
+            d[k] = list(d[k])
+        return d
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys, no spaces): what the checksum covers."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False,
+                          default=_json_default)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "EntryMeta":
+        return cls(start=d["start"], dims=d["dims"], origin=d.get("origin", (0, 0, 0)),
+                   spacing=d.get("spacing", (1, 1, 1)), association=d.get("association", "vertex"),
+                   value_range=d.get("value_range", (0, 0)), fit=d.get("fit") or {}, time=d.get("time"),
+                   model_config=d.get("model_config"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "EntryMeta":
+        return cls.from_dict(json.loads(text))
+
+
+def _json_default(v: Any) -> Any:
+    if hasattr(v, "item"):  # numpy scalars
+        return v.item()
+    raise TypeError(f"{type(v).__name__} is not JSON serializable")
+
+
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
+          "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][0-9]+)?)\s*([A-Za-z]*)\s*$")
+
+
+def parse_size(value: int | float | str, name: str = "budget") -> int:
+    """Bytes from ``1234``, ``"512MB"``, ``"2GB"``, ``"1.5 GiB"``; KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024."""
+    if isinstance(value, bool):
+        raise CacheBudgetError(f"{name}={value!r} is not a size: give bytes or a string such as '512MB' or '2GB'")
+    if isinstance(value, (int, float)):
+        n = value
+    elif isinstance(value, str):
+        m = _SIZE.match(value)
+        if not m or m.group(2).lower() not in _UNITS:
+            raise CacheBudgetError(f"{name}={value!r} is not a size: use e.g. '512MB', '2GB', '64KiB' or a byte count")
+        n = float(m.group(1)) * _UNITS[m.group(2).lower()]
+    else:
+        raise CacheBudgetError(f"{name}={value!r} is not a size: give bytes or a string such as '512MB' or '2GB'")
+    if not math.isfinite(n) or n <= 0:
+        raise CacheBudgetError(f"{name}={value!r} must be a positive size")
+    return int(n)

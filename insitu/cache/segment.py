@@ -1,0 +1,299 @@
+"""The on-disk format: the cache marker, segment files, atomic writes, the writer lock.
+
+A cache is a directory (see docs/cache_format.md)::
+
+    CACHE/insitu-cache.json              marker: {"format": "insitu-inr-cache", "format_version": 1, ...}
+    CACHE/r00003.lock                    rank 3's writer lock (fcntl.flock), holds the writer's pid
+    CACHE/r00003.drops.json              what retention dropped on rank 3 (counters, cumulative)
+    CACHE/r00003-c0000000042-s000007.h5  a segment: entries of rank 3, cycle 42, written 7th
+
+Segments are immutable HDF5 files: built in memory, written under a temporary
+name (``.tmp-...``), fsync'ed, renamed into place, and the directory fsync'ed.
+A reader therefore sees a whole segment or none of it.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import re
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import h5py
+import numpy as np
+
+from .errors import CacheCorruptError, CacheFormatError, CacheLockedError, CacheNotFoundError
+from .meta import EntryMeta
+
+FORMAT_NAME = "insitu-inr-cache"
+FORMAT_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+MARKER = "insitu-cache.json"
+SEGMENT_KIND = "insitu-inr-cache-segment"
+TMP_PREFIX = ".tmp-"
+
+SEGMENT_RE = re.compile(r"^r(\d{5,})-c(\d{10,})-s(\d{6,})\.h5$")
+
+#: one row per entry in a segment's ``index`` dataset.
+INDEX_DTYPE = np.dtype([
+    ("field", h5py.string_dtype("utf-8")),
+    ("cycle", "<i8"),
+    ("domain", "<i8"),
+    ("nbytes", "<i8"),
+    ("checksum", "<u4"),
+    ("base_cycle", "<i8"),   # -1: a full entry; reserved for delta entries (not written yet)
+    ("meta", h5py.string_dtype("utf-8")),
+])
+
+
+# --- names -------------------------------------------------------------------------------------------
+def segment_name(rank: int, cycle: int, seq: int) -> str:
+    return f"r{rank:05d}-c{cycle:010d}-s{seq:06d}.h5"
+
+
+def parse_segment_name(name: str) -> tuple[int, int, int] | None:
+    """(rank, cycle, seq) of a segment file name, None for any other name."""
+    m = SEGMENT_RE.match(name)
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
+
+
+def lock_name(rank: int) -> str:
+    return f"r{rank:05d}.lock"
+
+
+def drops_name(rank: int) -> str:
+    return f"r{rank:05d}.drops.json"
+
+
+def entry_checksum(data: bytes, meta_json: str) -> int:
+    """CRC-32 over the model bytes, then the canonical meta JSON."""
+    return zlib.crc32(meta_json.encode(), zlib.crc32(data)) & 0xFFFFFFFF
+
+
+# --- durable file operations -------------------------------------------------------------------------
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves the old file or the new one, never a mix.
+
+    Temp file in the same directory, write, fsync, rename, fsync the directory.
+    On error (disk full...) the temp file is removed and the OSError raised.
+    """
+    path = Path(path)
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{os.getpid()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    fsync_dir(path.parent)
+
+
+# --- the marker --------------------------------------------------------------------------------------
+def marker_doc() -> dict:
+    return {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "created_unix": time.time(),
+            "layout": "one writer per rank; immutable HDF5 segment files r<rank>-c<cycle>-s<seq>.h5"}
+
+
+def check_cache_dir(path: Path) -> dict:
+    """The marker of an existing cache, or a clear error: missing, not a cache, wrong version."""
+    path = Path(path)
+    if not path.exists():
+        raise CacheNotFoundError(f"cache directory {str(path)!r} does not exist")
+    if not path.is_dir():
+        raise CacheFormatError(f"{str(path)!r} is not a cache: it is a file, a cache is a directory")
+    marker = path / MARKER
+    if not marker.is_file():
+        raise CacheFormatError(f"{str(path)!r} is not an insitu cache: it has no {MARKER} marker file")
+    try:
+        doc = json.loads(marker.read_text())
+    except (OSError, ValueError) as exc:
+        raise CacheFormatError(f"{str(marker)!r} is unreadable or not JSON: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
+        raise CacheFormatError(f"{str(marker)!r} does not describe an insitu cache (format {doc.get('format')!r})"
+                               if isinstance(doc, dict) else f"{str(marker)!r} does not describe an insitu cache")
+    version = doc.get("format_version")
+    if version not in SUPPORTED_VERSIONS:
+        raise CacheFormatError(f"cache {str(path)!r} has format_version {version!r}; this insitu reads "
+                               f"versions {list(SUPPORTED_VERSIONS)}")
+    return doc
+
+
+def init_cache_dir(path: Path) -> dict:
+    """Create (or check) a cache directory for writing; refuses a non-empty directory that is no cache."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise CacheFormatError(f"{str(path)!r} is not a cache: it is a file, a cache is a directory")
+    if (path / MARKER).exists():
+        return check_cache_dir(path)
+    if path.is_dir() and any(not p.name.startswith(TMP_PREFIX) for p in path.iterdir()):
+        raise CacheFormatError(f"{str(path)!r} is not an insitu cache (no {MARKER}) and is not empty: "
+                               "refusing to write a cache into it")
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        atomic_write(path / MARKER, (json.dumps(marker_doc(), indent=1) + "\n").encode())
+    except FileNotFoundError:  # another rank raced us; its marker is as good as ours
+        pass
+    return check_cache_dir(path)
+
+
+# --- the writer lock ---------------------------------------------------------------------------------
+class RankLock:
+    """An exclusive ``fcntl.flock`` on ``r<rank>.lock``: one writer per rank file set.
+
+    The kernel drops the lock when the process dies, so a killed writer never
+    leaves a stale lock behind.
+    """
+
+    def __init__(self, directory: Path, rank: int) -> None:
+        self.path = Path(directory) / lock_name(rank)
+        self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(self._fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(self._fd)
+            self._fd = None
+            if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
+                raise CacheLockedError(f"rank {rank} of cache {str(directory)!r} is already being written by another "
+                                       f"writer (pid {holder}); one writer per rank: close it first, or use "
+                                       "TemporalCache.open() to read") from None
+            raise
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, str(os.getpid()).encode(), 0)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+# --- segments ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Row:
+    """One entry as a segment's index lists it."""
+
+    field: str
+    cycle: int
+    domain: int
+    nbytes: int
+    checksum: int
+    base_cycle: int
+    meta_json: str
+    segment: str   # file name
+    row: int       # position in the segment (dataset entries/<row>)
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        return (self.field, self.cycle, self.domain)
+
+    @property
+    def meta(self) -> EntryMeta:
+        return EntryMeta.from_json(self.meta_json)
+
+
+def build_segment(rank: int, cycle: int, seq: int,
+                  entries: Iterable[tuple[str, int, bytes, EntryMeta]]) -> bytes:
+    """The bytes of one segment file holding ``entries`` (field, domain, model bytes, meta) of ``cycle``.
+
+    Layout: root attributes (format, format_version, rank, cycle, seq, ...),
+    dataset ``index`` (one row per entry, see INDEX_DTYPE), dataset
+    ``entries/<row>`` (uint8 model bytes) with the entry's metadata as attributes.
+    """
+    rows = []
+    name = segment_name(rank, cycle, seq)
+    with h5py.File(f"mem-{name}", "w", driver="core", backing_store=False) as f:
+        f.attrs["format"] = SEGMENT_KIND
+        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["rank"] = rank
+        f.attrs["cycle"] = cycle
+        f.attrs["seq"] = seq
+        f.attrs["created_unix"] = time.time()
+        configs: list[str] = []
+        grp = f.create_group("entries")
+        for i, (field, domain, data, meta) in enumerate(entries):
+            meta_json = meta.to_json()
+            crc = entry_checksum(data, meta_json)
+            ds = grp.create_dataset(f"{i:06d}", data=np.frombuffer(data, dtype=np.uint8))
+            ds.attrs["field"] = field
+            ds.attrs["cycle"] = cycle
+            ds.attrs["domain"] = domain
+            ds.attrs["checksum"] = np.uint32(crc)
+            ds.attrs["meta"] = meta_json
+            if meta.model_config is not None:
+                cfg = json.dumps(meta.model_config, sort_keys=True)
+                if cfg not in configs:
+                    configs.append(cfg)
+            rows.append((field, cycle, domain, len(data), crc, -1, meta_json))
+        f.attrs["n_entries"] = len(rows)
+        f.attrs["model_configs"] = json.dumps([json.loads(c) for c in configs])
+        f.create_dataset("index", data=np.array(rows, dtype=INDEX_DTYPE))
+        f.flush()
+        return bytes(f.id.get_file_image())
+
+
+def _text(v: object) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def read_index(path: Path) -> list[Row]:
+    """The index rows of a segment file (cheap: one small dataset); CacheFormatError/CacheCorruptError on trouble."""
+    path = Path(path)
+    try:
+        with h5py.File(path, "r", locking=False) as f:
+            version = f.attrs.get("format_version")
+            if _text(f.attrs.get("format", "")) != SEGMENT_KIND:
+                raise CacheCorruptError(f"{path}: not a cache segment (format attribute missing)", file=str(path))
+            if version not in SUPPORTED_VERSIONS:
+                raise CacheFormatError(f"segment {str(path)!r} has format_version {version!r}; this insitu reads "
+                                       f"versions {list(SUPPORTED_VERSIONS)}")
+            table = f["index"][()]
+    except (CacheFormatError, CacheCorruptError):
+        raise
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        raise CacheCorruptError(f"segment {str(path)!r} is unreadable: {exc}", file=str(path)) from exc
+    name = path.name
+    return [Row(_text(r["field"]), int(r["cycle"]), int(r["domain"]), int(r["nbytes"]), int(r["checksum"]),
+                int(r["base_cycle"]), _text(r["meta"]), name, i) for i, r in enumerate(table)]
+
+
+def read_entry(path: Path, row: Row, handle: h5py.File | None = None) -> bytes:
+    """The model bytes of ``row`` from segment ``path``, checksum verified."""
+    where = f"file {str(path)!r}, field {row.field!r}, cycle {row.cycle}, domain {row.domain}"
+    try:
+        if handle is None:
+            with h5py.File(path, "r", locking=False) as f:
+                data = f["entries"][f"{row.row:06d}"][()].tobytes()
+        else:
+            data = handle["entries"][f"{row.row:06d}"][()].tobytes()
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        raise CacheCorruptError(f"unreadable entry ({where}): {exc}", file=str(path), field=row.field,
+                                cycle=row.cycle, domain=row.domain) from exc
+    if len(data) != row.nbytes or entry_checksum(data, row.meta_json) != row.checksum:
+        raise CacheCorruptError(f"corrupt entry ({where}): checksum mismatch", file=str(path), field=row.field,
+                                cycle=row.cycle, domain=row.domain)
+    return data

@@ -1,0 +1,135 @@
+"""inr.fit with the torch reference backend: quality, warm start, seams, bad input."""
+import math
+
+import numpy as np
+import pytest
+
+import inr
+from sims.analytic import gaussians
+
+BACKEND = "torch"
+
+
+def test_smooth_64_field_reaches_40db_at_100_to_1():
+    v = gaussians((64, 64, 64), seed=0)
+    model, rep = inr.fit(v, ratio=100, target_psnr=40, max_steps=1500, batch_size=1 << 14, backend=BACKEND)
+    assert rep.ratio >= 100 and rep.psnr >= 40, rep
+    # the report is honest: recompute from the stored bytes
+    again = inr.Model.from_bytes(model.to_bytes()).decode(backend=BACKEND)
+    assert inr.psnr(v, again) == pytest.approx(rep.psnr, abs=1e-6)
+    assert inr.max_abs_error(v, again) == pytest.approx(rep.max_abs_error, rel=1e-6)
+    assert rep.stored_bytes == len(model.to_bytes())
+    assert rep.ratio == pytest.approx(v.nbytes / rep.stored_bytes)
+    assert rep.stop_reason == "target_psnr" and rep.steps < 1500
+
+
+def test_warm_start_reaches_same_psnr_in_half_the_steps():
+    shape, target = (40, 40, 40), 42.0
+    a = gaussians(shape, seed=3)
+    b = gaussians(shape, seed=3, shift=0.01)  # slightly advected
+    cfg = inr.config_for_ratio(shape, 50)
+    kw = dict(config=cfg, target_psnr=target, max_steps=2000, batch_size=1 << 13, backend=BACKEND)
+    prev, rep_a = inr.fit(a, **kw)
+    assert rep_a.psnr >= target
+    _, cold = inr.fit(b, seed=1, **kw)
+    _, warm = inr.fit(b, init=prev, seed=1, **kw)
+    assert cold.psnr >= target and warm.psnr >= target
+    assert warm.steps <= cold.steps / 2, (warm.steps, cold.steps)
+
+
+def seam_error(field, rec_left, rec_right):
+    """Mean error of the jump across the shared face (left block's last x layer, right's first)."""
+    true_jump = field[:, :, 32] - field[:, :, 31]
+    return float(np.mean(np.abs((rec_right[:, :, 0] - rec_left[:, :, -1]) - true_jump)))
+
+
+def test_ghosts_and_boundary_loss_reduce_the_jump_at_shared_faces():
+    field = gaussians((24, 24, 64), seed=5, n=8)
+    kw = dict(ratio=12, max_steps=300, batch_size=1 << 13, backend=BACKEND, association="element")
+    # without ghosts: each block sees only what it owns
+    left, _ = inr.fit(field[:, :, :32], **kw)
+    right, _ = inr.fit(field[:, :, 32:], **kw)
+    plain = seam_error(field, left.decode(backend=BACKEND), right.decode(backend=BACKEND))
+    # with 2 ghost layers from the neighbour and extra weight on the owned faces
+    g = 2
+    mask_l = np.zeros((24, 24, 32 + g), np.uint8)
+    mask_l[:, :, 32:] = 1
+    mask_r = np.zeros((24, 24, 32 + g), np.uint8)
+    mask_r[:, :, :g] = 1
+    left_g, _ = inr.fit(field[:, :, :32 + g], ghost_mask=mask_l, boundary_weight=8.0, **kw)
+    right_g, _ = inr.fit(field[:, :, 32 - g:], ghost_mask=mask_r, boundary_weight=8.0, **kw)
+    dl, dr = left_g.decode(backend=BACKEND), right_g.decode(backend=BACKEND)
+    assert dl.shape == dr.shape == (24, 24, 32)  # decoding covers owned cells only
+    ghosted = seam_error(field, dl, dr)
+    assert ghosted < plain, (ghosted, plain)
+
+
+def test_element_and_vertex_association_and_odd_shapes():
+    v = gaussians((7, 13, 22), seed=2)
+    for assoc in ("vertex", "element"):
+        m, rep = inr.fit(v, ratio=2, max_steps=60, backend=BACKEND, association=assoc)
+        out = m.decode(backend=BACKEND)
+        assert out.shape == v.shape and m.association == assoc
+        assert rep.psnr > 20
+
+
+def test_constant_field_is_exact_with_infinite_psnr():
+    v = np.full((5, 6, 7), 3.25, np.float32)
+    m, rep = inr.fit(v, backend=BACKEND)
+    assert math.isinf(rep.psnr) and rep.psnr > 0 and rep.max_abs_error == 0.0
+    assert rep.steps == 0
+    back = inr.Model.from_bytes(m.to_bytes())
+    assert np.array_equal(back.decode(), v)
+    assert np.all(back.sample(np.random.default_rng(0).random((5, 3))) == 3.25)
+
+
+def test_time_budget_stops_the_fit():
+    v = gaussians((32, 32, 32))
+    _, rep = inr.fit(v, ratio=20, max_steps=100000, time_budget_s=1.5, backend=BACKEND)
+    assert rep.stop_reason == "time_budget" and rep.steps < 100000
+    assert rep.seconds < 10
+
+
+@pytest.mark.parametrize("values, kwargs, pattern", [
+    (np.zeros((4, 4)), {}, "3D"),
+    (np.zeros((4, 0, 4)), {}, "empty axis"),
+    (np.array([[[1.0, np.nan], [0, 0]]] * 2), {}, "NaN/Inf"),
+    (np.array([[[1.0, np.inf], [0, 0]]] * 2), {}, "NaN/Inf"),
+    (np.zeros((4, 4, 4), dtype=object), {}, "numeric"),
+    (np.ones((4, 4, 4)), {"association": "face"}, r"association='face'.*vertex"),
+    (np.ones((4, 4, 4)), {"backend": "cuda"}, r"backend='cuda'.*valid choices"),
+    (np.ones((4, 4, 4)), {"loss": "huber"}, r"loss='huber'.*l2"),
+    (np.ones((4, 4, 4)), {"max_steps": 0}, "max_steps"),
+    (np.ones((4, 4, 4)), {"ratio": -3}, "ratio"),
+    (np.ones((4, 4, 4)), {"target_psnr": float("nan")}, "target_psnr"),
+    (np.ones((4, 4, 4)), {"ghost_mask": np.zeros((3, 4, 4))}, "ghost_mask"),
+    (np.ones((4, 4, 4)), {"ghost_mask": np.ones((4, 4, 4))}, "ghost"),
+    (np.ones((4, 4, 4)), {"config": {"n_levels": 4}}, "ModelConfig"),
+])
+def test_bad_input_raises_documented_errors(values, kwargs, pattern):
+    with pytest.raises(inr.InrValueError, match=pattern) as e:
+        inr.fit(values, **kwargs)
+    assert isinstance(e.value, ValueError) and isinstance(e.value, inr.InrError)
+
+
+def test_non_box_ghost_mask_rejected():
+    g = np.zeros((6, 6, 6), np.uint8)
+    g[3, 3, 3] = 1  # a ghost hole inside the owned region
+    with pytest.raises(inr.InrValueError, match="box"):
+        inr.fit(np.random.default_rng(0).random((6, 6, 6)), ghost_mask=g)
+
+
+def test_ratio_out_of_reach_warns_and_uses_smallest_model():
+    with pytest.raises(inr.InrValueError, match="too high"):
+        inr.config_for_ratio((6, 6, 6), 500)
+    with pytest.warns(RuntimeWarning, match="out of reach"):
+        m, rep = inr.fit(np.random.default_rng(0).random((6, 6, 6)), ratio=500, max_steps=10, backend=BACKEND)
+    assert rep.ratio < 500 and m.config == inr.sizing.smallest_config()
+
+
+def test_warm_start_with_other_config_rejected():
+    v = gaussians((16, 16, 16))
+    m, _ = inr.fit(v, ratio=4, max_steps=10, backend=BACKEND)
+    other = inr.ModelConfig(inr.EncodingConfig(4, 2, 8, 4, 1.5), inr.NetworkConfig(16, 1))
+    with pytest.raises(inr.InrValueError, match="same model config"):
+        inr.fit(v, init=m, config=other, backend=BACKEND)
