@@ -1,6 +1,40 @@
 """Entry points called from Ascent's Python extract (and the embedded runtime).
 
-Each filter parses its keyword arguments and delegates to :mod:`insitu`; they
-arrive with the Ascent-integration work.
+Ascent passes no parameters to a Python extract besides its source, so the
+source is the call::
+
+    -
+      action: "add_extracts"
+      extracts:
+        inr:
+          type: "python"
+          params:
+            source: "import ascent_filters as af; af.compress(fields=['energy'], ratio=100, cache='run.cache')"
+
+Each function parses its keyword arguments (unknown ones are rejected with the
+valid ones listed) and delegates to :mod:`insitu`. None of them ever raises:
+an exception escaping a Python extract would break every later extract of the
+process, so problems are reported (rank, action, field, cause) and rank 0
+prints a one-line summary.
 """
 from __future__ import annotations
+
+from typing import Any
+
+
+def compress(**kwargs: Any) -> dict | None:
+    """Fit every published block of ``fields`` and put it in the temporal cache.
+
+    Parameters: see ``insitu.compression.COMPRESS_PARAMS`` (fields, ratio,
+    target_psnr, max_steps, time_budget_s, cache, memory_budget, disk_budget,
+    keep_last, keep_every, warm_start, backend, seed). Returns this rank's
+    figures (blocks, PSNRs, ratios, seconds), or None outside an extract.
+    """
+    from insitu import compression
+    from insitu.extract_env import run_filter
+
+    def work(env, result):
+        compression.compress_published(env, compression.CompressParams.from_kwargs(kwargs), result)
+
+    res = run_filter("compress", work, compression.summarise)
+    return None if res is None else {"stats": res.stats, "errors": res.errors}

@@ -5,9 +5,13 @@ Byte format (little-endian), version 1::
     b"INRM" | u16 format_version | u32 header_len | header (UTF-8 JSON)
     | params (float16 x n_params) | u32 CRC-32 of everything before it
 
-The JSON header holds the tiny-cuda-nn encoding and network dicts, the value
-range, grid shape, association, owned box and parameter count, so the bytes
-describe themselves; no pickle anywhere.
+The JSON header (compact keys) holds ``v`` (format version), ``enc``
+(n_levels, n_features_per_level, log2_hashmap_size, base_resolution,
+per_level_scale of the HashGrid), ``net`` (n_neurons, n_hidden_layers,
+activation, output_activation of the FullyFusedMLP), ``range`` (value min,
+max), ``grid`` (block shape z, y, x), ``assoc``, ``owned`` (z0, z1, y0, y1,
+x0, x1), ``np`` (parameter count) and ``dtype`` ("f16"), so the bytes describe
+themselves; no pickle anywhere.
 """
 from __future__ import annotations
 
@@ -153,15 +157,18 @@ class Model:
 
     # --- bytes ---
     def _header(self) -> dict:
+        # compact keys: a 10 KB model should not spend 5% of itself on its header
+        e, n = self.config.encoding, self.config.network
         return {
-            "format_version": FORMAT_VERSION,
-            "config": self.config.to_tcnn(),
-            "value_range": list(self.value_range),
-            "grid_shape": list(self.grid_shape),
-            "association": self.association,
-            "owned": [list(b) for b in self.owned],
-            "n_params": int(self.params.size),
-            "param_dtype": "float16",
+            "v": FORMAT_VERSION,
+            "enc": [e.n_levels, e.n_features_per_level, e.log2_hashmap_size, e.base_resolution, e.per_level_scale],
+            "net": [n.n_neurons, n.n_hidden_layers, n.activation, n.output_activation],
+            "range": list(self.value_range),
+            "grid": list(self.grid_shape),
+            "assoc": self.association,
+            "owned": [v for b in self.owned for v in b],
+            "np": int(self.params.size),
+            "dtype": "f16",
         }
 
     def to_bytes(self) -> bytes:
@@ -189,15 +196,16 @@ class Model:
         end = _PREFIX.size + hlen
         try:
             h = json.loads(data[_PREFIX.size:end].decode())
-            config = ModelConfig.from_tcnn(h["config"])
-            n = int(h["n_params"])
-            if h.get("param_dtype") != "float16":
-                raise ModelFormatError(f"param_dtype {h.get('param_dtype')!r} unknown: expected 'float16'")
+            config = ModelConfig(EncodingConfig(*h["enc"]), NetworkConfig(*h["net"]))
+            n = int(h["np"])
+            if h.get("dtype") != "f16":
+                raise ModelFormatError(f"parameter dtype {h.get('dtype')!r} unknown: expected 'f16'")
             if len(data) - 4 - end != 2 * n:
                 raise ModelFormatError(f"model bytes hold {len(data) - 4 - end} parameter bytes, header says {2 * n}")
             params = np.frombuffer(data, dtype="<f2", count=n, offset=end).astype(np.float16)
-            return cls(config, params, tuple(h["value_range"]), tuple(h["grid_shape"]), h["association"],
-                       tuple(tuple(b) for b in h["owned"]))
+            o = h["owned"]
+            return cls(config, params, tuple(h["range"]), tuple(h["grid"]), h["assoc"],
+                       ((o[0], o[1]), (o[2], o[3]), (o[4], o[5])))
         except ModelFormatError:
             raise
         except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:

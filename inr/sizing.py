@@ -9,7 +9,7 @@ from .config import EncodingConfig, NetworkConfig
 from .errors import InrValueError
 
 #: bytes of a stored model besides its fp16 parameters (prefix, JSON header, CRC), an upper bound.
-MODEL_OVERHEAD_BYTES = 600
+MODEL_OVERHEAD_BYTES = 256
 
 
 def _model_config():

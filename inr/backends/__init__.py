@@ -19,7 +19,7 @@ _warned_native = False
 
 
 #: what the native module must offer to serve as a backend.
-NATIVE_KERNELS = ("hashgrid_encode", "Trainer", "decode_grid", "evaluate")
+NATIVE_KERNELS = ("hashgrid_encode", "Model", "Trainer", "decode_grid", "evaluate", "loss_gradient")
 
 
 def native_import_error() -> str | None:

@@ -1,9 +1,59 @@
-"""The native backend: the C++ kernels of cpp/ (module ``inr._native``)."""
+"""The native backend: the C++ kernels of cpp/ (module ``inr._native``).
+
+Same interface as :class:`inr.backends.torch_backend.TorchBackend`, on our flat
+parameter layout. Training is deterministic by default: the batch is cut into
+a fixed number of partitions whose gradients are summed in a fixed order, so
+the result does not depend on the thread count.
+"""
 from __future__ import annotations
+
+import functools
+import os
 
 import numpy as np
 
-from ..config import EncodingConfig
+from ..config import EncodingConfig, NetworkConfig
+from ..problem import FitProblem
+
+#: batch partitions in deterministic mode (each holds a gradient buffer the size of the model).
+DETERMINISTIC_PARTITIONS = 8
+#: environment variables giving the number of MPI ranks on this node (Open MPI, MPICH/Hydra, PMIx, Slurm, PALS).
+_LOCAL_RANKS_ENV = ("OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "PMIX_LOCAL_SIZE", "PALS_LOCAL_SIZE",
+                    "SLURM_NTASKS_PER_NODE")
+
+
+def _positive_int(text: str | None) -> int | None:
+    try:
+        value = int(str(text).split(",")[0].split("(")[0])
+    except (TypeError, ValueError):
+        return None
+    return value if value > 0 else None
+
+
+def cpu_count() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def local_ranks() -> int:
+    """MPI ranks sharing this node (1 outside MPI); read from the launcher's environment."""
+    for name in _LOCAL_RANKS_ENV:
+        n = _positive_int(os.environ.get(name))
+        if n is not None:
+            return n
+    # a launcher that only gives the world size: assume every rank is on this node
+    return _positive_int(os.environ.get("PMI_SIZE")) or 1
+
+
+def default_threads() -> int:
+    """``OMP_NUM_THREADS`` when set, else the cores shared out among the node's MPI ranks (at least 1)."""
+    n = _positive_int(os.environ.get("OMP_NUM_THREADS"))
+    if n is not None:
+        return n
+    return max(1, cpu_count() // local_ranks())
 
 
 def level_arrays(enc: EncodingConfig) -> dict[str, np.ndarray]:
@@ -25,3 +75,84 @@ def encode(points: np.ndarray, table: np.ndarray, enc: EncodingConfig) -> np.nda
     return _native.hashgrid_encode(np.ascontiguousarray(points, dtype=np.float32),
                                    np.ascontiguousarray(table, dtype=np.float32).ravel(),
                                    enc.n_features_per_level, **level_arrays(enc))
+
+
+@functools.lru_cache(maxsize=64)
+def native_model(enc: EncodingConfig, net: NetworkConfig):
+    """The C++ description of a model's shape (``_native.Model``), cached per config."""
+    from .. import _native
+
+    return _native.Model(enc.n_features_per_level, **level_arrays(enc), width=net.n_neurons,
+                         hidden=net.n_hidden_layers)
+
+
+def _f32(a: np.ndarray | None) -> np.ndarray | None:
+    return None if a is None else np.ascontiguousarray(a, dtype=np.float32)
+
+
+def loss_gradient(enc: EncodingConfig, net: NetworkConfig, params: np.ndarray, points: np.ndarray,
+                  target: np.ndarray, weight: np.ndarray | None = None, loss: str = "l2") -> tuple[float, np.ndarray]:
+    """Mean loss and its gradient w.r.t. the flat parameters, through the training kernels."""
+    from .. import _native
+
+    value, grad = _native.loss_gradient(native_model(enc, net), _f32(params).ravel(), _f32(points),
+                                        _f32(target).ravel(), None if weight is None else _f32(weight).ravel(), loss)
+    return float(value), grad
+
+
+class NativeTrainer:
+    """Adam on random batches of grid samples in C++; ``step(n, lr)`` runs n steps."""
+
+    def __init__(self, backend: "NativeBackend", problem: FitProblem, params0: np.ndarray, seed: int) -> None:
+        from .. import _native
+
+        partitions = DETERMINISTIC_PARTITIONS if backend.deterministic else backend.threads
+        self._trainer = _native.Trainer(
+            native_model(problem.encoding, problem.network), _f32(params0).ravel(), _f32(problem.target).ravel(),
+            None if problem.weight is None else _f32(problem.weight).ravel(),
+            _f32(problem.xs), _f32(problem.ys), _f32(problem.zs), int(problem.batch_size), problem.loss,
+            int(seed), backend.threads, partitions,
+        )
+
+    def step(self, n_steps: int, lr: float) -> float:
+        return float(self._trainer.step(int(n_steps), float(lr)))
+
+    def params(self) -> np.ndarray:
+        return self._trainer.params()
+
+
+class NativeBackend:
+    """The C++ kernels on the CPU, on ``threads`` threads (default: :func:`default_threads`).
+
+    ``deterministic`` (default) makes training results independent of the
+    thread count; ``False`` gives each thread its own gradient buffer instead
+    (less memory for very large tables).
+    """
+
+    name = "native"
+
+    def __init__(self, threads: int | None = None, deterministic: bool = True) -> None:
+        from .. import _native  # noqa: F401  (fail here, not in the middle of a fit)
+
+        self.threads = max(1, int(threads)) if threads is not None else default_threads()
+        self.deterministic = bool(deterministic)
+
+    def evaluate(self, enc: EncodingConfig, net: NetworkConfig, params: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """Network output (normalised units) at ``points`` (N, 3) in [0, 1]^3."""
+        from .. import _native
+
+        pts = _f32(points)
+        if pts.size == 0:
+            return np.zeros(0, np.float32)
+        return _native.evaluate(native_model(enc, net), _f32(params).ravel(), pts.reshape(-1, 3), self.threads)
+
+    def decode_grid(self, enc: EncodingConfig, net: NetworkConfig, params: np.ndarray,
+                    xs: np.ndarray, ys: np.ndarray, zs: np.ndarray) -> np.ndarray:
+        """Network output on the tensor grid ``zs x ys x xs`` -> (nz, ny, nx) float32."""
+        from .. import _native
+
+        return _native.decode_grid(native_model(enc, net), _f32(params).ravel(), _f32(xs).ravel(),
+                                   _f32(ys).ravel(), _f32(zs).ravel(), self.threads)
+
+    def trainer(self, problem: FitProblem, params0: np.ndarray, seed: int) -> NativeTrainer:
+        return NativeTrainer(self, problem, params0, seed)

@@ -1,0 +1,87 @@
+"""Real Ascent behind the same API as the embedded runtime (used when ``import ascent`` works).
+
+Ascent wants ``conduit.Node`` s; simulations here publish dict trees of numpy
+arrays, so :class:`AscentRuntime` converts meshes and actions on the way in.
+Ascent reads published arrays in place: the converted node is kept until the
+next publish.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def ascent_import_error() -> str | None:
+    """Why real Ascent cannot be used, or None. The unrelated PyPI ``ascent`` package is refused."""
+    try:
+        import ascent  # noqa: F401
+        import conduit  # noqa: F401
+        from ascent import mpi as _  # noqa: F401
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if not hasattr(ascent, "mpi") or not hasattr(conduit, "Node"):
+        return "the importable 'ascent' is not LLNL Ascent"
+    return None
+
+
+def to_conduit(tree: Any, node: Any = None) -> Any:
+    """A conduit.Node from a dict/list tree (lists become conduit lists)."""
+    import conduit
+
+    node = conduit.Node() if node is None else node
+    if isinstance(tree, list):
+        for item in tree:
+            to_conduit(item, node.append())
+        return node
+    for key, value in tree.items():
+        if isinstance(value, (dict, list)):
+            to_conduit(value, node.fetch(str(key)) if isinstance(value, dict) else node[str(key)])
+        elif isinstance(value, np.ndarray):
+            node[str(key)] = np.ascontiguousarray(value)
+        else:
+            node[str(key)] = value
+    return node
+
+
+class AscentRuntime:
+    """Real Ascent (``ascent.mpi.Ascent``) with dict-tree meshes and actions accepted."""
+
+    def __init__(self, ascent_obj: Any) -> None:
+        self.ascent = ascent_obj
+        self._mesh = None
+
+    def publish(self, mesh: Any) -> None:
+        self._mesh = mesh if hasattr(mesh, "number_of_children") else to_conduit(mesh)
+        self.ascent.publish(self._mesh)
+
+    def execute(self, actions: Any) -> None:
+        from .actions import load
+
+        if hasattr(actions, "number_of_children"):
+            self.ascent.execute(actions)
+            return
+        acts = load(actions) if isinstance(actions, (str, Path)) else actions
+        self.ascent.execute(to_conduit(list(acts)))
+
+    def info(self, node: Any = None) -> Any:
+        import conduit
+
+        out = conduit.Node() if node is None else node
+        self.ascent.info(out)
+        return out
+
+    def close(self) -> None:
+        self.ascent.close()
+
+
+def open_ascent(comm: Any, options: dict) -> AscentRuntime:
+    from ascent import mpi as ascent_mpi
+
+    a = ascent_mpi.Ascent()
+    opts = dict(options)
+    if comm is not None:
+        opts["mpi_comm"] = comm.py2f()
+    a.open(to_conduit(opts))
+    return AscentRuntime(a)

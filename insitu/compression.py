@@ -1,0 +1,191 @@
+"""In situ compression: fit every published block of the chosen fields and cache it.
+
+Called through ``ascent_filters.compress(...)``. Each rank fits its own domains
+(no communication); the cache and the previous cycle's models (warm starts)
+live in module state, since the interpreter persists between executes.
+"""
+from __future__ import annotations
+
+import atexit
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import inr
+
+from .blueprint import blocks, published_fields
+from .extract_env import ExtractEnv, FilterParamError, FilterResult, check_kwargs
+
+COMPRESS_PARAMS = {
+    "fields": "list of field names to compress (default: every published scalar field)",
+    "ratio": "compression ratio the model is sized for (default 100)",
+    "target_psnr": "stop fitting once this PSNR (dB) is reached (default: none)",
+    "max_steps": "training steps per block at most (default 1000)",
+    "time_budget_s": "seconds of fitting per block at most (default: none)",
+    "cache": "cache directory (default 'run.cache')",
+    "memory_budget": "bytes of models kept in memory, e.g. '2GB' (default '2GB')",
+    "disk_budget": "bytes of cache files per rank on disk (default: unlimited)",
+    "keep_last": "keep only the newest N cycles (default: all)",
+    "keep_every": "keep every k-th cycle (default: all)",
+    "warm_start": "start each fit from the previous cycle's model of the domain (default True)",
+    "backend": f"one of {list(inr.BACKENDS)} (default 'auto')",
+    "seed": "random seed of the fits (default 0)",
+}
+
+
+@dataclass
+class CompressParams:
+    fields: list[str] | None = None
+    ratio: float = 100.0
+    target_psnr: float | None = None
+    max_steps: int = 1000
+    time_budget_s: float | None = None
+    cache: str = "run.cache"
+    memory_budget: Any = "2GB"
+    disk_budget: Any = None
+    keep_last: int | None = None
+    keep_every: int | None = None
+    warm_start: bool = True
+    backend: str = "auto"
+    seed: int = 0
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict) -> "CompressParams":
+        check_kwargs("compress", kwargs, COMPRESS_PARAMS)
+        p = cls(**kwargs)
+        if p.fields is not None:
+            if isinstance(p.fields, str):
+                p.fields = [p.fields]
+            if not isinstance(p.fields, (list, tuple)) or not all(isinstance(f, str) for f in p.fields):
+                raise FilterParamError(f"compress: fields={p.fields!r} must be a list of field names")
+            p.fields = list(p.fields)
+        for name, lo in (("ratio", 1.0), ("target_psnr", 0.0), ("time_budget_s", 0.0)):
+            v = getattr(p, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+                                  or v < lo):
+                raise FilterParamError(f"compress: {name}={v!r} must be a number >= {lo}")
+        for name in ("max_steps", "keep_last", "keep_every", "seed"):
+            v = getattr(p, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "seed" else 1)):
+                raise FilterParamError(f"compress: {name}={v!r} must be a positive integer")
+        if p.backend not in inr.BACKENDS:
+            raise FilterParamError(f"compress: backend={p.backend!r} is invalid: valid choices are {list(inr.BACKENDS)}")
+        if not isinstance(p.cache, (str, os.PathLike)) or not str(p.cache):
+            raise FilterParamError(f"compress: cache={p.cache!r} must be a directory path")
+        return p
+
+
+# ---- module state (persists between executes: the interpreter lives for the whole run)
+_CACHES: dict[tuple[str, int], Any] = {}
+_PREVIOUS: dict[tuple[str, str, int], inr.Model] = {}
+_NOTED: set[str] = set()
+
+
+def open_cache(path: str, comm: Any, params: CompressParams | None = None) -> Any:
+    """The writer cache of this rank for ``path`` (opened once, kept for the run)."""
+    from .cache import Retention, TemporalCache
+
+    key = (os.path.abspath(path), comm.Get_rank() if comm is not None else 0)
+    cache = _CACHES.get(key)
+    if cache is None:
+        p = params or CompressParams()
+        retention = None
+        if p.keep_last is not None or p.keep_every is not None:
+            retention = Retention(keep_last=p.keep_last, keep_every=p.keep_every)
+        cache = TemporalCache(path, comm=comm, memory_budget=p.memory_budget, disk_budget=p.disk_budget,
+                              retention=retention)
+        _CACHES[key] = cache
+    return cache
+
+
+def flush_all() -> None:
+    """Write every cache's in-memory entries to disk (also run at interpreter exit)."""
+    for cache in list(_CACHES.values()):
+        try:
+            cache.flush()
+        except Exception:  # reported by the cache itself; exit must go on
+            pass
+
+
+def close_all() -> None:
+    for key, cache in list(_CACHES.items()):
+        try:
+            cache.close()
+        finally:
+            _CACHES.pop(key, None)
+
+
+atexit.register(close_all)
+
+
+def compress_published(env: ExtractEnv, params: CompressParams, result: FilterResult) -> None:
+    """Fit and cache every (field, domain) of this rank; problems go to ``result``, the rest goes on."""
+    from .cache import EntryMeta
+
+    names = params.fields or published_fields(env.data)
+    cache = open_cache(params.cache, env.comm, params)
+    psnrs, ratios, fit_s, n_done = [], [], 0.0, 0
+    raw = stored = 0
+    t0 = time.perf_counter()
+    for name in names:
+        try:
+            field_blocks = list(blocks(env.data, name))
+        except Exception as exc:
+            result.error(f"field '{name}': {exc}")
+            continue
+        for block in field_blocks:
+            where = f"field '{name}' domain {block.domain_id} cycle {block.cycle}"
+            try:
+                if block.ghost is None and name not in _NOTED:
+                    _NOTED.add(name)
+                    result.notes.append(f"field '{name}': no {'ascent_ghosts'} field, every sample treated as owned")
+                key = (os.path.abspath(params.cache), name, block.domain_id)
+                prev = _PREVIOUS.get(key) if params.warm_start else None
+                if prev is not None and (prev.grid_shape != block.values.shape or prev.association != block.association
+                                         or prev.is_constant):
+                    prev = None
+                model, report = inr.fit(block.values, ghost_mask=block.ghost, association=block.association,
+                                        ratio=params.ratio, target_psnr=params.target_psnr,
+                                        max_steps=params.max_steps, time_budget_s=params.time_budget_s, init=prev,
+                                        backend=params.backend, seed=params.seed)
+                box = block.owned_box
+                origin = tuple(block.origin[2 - a] + box[a][0] * block.spacing[2 - a] for a in range(3))
+                spacing = tuple(block.spacing[2 - a] for a in range(3))
+                meta = EntryMeta.from_model(model, report, start=block.global_start(), origin=origin,
+                                            spacing=spacing, time=block.time)
+                cache.put(name, block.cycle, block.domain_id, model.to_bytes(), meta)
+                _PREVIOUS[key] = model
+                psnrs.append(report.psnr)
+                ratios.append(report.ratio)
+                fit_s += report.seconds
+                raw += model.raw_bytes
+                stored += report.stored_bytes
+                n_done += 1
+            except Exception as exc:  # e.g. NaN/Inf: this domain and cycle skipped, the rest goes on
+                result.error(f"{where}: skipped: {exc}")
+    result.stats = {"blocks": n_done, "psnr": psnrs, "ratios": ratios, "fit_seconds": fit_s,
+                    "seconds": time.perf_counter() - t0, "raw_bytes": raw, "stored_bytes": stored}
+
+
+def summarise(results: list[FilterResult]) -> str:
+    """One line for rank 0: blocks, PSNR, ratio, time, errors of all ranks."""
+    stats = [r.stats for r in results if r.stats]
+    n = sum(s["blocks"] for s in stats)
+    psnrs = [p for s in stats for p in s["psnr"]]
+    finite = [p for p in psnrs if math.isfinite(p)]
+    raw = sum(s["raw_bytes"] for s in stats)
+    stored = sum(s["stored_bytes"] for s in stats)
+    errors = sum(len(r.errors) for r in results)
+    notes = {note for r in results for note in r.notes}
+    line = f"compress: {n} blocks on {len(results)} ranks"
+    if n:
+        line += (f", ratio {raw / max(stored, 1):.1f}:1, PSNR min {min(finite) if finite else math.inf:.2f} "
+                 f"mean {sum(finite) / len(finite) if finite else math.inf:.2f} dB, "
+                 f"fit {max(s['seconds'] for s in stats):.2f} s")
+    if errors:
+        line += f", {errors} problem(s) reported above"
+    for note in sorted(notes):
+        line += f"\n{' ' * 12}note: {note}"
+    return line
