@@ -222,6 +222,15 @@ class _Parser:
             node = self.or_()
             self.take(")")
             return node
+        if self.accept("["):
+            items = []
+            if not self.accept("]"):
+                while True:
+                    items.append(self.or_())
+                    if self.accept("]"):
+                        break
+                    self.take(",")
+            return ("list", items)
         got = repr(t.text) if t.kind != "end" else "end of expression"
         raise _syntax(self.src, t.pos, f"expected a number, name, string or '(', found {got}")
 
@@ -401,6 +410,8 @@ def evaluate(node: tuple, ctx: Context) -> Any:
         return node[1]
     if kind == "name":
         return ctx.lookup(node[1])
+    if kind == "list":
+        return [evaluate(item, ctx) for item in node[1]]
     if kind == "not":
         return not bool(_num(evaluate(node[1], ctx), "not"))
     if kind == "and":

@@ -131,7 +131,9 @@ class Runtime:
                     graph = _Graph()
                 elif name == "reset":
                     graph = _Graph()
-                elif name == "save_session":
+                elif name == "save_session":  # saves what this execute computed so far
+                    self._run(graph, errors)
+                    graph = _Graph()
                     self._save_session(act)
                 else:
                     raise actions_mod.ActionsError(
