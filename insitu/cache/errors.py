@@ -39,6 +39,13 @@ class CacheCorruptError(CacheError):
         self.cycle = cycle
         self.domain = domain
 
+    def __reduce__(self):  # picklable (broadcast between MPI ranks)
+        return (_corrupt, (str(self), self.file, self.field, self.cycle, self.domain))
+
+
+def _corrupt(message: str, file: str, field: str | None, cycle: int | None, domain: int | None) -> CacheCorruptError:
+    return CacheCorruptError(message, file=file, field=field, cycle=cycle, domain=domain)
+
 
 class CacheLockedError(CacheError):
     """Another process is already writing this rank's files of the cache."""

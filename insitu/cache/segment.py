@@ -217,16 +217,19 @@ class Row:
 
 
 def build_segment(rank: int, cycle: int, seq: int,
-                  entries: Iterable[tuple[str, int, bytes, EntryMeta]]) -> bytes:
-    """The bytes of one segment file holding ``entries`` (field, domain, model bytes, meta) of ``cycle``.
+                  entries: Iterable[tuple[str, int, bytes, EntryMeta]]) -> tuple[bytes, list["Row"]]:
+    """The bytes (and index rows) of one segment file holding ``entries`` (field, domain, model bytes, meta) of ``cycle``.
 
     Layout: root attributes (format, format_version, rank, cycle, seq, ...),
     dataset ``index`` (one row per entry, see INDEX_DTYPE), dataset
-    ``entries/<row>`` (uint8 model bytes) with the entry's metadata as attributes.
+    ``entries/<row>`` (uint8 model bytes) with attributes ``entry`` (JSON: field,
+    cycle, domain, checksum) and ``meta`` (the EntryMeta JSON).
     """
     rows = []
     name = segment_name(rank, cycle, seq)
-    with h5py.File(f"mem-{name}", "w", driver="core", backing_store=False) as f:
+    # built in memory (core driver, no backing store), written to disk by atomic_write;
+    # libver v108..v110: compact object headers, readable by HDF5 >= 1.10
+    with h5py.File(f"mem-{name}", "w", driver="core", backing_store=False, libver=("v108", "v110")) as f:
         f.attrs["format"] = SEGMENT_KIND
         f.attrs["format_version"] = FORMAT_VERSION
         f.attrs["rank"] = rank
@@ -239,21 +242,21 @@ def build_segment(rank: int, cycle: int, seq: int,
             meta_json = meta.to_json()
             crc = entry_checksum(data, meta_json)
             ds = grp.create_dataset(f"{i:06d}", data=np.frombuffer(data, dtype=np.uint8))
-            ds.attrs["field"] = field
-            ds.attrs["cycle"] = cycle
-            ds.attrs["domain"] = domain
-            ds.attrs["checksum"] = np.uint32(crc)
+            # two attributes only: each HDF5 attribute costs a few hundred bytes per entry
+            ds.attrs["entry"] = json.dumps({"field": field, "cycle": cycle, "domain": domain, "checksum": crc})
             ds.attrs["meta"] = meta_json
             if meta.model_config is not None:
                 cfg = json.dumps(meta.model_config, sort_keys=True)
                 if cfg not in configs:
                     configs.append(cfg)
-            rows.append((field, cycle, domain, len(data), crc, -1, meta_json))
+            rows.append(Row(field, cycle, domain, len(data), crc, -1, meta_json, name, i))
         f.attrs["n_entries"] = len(rows)
         f.attrs["model_configs"] = json.dumps([json.loads(c) for c in configs])
-        f.create_dataset("index", data=np.array(rows, dtype=INDEX_DTYPE))
+        table = np.array([(r.field, r.cycle, r.domain, r.nbytes, r.checksum, r.base_cycle, r.meta_json)
+                          for r in rows], dtype=INDEX_DTYPE)
+        f.create_dataset("index", data=table)
         f.flush()
-        return bytes(f.id.get_file_image())
+        return bytes(f.id.get_file_image()), rows
 
 
 def _text(v: object) -> str:
@@ -266,6 +269,7 @@ def read_index(path: Path) -> list[Row]:
     try:
         with h5py.File(path, "r", locking=False) as f:
             version = f.attrs.get("format_version")
+            version = int(version) if isinstance(version, (int, np.integer)) else version
             if _text(f.attrs.get("format", "")) != SEGMENT_KIND:
                 raise CacheCorruptError(f"{path}: not a cache segment (format attribute missing)", file=str(path))
             if version not in SUPPORTED_VERSIONS:

@@ -28,7 +28,7 @@ threshold = float(base.max()) * (1 + 0.05 * 22.5)  # max(field) grows 5% per cyc
 
 actions = [
     {"action": "add_extracts", "extracts": {"inr": {"type": "python", "params": {
-        "source": f"import ascent_filters as af; af.compress(fields=['e'], target_psnr={TARGET}, ratio=4, "
+        "source": f"import ascent_filters as af; af.compress(fields=['e'], target_psnr={TARGET}, ratio=2, "
                   f"max_steps=400, cache='run.cache')"}}}},
     {"action": "add_triggers", "triggers": {
         "at17": {"params": {"condition": "cycle() == 17", "actions": [
@@ -89,6 +89,6 @@ if comm.rank == 0:
     assert reader.cycles("e") == list(range(CYCLES)), reader.cycles("e")
     worst = min(reader.meta("e", c, d).psnr for c in range(CYCLES) for d in reader.domains("e", c))
     assert all(reader.domains("e", c) == list(range(comm.size)) for c in range(CYCLES))
-    assert worst >= TARGET - 0.5, worst
+    assert worst >= TARGET - 0.2, worst
     lines = Path("fired_at17.txt").read_text().split()
     print(json.dumps({"fired": fired, "hot": hot, "file": lines, "worst_psnr": worst}))

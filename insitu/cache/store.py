@@ -1,0 +1,392 @@
+"""The writer side: :class:`TemporalCache`, one per simulation rank.
+
+Life of an entry::
+
+    put() ──► memory tier (LRU, ``memory_budget`` bytes)
+                │  an entry that must leave memory and is not on disk yet
+                │  triggers a spill: every not-yet-written entry is committed
+                ▼
+              segment files on disk (one per cycle per commit, immutable, atomic)
+                │  retention (keep_last / keep_every) and ``disk_budget``
+                ▼
+              dropped: counted per reason, logged, listed in ``drop_log``
+
+``flush()`` commits every entry put so far; once it returns 0 they survive a
+crash. A failed write (disk full) keeps the entries in memory, warns, and is
+retried at the next spill or flush: the simulation goes on.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from .errors import CacheBudgetError, CacheCorruptError, CacheError
+from .index import Index, Key, KeyQueries, SegmentInfo
+from .journal import JournalWriter
+from .memory import MemEntry, MemoryTier
+from .meta import EntryMeta, parse_size
+from .replay import ReconstructMixin
+from .retention import Retention
+from .segment import (TMP_PREFIX, RankLock, atomic_write, build_segment, drops_name, init_cache_dir,
+                      read_entry, segment_name)
+
+if TYPE_CHECKING:
+    from .replay import CacheReader
+
+log = logging.getLogger("insitu.cache")
+
+DEFAULT_MEMORY_BUDGET = "512MB"
+DROP_REASONS = ("keep_last", "keep_every", "disk_budget")
+
+
+class TemporalCache(KeyQueries, ReconstructMixin):
+    """A rank's temporal cache of compressed blocks, keyed by (field, cycle, domain_id).
+
+    Parameters
+    ----------
+    path:
+        The cache directory, shared by all ranks (created if missing; an
+        existing cache is appended to).
+    comm:
+        An mpi4py communicator; its rank names this writer's files. None: rank 0.
+    memory_budget:
+        Bytes of model data kept in memory (int, or "512MB", "2GB", "64KiB").
+    disk_budget:
+        Bytes of segment files this rank may keep; oldest cycles leave first,
+        the newest cycle always stays. None: unlimited.
+    retention:
+        A :class:`Retention` (or dict ``{"keep_last": N, "keep_every": k}``);
+        None keeps every cycle.
+    entry_bytes:
+        Expected size of one entry (``len(model.to_bytes())``); when given, a
+        memory budget smaller than one entry is refused here at construction.
+    rank:
+        Overrides the rank taken from ``comm`` (tools and tests).
+
+    Writes are not collective: ranks never wait for each other. Use as a
+    context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, comm: Any = None,
+                 memory_budget: int | str = DEFAULT_MEMORY_BUDGET, disk_budget: int | str | None = None,
+                 retention: Retention | dict | None = None, entry_bytes: int | None = None,
+                 rank: int | None = None) -> None:
+        self.path = Path(path)
+        self.comm = comm
+        self.rank = int(rank if rank is not None else (comm.Get_rank() if comm is not None else 0))
+        self.memory_budget = parse_size(memory_budget, "memory_budget")
+        if entry_bytes is not None and self.memory_budget < int(entry_bytes):
+            raise CacheBudgetError(f"memory_budget={memory_budget!r} ({self.memory_budget} bytes) is smaller than one "
+                                   f"entry ({int(entry_bytes)} bytes): give at least {int(entry_bytes)} bytes, "
+                                   "better room for many entries")
+        self.disk_budget = None if disk_budget is None else parse_size(disk_budget, "disk_budget")
+        self.retention = Retention.coerce(retention)
+        self._closed = True
+        init_cache_dir(self.path)
+        self._lock = RankLock(self.path, self.rank)
+        self._closed = False
+        self._remove_stale_temp_files()
+        self._disk = Index.scan(self.path, rank_filter=lambda r: r == self.rank)
+        self._seq = 1 + max((s.seq for s in self._disk.segments.values()), default=0)
+        # the journal (fast index path) starts over with exactly the live segments
+        self._journal = JournalWriter(self.path, self.rank)
+        self._journal.rewrite([(s.name, s.size, s.rows) for s in sorted(self._disk.segments.values(),
+                                                                       key=lambda s: s.seq)])
+        self._journal_dead = 0
+        self._mem = MemoryTier(self.memory_budget)
+        #: every drop: (field, cycle, domain, reason), oldest first (this session)
+        self.drop_log: list[tuple[str, int, int, str]] = []
+        self._drops_total = self._load_drop_counts()
+        self._drops_dirty = False
+        self.segments_written = 0
+        self.write_failures = 0
+        self._budget_warned = False
+
+    # --- construction helpers ---
+    def _remove_stale_temp_files(self) -> None:
+        """Temp files of this rank left by a killed writer (we hold the lock: they are nobody's)."""
+        mine = (f"{TMP_PREFIX}r{self.rank:05d}-", f"{TMP_PREFIX}r{self.rank:05d}.")  # segments; journal, drops
+        for p in self.path.iterdir():
+            if p.name.startswith(mine):
+                try:
+                    p.unlink()
+                except OSError:
+                    pass
+
+    def _load_drop_counts(self) -> dict[str, int]:
+        counts = {r: 0 for r in DROP_REASONS}
+        try:
+            doc = json.loads((self.path / drops_name(self.rank)).read_text())
+            for r in DROP_REASONS:
+                counts[r] = int(doc.get("dropped", {}).get(r, 0))
+        except (OSError, ValueError, AttributeError):
+            pass
+        return counts
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, comm: Any = None) -> "CacheReader":
+        """Open a cache read-only for replay, on any number of processes (collective over ``comm``)."""
+        from .replay import CacheReader
+
+        return CacheReader(path, comm=comm)
+
+    # --- writing ---
+    def put(self, field: str, cycle: int, domain_id: int, model_bytes: bytes, meta: EntryMeta) -> None:
+        """Cache one block: ``model_bytes`` (opaque, e.g. ``model.to_bytes()``) with its ``meta``.
+
+        A later put of the same key replaces the entry. The entry is durable
+        once :meth:`flush` has returned 0 (or a spill wrote it).
+        """
+        self._check_open()
+        key = _check_key(field, cycle, domain_id)
+        if not isinstance(meta, EntryMeta):
+            raise TypeError(f"meta must be an insitu.cache.EntryMeta, not {type(meta).__name__}")
+        data = bytes(model_bytes)
+        if not data:
+            raise ValueError(f"put({field!r}, {cycle}, {domain_id}): model_bytes is empty")
+        self._mem.put(key, MemEntry(data, meta))
+        if len(data) > self.memory_budget:
+            warnings.warn(f"insitu cache: entry {key} is {len(data)} bytes, more than the whole memory_budget "
+                          f"({self.memory_budget} bytes): it goes straight to disk", RuntimeWarning, stacklevel=2)
+        self._apply_retention(field)
+        self._enforce_memory()
+
+    def flush(self) -> int:
+        """Commit every entry not yet on disk; returns how many are still not on disk (0: all durable)."""
+        self._check_open()
+        self._commit(self._mem.dirty())
+        self._save_drop_counts()
+        return len(self._mem.dirty())
+
+    def close(self) -> None:
+        """Flush, release the rank's lock. Entries that could not be written are reported lost."""
+        if self._closed:
+            return
+        try:
+            pending = self.flush()
+            if pending:
+                warnings.warn(f"insitu cache: closing {self.path} with {pending} entries that could not be written "
+                              "to disk (disk full?): they are lost", RuntimeWarning, stacklevel=2)
+            if self.dropped_total:
+                log.info("insitu cache %s rank %d: dropped %s", self.path, self.rank, self.dropped)
+        finally:
+            self._closed = True
+            self._lock.release()
+
+    def __enter__(self) -> "TemporalCache":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- reading ---
+    def get(self, field: str, cycle: int, domain_id: int) -> bytes:
+        """The model bytes of an entry, from memory or disk (checksum verified on disk reads)."""
+        self._check_open()
+        key = (field, int(cycle), int(domain_id))
+        e = self._mem.get(key)
+        if e is not None:
+            return e.data
+        row = self._disk.row(key)
+        if row is None:
+            raise self._missing(*key)
+        return read_entry(self._disk.path(row), row)
+
+    def meta(self, field: str, cycle: int, domain_id: int) -> EntryMeta:
+        """The :class:`EntryMeta` of an entry."""
+        key = (field, int(cycle), int(domain_id))
+        e = self._mem.get(key, touch=False)
+        if e is not None:
+            return e.meta
+        row = self._disk.row(key)
+        if row is None:
+            raise self._missing(*key)
+        return row.meta
+
+    def location(self, field: str, cycle: int, domain_id: int) -> str:
+        """Where an entry is: ``"memory"``, ``"disk"``, ``"memory+disk"``; CacheKeyError if absent."""
+        key = (field, int(cycle), int(domain_id))
+        in_mem, on_disk = key in self._mem, key in self._disk
+        if not (in_mem or on_disk):
+            raise self._missing(*key)
+        return "memory+disk" if in_mem and on_disk else ("memory" if in_mem else "disk")
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, tuple) and len(key) == 3 and (key in self._mem or key in self._disk)
+
+    def __len__(self) -> int:
+        return len(set(self._all_keys()))
+
+    def _all_keys(self) -> Iterable[Key]:
+        return set(self._mem) | set(self._disk)
+
+    # --- figures ---
+    @property
+    def dropped(self) -> dict[str, int]:
+        """Entries dropped per reason, over the cache's whole life on this rank."""
+        return dict(self._drops_total)
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self._drops_total.values())
+
+    def stats(self) -> dict[str, Any]:
+        """Counters: memory and disk use, pending entries, segments, failures, drops."""
+        return {
+            "rank": self.rank,
+            "entries": len(self),
+            "memory_entries": len(self._mem), "memory_bytes": self._mem.nbytes, "memory_budget": self.memory_budget,
+            "disk_entries": len(self._disk), "disk_bytes": self._disk.disk_bytes(), "disk_budget": self.disk_budget,
+            "segments": len(self._disk.segments), "segments_written": self.segments_written,
+            "pending": len(self._mem.dirty()), "write_failures": self.write_failures,
+            "dropped": self.dropped, "dropped_total": self.dropped_total,
+        }
+
+    # --- internals: memory and commits ---
+    def _check_open(self) -> None:
+        if self._closed:
+            raise CacheError(f"cache {self.path} (rank {self.rank}) is closed")
+
+    def _enforce_memory(self) -> None:
+        victims = self._mem.victims()
+        if not victims:
+            return
+        if any(not self._mem.get(k, touch=False).on_disk for k in victims):
+            self._commit(self._mem.dirty())  # one spill writes everything pending, in as few segments as possible
+        for k in victims:
+            if self._mem.get(k, touch=False).on_disk:
+                self._mem.discard(k)
+
+    def _commit(self, keys: list[Key]) -> bool:
+        """Write ``keys`` (in memory) as one new segment per cycle; False if a write failed."""
+        by_cycle: dict[int, list[Key]] = {}
+        for k in keys:
+            by_cycle.setdefault(k[1], []).append(k)
+        ok = True
+        for cycle, ks in sorted(by_cycle.items()):
+            entries = [(k, self._mem.get(k, touch=False)) for k in ks]
+            if self._write_segment(cycle, [(k[0], k[2], e.data, e.meta) for k, e in entries]):
+                for _, e in entries:
+                    e.on_disk = True
+            else:
+                ok = False
+        if self.disk_budget is not None:
+            self._enforce_disk_budget()
+        return ok
+
+    def _write_segment(self, cycle: int, entries: list[tuple[str, int, bytes, EntryMeta]]) -> bool:
+        """Build and atomically write one segment; on OSError (disk full...) warn and return False."""
+        name = segment_name(self.rank, cycle, self._seq)
+        path = self.path / name
+        try:
+            image, rows = build_segment(self.rank, cycle, self._seq, entries)
+            atomic_write(path, image)
+        except OSError as exc:
+            self.write_failures += 1
+            warnings.warn(f"insitu cache: could not write {path} ({exc}); its {len(entries)} entries stay in "
+                          "memory and will be retried at the next flush", RuntimeWarning, stacklevel=3)
+            return False
+        self._journal.append(name, len(image), rows)
+        self._seq += 1
+        self.segments_written += 1
+        self._disk.add_segment(SegmentInfo(name, self.rank, cycle, self._seq - 1, len(image), rows))
+        return True
+
+    # --- internals: dropping ---
+    def _drop(self, keys: Iterable[Key], reason: str) -> None:
+        """Remove ``keys`` from memory and disk, counting each once under ``reason``."""
+        keys = [k for k in keys if k in self]
+        if not keys:
+            return
+        for k in keys:
+            self._mem.discard(k)
+            self._drops_total[reason] += 1
+            self.drop_log.append((k[0], k[1], k[2], reason))
+            log.info("insitu cache %s rank %d: dropped %s cycle %d domain %d (%s)", self.path, self.rank,
+                     k[0], k[1], k[2], reason)
+        self._drops_dirty = True
+        gone = set(keys)
+        for seg in [s for s in self._disk.segments.values() if any(r.key in gone for r in s.rows)]:
+            self._shrink_segment(seg, gone)
+
+    def _shrink_segment(self, seg: SegmentInfo, gone: set[Key]) -> None:
+        """Remove a segment's ``gone`` rows: unlink it when nothing else is in it, else rewrite the rest."""
+        keep = [r for r in seg.rows if r.key not in gone and self._disk.row(r.key) is r]
+        if keep:
+            path = self._disk.path(keep[0])
+            try:
+                entries = [(r.field, r.domain, read_entry(path, r), r.meta) for r in keep]
+            except CacheCorruptError as exc:
+                warnings.warn(f"insitu cache: cannot rewrite {path} without its dropped entries ({exc}); "
+                              "the segment is kept as is", RuntimeWarning, stacklevel=4)
+                return
+            if not self._write_segment(seg.cycle, entries):
+                return
+        self._disk.remove_segment(seg.name)
+        self._journal_dead += 1
+        if self._journal_dead > max(256, len(self._disk.segments)):  # keep the journal about the live segments
+            self._journal.rewrite([(s.name, s.size, s.rows) for s in sorted(self._disk.segments.values(),
+                                                                           key=lambda s: s.seq)])
+            self._journal_dead = 0
+        try:
+            os.unlink(self.path / seg.name)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            warnings.warn(f"insitu cache: could not remove {self.path / seg.name}: {exc}", RuntimeWarning,
+                          stacklevel=4)
+
+    def _apply_retention(self, field: str) -> None:
+        if self.retention.keeps_all:
+            return
+        keys = [k for k in self._all_keys() if k[0] == field]
+        dropped = set(self.retention.dropped([k[1] for k in keys]))
+        if not dropped:
+            return
+        last_only = self.retention.keep_every is None
+        reason = "keep_last" if last_only else "keep_every"
+        self._drop(sorted(k for k in keys if k[1] in dropped), reason)
+
+    def _enforce_disk_budget(self) -> None:
+        assert self.disk_budget is not None
+        while self._disk.disk_bytes() > self.disk_budget:
+            cycles = sorted({s.cycle for s in self._disk.segments.values()})
+            if len(cycles) <= 1:
+                if not self._budget_warned:
+                    warnings.warn(f"insitu cache: disk_budget {self.disk_budget} bytes is smaller than the newest "
+                                  f"cycle alone ({self._disk.disk_bytes()} bytes on rank {self.rank}); keeping it",
+                                  RuntimeWarning, stacklevel=4)
+                    self._budget_warned = True
+                return
+            oldest = cycles[0]
+            keys = {r.key for s in self._disk.segments.values() if s.cycle == oldest for r in s.rows}
+            self._drop(sorted(keys), "disk_budget")
+            if any(s.cycle == oldest for s in self._disk.segments.values()):
+                return  # it could not be removed (see the warning): stop rather than spin
+
+    def _save_drop_counts(self) -> None:
+        if not self._drops_dirty:
+            return
+        doc = {"rank": self.rank, "dropped": self._drops_total}
+        try:
+            atomic_write(self.path / drops_name(self.rank), (json.dumps(doc) + "\n").encode())
+            self._drops_dirty = False
+        except OSError as exc:
+            warnings.warn(f"insitu cache: could not record drop counts: {exc}", RuntimeWarning, stacklevel=3)
+
+    # --- replay helpers (ReconstructMixin) ---
+    def _share(self, domains: list[int]) -> list[int]:
+        return domains  # a writer reconstructs what it holds: its own rank's domains
+
+
+def _check_key(field: object, cycle: object, domain: object) -> Key:
+    if not isinstance(field, str) or not field:
+        raise ValueError(f"field={field!r} must be a non-empty string")
+    for name, v in (("cycle", cycle), ("domain_id", domain)):
+        if isinstance(v, bool) or not hasattr(v, "__index__") or int(v) < 0:  # type: ignore[call-overload]
+            raise ValueError(f"{name}={v!r} must be a non-negative integer")
+    return (field, int(cycle), int(domain))  # type: ignore[call-overload]
