@@ -38,3 +38,19 @@ def compress(**kwargs: Any) -> dict | None:
 
     res = run_filter("compress", work, compression.summarise)
     return None if res is None else {"stats": res.stats, "errors": res.errors}
+
+
+def export(**kwargs: Any) -> dict | None:
+    """Write cached cycles of ``field`` reconstructed on the global grid (rank 0 writes).
+
+    Parameters: see ``insitu.exporting.EXPORT_PARAMS`` (field, cycles='last:N'
+    | cycle | [cycles], cache, format='npy'|'vti', output_dir, backend).
+    """
+    from insitu import exporting
+    from insitu.extract_env import run_filter
+
+    def work(env, result):
+        exporting.export_cycles(env, exporting.ExportParams.from_kwargs(kwargs), result)
+
+    res = run_filter("export", work, exporting.summarise)
+    return None if res is None else {"stats": res.stats, "errors": res.errors}

@@ -1,0 +1,106 @@
+"""Export reconstructed cycles from the temporal cache (the ``export`` filter, e.g. from a trigger).
+
+A trigger fires *after* the event: ``af.export(field='e', cycles='last:20')``
+writes the 20 newest cached cycles (this one included) as .npy or .vti files,
+reconstructed from every rank's models. Each rank decodes its own domains
+(no collective can be skipped by a failing rank), then one gather brings the
+blocks to rank 0, which writes the files.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .extract_env import ExtractEnv, FilterParamError, FilterResult, check_kwargs
+
+EXPORT_PARAMS = {
+    "field": "the cached field to export",
+    "cycles": "'last:N' (default 'last:1'), one cycle number, or a list of cycle numbers",
+    "cache": "cache directory (default 'run.cache')",
+    "format": "'npy' or 'vti' (default 'npy')",
+    "output_dir": "directory the files go to (default 'exports'); files are FIELD_CYCLE.EXT",
+    "backend": "inr decode backend (default 'auto')",
+}
+FORMATS = ("npy", "vti")
+
+
+@dataclass
+class ExportParams:
+    field: str = ""
+    cycles: Any = "last:1"
+    cache: str = "run.cache"
+    format: str = "npy"
+    output_dir: str = "exports"
+    backend: str = "auto"
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict) -> "ExportParams":
+        check_kwargs("export", kwargs, EXPORT_PARAMS)
+        p = cls(**kwargs)
+        if not isinstance(p.field, str) or not p.field:
+            raise FilterParamError("export: field= is required (the name of a cached field)")
+        if p.format not in FORMATS:
+            raise FilterParamError(f"export: format={p.format!r} is invalid: valid choices are {list(FORMATS)}")
+        return p
+
+    def select(self, available: list[int]) -> list[int]:
+        c = self.cycles
+        if isinstance(c, str) and c.startswith("last:"):
+            n = int(c.split(":", 1)[1])
+            return available[-n:] if n > 0 else []
+        wanted = [c] if isinstance(c, int) else list(c)
+        missing = [x for x in wanted if x not in available]
+        if missing:
+            raise FilterParamError(f"export: cycles {missing} are not cached; cached cycles: {available[-20:]}")
+        return wanted
+
+
+def export_cycles(env: ExtractEnv, params: ExportParams, result: FilterResult) -> None:
+    from .cache import Block, TemporalCache, assemble, geometry
+    from .cache.replay import decode_entry
+    from .cli_export import write_vti
+    from .compression import flush_all
+
+    flush_all()  # this rank's newest entries may still be in memory only
+    mine: dict[int, list] = {}
+    try:
+        reader = TemporalCache.open(params.cache, comm=None)
+        cycles = params.select(reader.cycles(params.field))
+        for cycle in cycles:
+            doms = reader.domains(params.field, cycle)
+            share = [d for i, d in enumerate(doms) if i % env.size == env.rank]
+            mine[cycle] = [Block(d, reader.meta(params.field, cycle, d),
+                                 decode_entry(reader.get(params.field, cycle, d), reader.meta(params.field, cycle, d),
+                                              f"field {params.field!r} cycle {cycle} domain {d}", params.backend))
+                           for d in share]
+        reader.close()
+    except Exception as exc:  # reported; this rank still takes part in the gather below
+        result.error(f"field '{params.field}': {exc}")
+        cycles = []
+    parts = env.comm.gather(mine, root=0) if env.comm is not None and env.size > 1 else [mine]
+    if env.rank != 0:
+        return
+    out = Path(params.output_dir)
+    os.makedirs(out, exist_ok=True)
+    written = []
+    for cycle in sorted({c for part in parts for c in part}):
+        blocks = [b for part in parts for b in part.get(cycle, [])]
+        grid = assemble(blocks)
+        path = out / f"{params.field}_{cycle:06d}.{params.format}"
+        if params.format == "npy":
+            import numpy as np
+
+            np.save(path, grid)
+        else:
+            write_vti(path, grid, params.field, geometry([b.meta for b in blocks]))
+        written.append(str(path))
+    result.stats = {"written": written}
+
+
+def summarise(results: list[FilterResult]) -> str:
+    written = [w for r in results for w in r.stats.get("written", [])]
+    errors = sum(len(r.errors) for r in results)
+    return f"export: wrote {len(written)} file(s)" + (f" ({written[0]} ...)" if written else "") + \
+        (f", {errors} problem(s) reported above" if errors else "")
