@@ -36,9 +36,11 @@ struct NetView {
 };
 
 // Grid coordinates decoded by decode_row: per level, the cell and fraction of
-// every coordinate along each axis (cell[a][l * n[a] + i]).
+// every coordinate along each axis (cell[a][l * stride[a] + i]); along x the
+// stride is a multiple of kTile and the padding repeats the last coordinate.
 struct GridCells {
-    int n[3];  // nx, ny, nz
+    int n[3];       // nx, ny, nz
+    int stride[3];
     const uint32_t* cell[3];
     const float* frac[3];
 };
@@ -62,9 +64,13 @@ struct Kernels {
     const char* isa;
     // Floats of scratch memory one thread needs (tiles of activations).
     size_t (*scratch_floats)(const NetView& net);
-    // Forward + backward of one tile: adds dLoss/dparams into grad (flat layout)
-    // and sum(weight * err^2) (or |err|) into *loss_sum.
+    // A batch partition is train_begin, train_tile for each tile, train_end.
+    // train_tile: forward + backward of one tile; adds dLoss/dtable into grad
+    // (flat layout) and sum(weight * err^2) (or |err|) into *loss_sum; the MLP
+    // weight gradients gather in scratch until train_end adds them into grad.
+    void (*train_begin)(const NetView& net, float* scratch);
     void (*train_tile)(const NetView& net, const TrainTile& t, float* grad, double* loss_sum, float* scratch);
+    void (*train_end)(const NetView& net, float* grad, float* scratch);
     // Network output at n <= kTile points (x, y, z arrays).
     void (*eval_tile)(const NetView& net, const float* x, const float* y, const float* z, int n, float* out,
                       float* scratch);

@@ -1,0 +1,320 @@
+"""The native backend (cpp/) against the torch reference: outputs, gradients, fits, threads, MPI, fallback."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+import inr
+from inr.backends import native_backend
+from inr.backends.native_backend import NativeBackend, loss_gradient
+from inr.backends.torch_backend import TorchBackend, TorchNetwork
+from inr.grid import axis_coords
+from inr.layout import init_params, n_params
+from inr.problem import FitProblem
+from sims.analytic import gaussians
+
+from conftest import ROOT, run_mpi
+
+# (levels, features, log2 table, base resolution, per-level scale), (neurons, hidden layers)
+CONFIGS = [
+    ((8, 2, 12, 8, 1.5), (16, 1)),    # the "Numbers" model of issue 4
+    ((12, 2, 11, 4, 1.3704), (16, 1)),  # config_for_ratio((128,)*3, 100)
+    ((4, 1, 10, 3, 1.9), (32, 2)),
+    ((6, 4, 8, 16, 2.0), (64, 3)),
+    ((3, 8, 6, 2, 3.0), (16, 2)),
+    ((16, 2, 15, 16, 1.4), (64, 2)),
+]
+IDS = [f"L{e[0]}F{e[1]}T{e[2]}-W{n[0]}H{n[1]}" for e, n in CONFIGS]
+
+
+def model_and_params(cfg, seed):
+    (enc, net) = cfg
+    enc, net = inr.EncodingConfig(*enc), inr.NetworkConfig(*net)
+    rng = np.random.default_rng(seed)
+    params = init_params(enc, net, seed)
+    params[net.n_params(enc.n_output_dims):] = rng.normal(0, 0.5, enc.n_params)  # tables far from zero
+    return enc, net, params, rng
+
+
+def random_points(rng, n):
+    pts = rng.random((n, 3), dtype=np.float32)
+    pts[:8] = [[0, 0, 0], [1, 1, 1], [0.5, 0.5, 0.5], [1, 0, 1], [0.25, 0.75, 1], [0, 1, 0], [1 / 3, 2 / 3, 1], [1, 1, 0]]
+    return pts
+
+
+def assert_close(got, ref, rtol):
+    """Within ``rtol`` relative to each value, with an absolute floor at rtol x the largest value."""
+    np.testing.assert_allclose(got, ref, rtol=rtol, atol=rtol * float(np.abs(ref).max()))
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=IDS)
+def test_evaluate_matches_torch(cfg):
+    enc, net, params, rng = model_and_params(cfg, 1)
+    pts = random_points(rng, 3000)
+    ref = TorchBackend().evaluate(enc, net, params, pts)
+    got = NativeBackend(2).evaluate(enc, net, params, pts)
+    assert got.dtype == np.float32 and got.shape == (3000,)
+    assert_close(got, ref, 1e-5)
+    assert NativeBackend(1).evaluate(enc, net, params, np.zeros((0, 3), np.float32)).shape == (0,)
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=IDS)
+@pytest.mark.parametrize("shape,association", [((9, 10, 150), "vertex"), ((5, 7, 33), "element"), ((1, 1, 1), "vertex")])
+def test_decode_grid_matches_torch(cfg, shape, association):
+    enc, net, params, _ = model_and_params(cfg, 2)
+    nz, ny, nx = shape
+    xs, ys, zs = (axis_coords(n, association) for n in (nx, ny, nz))
+    ref = TorchBackend().decode_grid(enc, net, params, xs, ys, zs)
+    got = NativeBackend(2).decode_grid(enc, net, params, xs, ys, zs)
+    assert got.shape == ref.shape == shape and got.dtype == np.float32
+    assert_close(got, ref, 1e-5)
+
+
+def test_decode_grid_of_unordered_sub_axes():
+    """Any axis values work (not only sorted, full-block ones): the fused row decode is general."""
+    enc, net, params, rng = model_and_params(CONFIGS[0], 3)
+    xs = rng.random(200, dtype=np.float32)
+    ys = np.array([0.9, 0.1, 0.5], np.float32)
+    zs = np.array([0.3], np.float32)
+    ref = TorchBackend().decode_grid(enc, net, params, xs, ys, zs)
+    assert_close(NativeBackend(2).decode_grid(enc, net, params, xs, ys, zs), ref, 1e-5)
+
+
+def test_coordinates_outside_the_unit_cube_are_refused():
+    enc, net, params, _ = model_and_params(CONFIGS[1], 3)
+    be = NativeBackend(1)
+    for bad in (1.5, -0.25, np.nan):
+        with pytest.raises(ValueError, match=r"\[0, 1\]"):
+            be.evaluate(enc, net, params, np.array([[0.5, bad, 0.5]], np.float32))
+        with pytest.raises(ValueError, match=r"\[0, 1\]"):
+            be.decode_grid(enc, net, params, np.array([0.0, bad], np.float32), np.zeros(1, np.float32),
+                           np.zeros(1, np.float32))
+    with pytest.raises(ValueError, match="params has"):
+        be.evaluate(enc, net, params[:-1], np.zeros((2, 3), np.float32))
+
+
+def torch_loss_gradient(enc, net, params, pts, target, weight, loss):
+    network = TorchNetwork(enc, net, torch.device("cpu"))
+    flat = torch.tensor(params, requires_grad=True)
+    err = network(flat, torch.from_numpy(pts)) - torch.from_numpy(target)
+    per = err * err if loss == "l2" else err.abs()
+    if weight is not None:
+        per = per * torch.from_numpy(weight)
+    value = per.mean()
+    value.backward()
+    return float(value.detach()), flat.grad.numpy()
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=IDS)
+@pytest.mark.parametrize("loss,weighted", [("l2", False), ("l2", True), ("l1", True)])
+def test_gradient_matches_torch_autograd(cfg, loss, weighted):
+    enc, net, params, rng = model_and_params(cfg, 4)
+    pts = random_points(rng, 2000)
+    target = rng.random(2000, dtype=np.float32)
+    weight = rng.uniform(0.5, 4, 2000).astype(np.float32) if weighted else None
+    ref_value, ref = torch_loss_gradient(enc, net, params, pts, target, weight, loss)
+    value, grad = loss_gradient(enc, net, params, pts, target, weight, loss)
+    assert grad.shape == (n_params(enc, net),)
+    assert value == pytest.approx(ref_value, rel=1e-5)
+    n_mlp = net.n_params(enc.n_output_dims)
+    assert_close(grad[:n_mlp], ref[:n_mlp], 1e-4)  # MLP weights
+    assert_close(grad[n_mlp:], ref[n_mlp:], 1e-4)  # hash tables
+
+
+ISA_CHECK = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import inr
+    from inr import _native
+    from inr.backends.native_backend import NativeBackend, loss_gradient
+    from inr.backends.torch_backend import TorchBackend
+    sys.path.insert(0, "tests")
+    from test_native_backend import CONFIGS, assert_close, model_and_params, random_points, torch_loss_gradient
+
+    print(_native.isa())
+    for cfg in CONFIGS:
+        enc, net, params, rng = model_and_params(cfg, 5)
+        pts = random_points(rng, 700)
+        assert_close(NativeBackend(2).evaluate(enc, net, params, pts), TorchBackend().evaluate(enc, net, params, pts), 1e-5)
+        axes = [np.linspace(0, 1, n, dtype=np.float32) for n in (140, 6, 5)]
+        assert_close(NativeBackend(2).decode_grid(enc, net, params, *axes),
+                     TorchBackend().decode_grid(enc, net, params, *axes), 1e-5)
+        target = rng.random(700, dtype=np.float32)
+        _, ref = torch_loss_gradient(enc, net, params, pts, target, None, "l2")
+        assert_close(loss_gradient(enc, net, params, pts, target)[1], ref, 1e-4)
+    print("ISA OK")
+""")
+
+
+@pytest.mark.parametrize("isa", ["baseline", "avx2"])
+def test_every_instruction_set_build_matches_torch(isa):
+    """INR_NATIVE_ISA caps the kernel build picked at run time: each build is checked against torch."""
+    env = dict(os.environ, INR_NATIVE_ISA=isa)
+    proc = subprocess.run([sys.executable, "-c", ISA_CHECK], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    used = proc.stdout.split()[0]
+    assert used == isa or (used == "baseline" and isa == "avx2"), used  # a CPU without AVX2 runs the baseline
+    assert "ISA OK" in proc.stdout
+
+
+def test_fit_psnr_matches_torch():
+    values = gaussians((32, 32, 32))
+    kw = dict(ratio=20, max_steps=200, batch_size=2048, seed=0)
+    _, ref = inr.fit(values, backend="torch", threads=1, **kw)
+    model, rep = inr.fit(values, backend="native", **kw)
+    assert rep.backend == "native" and ref.backend == "torch"
+    assert rep.steps == ref.steps == 200
+    assert abs(rep.psnr - ref.psnr) <= 0.5, (rep.psnr, ref.psnr)
+    assert rep.psnr > 30
+
+
+@pytest.mark.parametrize("loss", ["l2", "l1"])
+def test_fit_whole_grid_batches_match_torch(loss):
+    """Batches larger than the block train on the whole grid, in order (no randomness): L2 and L1."""
+    values = gaussians((12, 10, 14), seed=2)
+    kw = dict(ratio=4, max_steps=200, batch_size=1 << 16, loss=loss)
+    _, ref = inr.fit(values, backend="torch", threads=1, **kw)
+    _, rep = inr.fit(values, backend="native", **kw)
+    assert abs(rep.psnr - ref.psnr) <= 0.5, (rep.psnr, ref.psnr)
+
+
+def test_params_written_by_one_backend_decode_in_the_other():
+    values = gaussians((20, 24, 28), seed=5)
+    ghost = np.ones(values.shape, np.uint8)
+    ghost[1:-1, 1:-1, 2:-1] = 0
+    pts = np.random.default_rng(0).random((500, 3), dtype=np.float32)
+    for backend in ("native", "torch"):
+        kw = {"threads": 1} if backend == "torch" else {}
+        model, rep = inr.fit(values, ghost_mask=ghost, ratio=10, max_steps=60, batch_size=2048, backend=backend, **kw)
+        again = inr.Model.from_bytes(model.to_bytes())
+        a, b = again.decode(backend="torch"), again.decode(backend="native")
+        assert a.shape == b.shape == (18, 22, 25)
+        scale = float(np.abs(a).max())
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * scale)
+        assert inr.psnr(values[1:-1, 1:-1, 2:-1], b) == pytest.approx(rep.psnr, abs=1e-3)
+        np.testing.assert_allclose(again.sample(pts, backend="native"), again.sample(pts, backend="torch"),
+                                   rtol=1e-5, atol=1e-5 * scale)
+
+
+def native_problem(shape=(24, 20, 30), batch_size=4096, weighted=True):
+    values = gaussians(shape, seed=9)
+    cfg = inr.config_for_ratio(shape, 10)
+    target = ((values - values.min()) / (values.max() - values.min())).astype(np.float32)
+    weight = np.random.default_rng(1).uniform(1, 4, shape).astype(np.float32) if weighted else None
+    xs, ys, zs = (axis_coords(n, "vertex") for n in shape[::-1])
+    return FitProblem(cfg.encoding, cfg.network, target, weight, xs, ys, zs, batch_size, "l2"), cfg
+
+
+@pytest.mark.parametrize("batch_size", [4096, 1 << 16])
+def test_training_is_independent_of_thread_count(batch_size):
+    problem, cfg = native_problem(batch_size=batch_size)
+    p0 = init_params(cfg.encoding, cfg.network, 0)
+    results = []
+    for threads in (1, 2, 3, 8):
+        tr = NativeBackend(threads).trainer(problem, p0, seed=7)
+        losses = [tr.step(10, 1e-2) for _ in range(3)]
+        results.append((losses, tr.params()))
+    for losses, params in results[1:]:
+        assert losses == results[0][0]
+        assert np.array_equal(params.view(np.uint32), results[0][1].view(np.uint32))
+    # the seed decides the batches
+    other = NativeBackend(2).trainer(problem, p0, seed=8)
+    other.step(30, 1e-2)
+    if batch_size < problem.n_samples:
+        assert not np.array_equal(other.params(), results[0][1])
+
+
+def test_nondeterministic_mode_trains_too():
+    problem, cfg = native_problem(weighted=False)
+    tr = NativeBackend(2, deterministic=False).trainer(problem, init_params(cfg.encoding, cfg.network, 0), seed=0)
+    first = tr.step(1, 1e-2)
+    for _ in range(10):
+        last = tr.step(10, 1e-2)
+    assert last < first / 4
+    params = tr.params()
+    params[0] += 1  # a copy
+    assert tr.params()[0] != params[0]
+
+
+def test_fit_results_identical_for_any_thread_count():
+    values = gaussians((24, 24, 24), seed=4)
+    reps = [inr.fit(values, ratio=20, max_steps=100, batch_size=4096, backend="native", threads=t) for t in (1, 2)]
+    (m1, r1), (m2, r2) = reps
+    assert np.array_equal(m1.params.view(np.uint16), m2.params.view(np.uint16))
+    assert r1.psnr == r2.psnr
+
+
+def test_threads_default_from_environment(monkeypatch):
+    for name in ("OMP_NUM_THREADS", "OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "PMIX_LOCAL_SIZE",
+                 "PALS_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE", "PMI_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    cores = native_backend.cpu_count()
+    assert NativeBackend().threads == cores
+    assert NativeBackend(threads=3).threads == 3
+    monkeypatch.setenv("MPI_LOCALNRANKS", "2")
+    assert NativeBackend().threads == max(1, cores // 2)
+    monkeypatch.setenv("MPI_LOCALNRANKS", str(4 * cores))
+    assert NativeBackend().threads == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")  # an explicit setting wins
+    assert NativeBackend().threads == 5
+    assert NativeBackend(threads=2).threads == 2
+
+
+def test_fit_under_mpi_with_native_backend():
+    proc = run_mpi(2, [str(ROOT / "tests/mpi/fit_native.py")], timeout=300)
+    assert "OK" in proc.stdout
+
+
+def test_auto_prefers_native_on_cpu():
+    assert inr.get_backend("auto").name == "native"
+    assert "native" in inr.available_backends()
+
+
+FALLBACK = textwrap.dedent("""
+    import sys, warnings
+    import importlib.abc
+
+    class Broken(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "inr._native":
+                raise ImportError("simulated: _native failed to load")
+            return None
+
+    sys.meta_path.insert(0, Broken())
+    import numpy as np
+    import inr
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        names = [inr.get_backend("auto").name for _ in range(3)]
+        model, rep = inr.fit(np.random.default_rng(0).random((16, 16, 16)), ratio=2, max_steps=10)
+    runtime = [w for w in caught if "native" in str(w.message)]
+    assert names == ["torch"] * 3 and rep.backend == "torch", (names, rep.backend)
+    assert len(runtime) == 1, [str(w.message) for w in runtime]
+    assert "simulated: _native failed to load" in str(runtime[0].message), runtime[0].message
+    assert "native" not in inr.available_backends()
+    try:
+        inr.get_backend("native")
+    except inr.BackendUnavailableError as exc:
+        assert "simulated: _native failed to load" in str(exc), exc
+    else:
+        raise AssertionError("backend='native' did not raise")
+    try:
+        inr.fit(np.ones((4, 4, 4)) * np.arange(4), backend="native")
+    except inr.BackendUnavailableError:
+        pass
+    else:
+        raise AssertionError("fit(backend='native') did not raise")
+    print("FALLBACK OK")
+""")
+
+
+def test_fallback_when_native_module_is_absent():
+    proc = subprocess.run([sys.executable, "-c", FALLBACK], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "FALLBACK OK" in proc.stdout
