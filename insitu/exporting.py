@@ -71,10 +71,12 @@ def export_cycles(env: ExtractEnv, params: ExportParams, result: FilterResult) -
         for cycle in cycles:
             doms = reader.domains(params.field, cycle)
             share = [d for i, d in enumerate(doms) if i % env.size == env.rank]
-            mine[cycle] = [Block(d, reader.meta(params.field, cycle, d),
-                                 decode_entry(reader.get(params.field, cycle, d), reader.meta(params.field, cycle, d),
-                                              f"field {params.field!r} cycle {cycle} domain {d}", params.backend))
-                           for d in share]
+            mine[cycle] = []
+            for d in share:
+                meta = reader.meta(params.field, cycle, d)
+                values = decode_entry(reader.get(params.field, cycle, d), meta,
+                                      f"field {params.field!r} cycle {cycle} domain {d}", params.backend)
+                mine[cycle].append(Block(d, meta, values))
         reader.close()
     except Exception as exc:  # reported; this rank still takes part in the gather below
         result.error(f"field '{params.field}': {exc}")

@@ -13,6 +13,7 @@ from ..config import EncodingConfig, NetworkConfig
 from ..grid import grid_points
 from ..layout import from_tcnn, to_tcnn
 from ..problem import AdamConfig, FitProblem
+from .torch_backend import sample_batch
 
 _CHUNK = 1 << 20
 
@@ -40,13 +41,9 @@ class TcnnTrainer:
     def step(self, n_steps: int, lr: float) -> float:
         for g in self.opt.param_groups:
             g["lr"] = lr
-        _, ny, nx = self.problem.target.shape
-        n, loss = self.problem.n_samples, torch.zeros(())
+        loss = torch.zeros(())
         for _ in range(n_steps):
-            idx = (torch.arange(n) if self.problem.batch_size >= n
-                   else torch.randint(0, n, (self.problem.batch_size,), generator=self.gen)).to(self.device)
-            xs, ys, zs = self.axes
-            pts = torch.stack([xs[idx % nx], ys[(idx // nx) % ny], zs[idx // (nx * ny)]], dim=1)
+            idx, pts = sample_batch(self.problem, self.axes, self.gen, self.device)
             err = self.model(pts).float()[:, 0] - self.target[idx]
             per = err * err if self.problem.loss == "l2" else err.abs()
             loss = (per * self.weight[idx] if self.weight is not None else per).mean()

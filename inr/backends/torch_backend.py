@@ -32,6 +32,17 @@ class TorchNetwork:
         return (h @ mats[-1].t())[:, 0]
 
 
+def sample_batch(problem: FitProblem, axes: list[torch.Tensor], gen: torch.Generator,
+                 device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat indices of a random batch of grid samples (all when the grid is smaller) and their (x, y, z)."""
+    n = problem.n_samples
+    idx = torch.arange(n) if problem.batch_size >= n else torch.randint(0, n, (problem.batch_size,), generator=gen)
+    idx = idx.to(device)
+    _, ny, nx = problem.target.shape
+    xs, ys, zs = axes
+    return idx, torch.stack([xs[idx % nx], ys[(idx // nx) % ny], zs[idx // (nx * ny)]], dim=1)
+
+
 class TorchTrainer:
     """Adam on random batches of grid samples; ``step(n, lr)`` runs n steps."""
 
@@ -46,26 +57,13 @@ class TorchTrainer:
         self.target = torch.from_numpy(problem.target.reshape(-1)).to(dev)
         self.weight = None if problem.weight is None else torch.from_numpy(problem.weight.reshape(-1)).to(dev)
         self.axes = [torch.from_numpy(a).to(dev) for a in (problem.xs, problem.ys, problem.zs)]
-        self.shape = problem.target.shape
-
-    def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        n = self.problem.n_samples
-        if self.problem.batch_size >= n:
-            idx = torch.arange(n)
-        else:
-            idx = torch.randint(0, n, (self.problem.batch_size,), generator=self.gen)
-        idx = idx.to(self.target.device)
-        _, ny, nx = self.shape
-        xs, ys, zs = self.axes
-        pts = torch.stack([xs[idx % nx], ys[(idx // nx) % ny], zs[idx // (nx * ny)]], dim=1)
-        return idx, pts
 
     def step(self, n_steps: int, lr: float) -> float:
         for group in self.opt.param_groups:
             group["lr"] = lr
         loss = torch.zeros(())
         for _ in range(n_steps):
-            idx, pts = self._batch()
+            idx, pts = sample_batch(self.problem, self.axes, self.gen, self.target.device)
             err = self.network(self.flat, pts) - self.target[idx]
             per = err * err if self.problem.loss == "l2" else err.abs()
             if self.weight is not None:
