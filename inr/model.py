@@ -106,14 +106,25 @@ class Model:
         lo, hi = self.value_range
         return (out.astype(np.float64) * (hi - lo) + lo).astype(np.float32)
 
-    def decode(self, backend: str = "auto", device: str = "cpu", threads: int | None = None) -> np.ndarray:
-        """The owned grid, float32, C order (z, y, x)."""
+    def decode(self, backend: str = "auto", device: str = "cpu", threads: int | None = None,
+               box: Box | None = None) -> np.ndarray:
+        """The owned grid (or ``box``, a (z, y, x) index box of the whole block), float32, C order.
+
+        ``box`` may reach into the ghost layers the model was trained on; the
+        renderer uses that to interpolate across block boundaries without seams.
+        """
+        if box is None:
+            box = self.owned
+        box = tuple((int(a), int(b)) for a, b in box)  # type: ignore[assignment]
+        for (a, b), n in zip(box, self.grid_shape):
+            if not 0 <= a < b <= n:
+                raise InrValueError(f"decode box {box} does not fit the block's grid {self.grid_shape}")
         if self.is_constant:
-            return np.full(self.owned_shape, self.value_range[0], dtype=np.float32)
+            return np.full(box_shape(box), self.value_range[0], dtype=np.float32)
         from .backends import get_backend
 
         nz, ny, nx = self.grid_shape
-        (z0, z1), (y0, y1), (x0, x1) = self.owned
+        (z0, z1), (y0, y1), (x0, x1) = box
         xs = axis_coords(nx, self.association)[x0:x1]
         ys = axis_coords(ny, self.association)[y0:y1]
         zs = axis_coords(nz, self.association)[z0:z1]
