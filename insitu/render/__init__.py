@@ -1,0 +1,1 @@
+"""Rendering of reconstructed volumes: camera, transfer functions, ray marching (see render/README in docs)."""
