@@ -54,3 +54,21 @@ def export(**kwargs: Any) -> dict | None:
 
     res = run_filter("export", work, exporting.summarise)
     return None if res is None else {"stats": res.stats, "errors": res.errors}
+
+
+def render(**kwargs: Any) -> dict | None:
+    """Render cached cycles of ``field`` (e.g. the last 20 when a trigger fires); rank 0 writes PNGs.
+
+    Parameters: see ``insitu.rendering.RENDER_PARAMS`` (field, cycles='last:N'
+    | cycle | [cycles], cache, output_dir, image_prefix, plot='volume' |
+    'pseudocolor' | 'slice', colormap, opacity, value_range, slices, camera,
+    width, height, background, step, cinema={'phi', 'theta', 'db_name'}, backend).
+    """
+    from insitu import rendering
+    from insitu.extract_env import run_filter
+
+    def work(env, result):
+        rendering.render_cycles(env, rendering.RenderParams.from_kwargs(dict(kwargs)), result)
+
+    res = run_filter("render", work, rendering.summarise)
+    return None if res is None else {"stats": res.stats, "errors": res.errors}

@@ -94,7 +94,8 @@ def open_cache(path: str, comm: Any, params: CompressParams | None = None) -> An
         retention = None
         if p.keep_last is not None or p.keep_every is not None:
             retention = Retention(keep_last=p.keep_last, keep_every=p.keep_every)
-        cache = TemporalCache(path, comm=comm, memory_budget=p.memory_budget, disk_budget=p.disk_budget,
+        # absolute: the run may change directory before the cache is flushed at exit
+        cache = TemporalCache(os.path.abspath(path), comm=comm, memory_budget=p.memory_budget, disk_budget=p.disk_budget,
                               retention=retention)
         _CACHES[key] = cache
     return cache
@@ -116,6 +117,10 @@ def close_all() -> None:
         finally:
             _CACHES.pop(key, None)
 
+
+# h5py registers its own exit handler when first imported; handlers run last-in first-out, so
+# import it before registering ours: the caches must be flushed while h5py still works.
+import h5py  # noqa: E402,F401
 
 atexit.register(close_all)
 

@@ -64,6 +64,8 @@ def export_cycles(env: ExtractEnv, params: ExportParams, result: FilterResult) -
     from .compression import flush_all
 
     flush_all()  # this rank's newest entries may still be in memory only
+    if env.comm is not None and env.size > 1:
+        env.comm.Barrier()  # ... and every rank's must be on disk before anyone scans
     mine: dict[int, list] = {}
     try:
         reader = TemporalCache.open(params.cache, comm=None)

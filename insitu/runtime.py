@@ -8,7 +8,9 @@
 
 Supported actions: ``add_extracts`` (type ``python`` with ``params.source`` or
 ``params.file``), ``add_queries``, ``add_triggers`` (``condition`` with
-``actions`` or ``actions_file``), ``execute``, ``reset``, ``save_session``.
+``actions`` or ``actions_file``), ``add_scenes`` (``volume``, ``pseudocolor``
+and ``slice`` plots drawn by :mod:`insitu.render`, see :mod:`insitu.scenes`),
+``execute``, ``reset``, ``save_session``.
 Anything else is rejected with a message naming it and the supported ones;
 with ``exceptions: catch`` (the default, as Ascent) the error is reported and
 the rest of the actions - and the simulation - go on.
@@ -17,7 +19,9 @@ Python extracts run the way Ascent runs them: in one namespace per process
 that persists across executes and runtime instances, with ``ascent_data()``
 and ``ascent_mpi_comm_id()`` defined there (and ``ascent_data`` also in
 module ``ascent_extract``). Query history also lives for the whole process.
-Per execute the graph runs as: queries, extracts, triggers.
+Per execute the graph runs as: queries, extracts, scenes, triggers. The
+seconds each extract and scene took are kept per execute (``info()["timings"]``)
+so a simulation can account for its in situ overhead.
 """
 from __future__ import annotations
 
@@ -34,7 +38,8 @@ import yaml
 from . import actions as actions_mod
 from .expressions import Context, ExpressionError, evaluate_string, to_plain
 
-SUPPORTED_ACTIONS = ("add_extracts", "add_queries", "add_triggers", "execute", "reset", "save_session")
+SUPPORTED_ACTIONS = ("add_extracts", "add_queries", "add_triggers", "add_scenes", "execute", "reset",
+                     "save_session")
 SUPPORTED_EXTRACTS = ("python",)
 EXCEPTION_MODES = ("catch", "forward")
 
@@ -74,9 +79,10 @@ class _Graph:
     queries: list[tuple[str, str]] = field(default_factory=list)
     extracts: list[tuple[str, dict]] = field(default_factory=list)
     triggers: list[tuple[str, dict]] = field(default_factory=list)
+    scenes: list[Any] = field(default_factory=list)
 
     def empty(self) -> bool:
-        return not (self.queries or self.extracts or self.triggers)
+        return not (self.queries or self.extracts or self.triggers or self.scenes)
 
 
 class Runtime:
@@ -88,6 +94,8 @@ class Runtime:
         self.published: Any = None
         self._info: dict = {"status": {"message": "not opened"}}
         self.trigger_log: list[dict] = []  # every firing: trigger name, cycle, errors
+        self.images: list[str] = []  # every image scenes wrote (rank 0)
+        self._timings: dict = {}  # seconds per extract / scene of the last execute
         self._opened = False
 
     # ------------------------------------------------------------ Ascent API
@@ -111,6 +119,7 @@ class Runtime:
         self._require_open("execute")
         t0 = time.perf_counter()
         errors: list[str] = []
+        self._timings = {"cycle": self.cycle, "extracts": {}, "scenes": {}, "triggers": {}}
         try:
             acts = actions_mod.load(actions)
         except actions_mod.ActionsError as exc:
@@ -126,6 +135,8 @@ class Runtime:
                     self._add_queries(act, graph)
                 elif name == "add_triggers":
                     self._add_triggers(act, graph)
+                elif name == "add_scenes":
+                    self._add_scenes(act, graph)
                 elif name == "execute":
                     self._run(graph, errors)
                     graph = _Graph()
@@ -137,14 +148,14 @@ class Runtime:
                     self._save_session(act)
                 else:
                     raise actions_mod.ActionsError(
-                        f"unsupported action '{name}': this runtime supports {list(SUPPORTED_ACTIONS)}"
-                        + (" (scenes arrive with the renderer)" if name == "add_scenes" else ""))
+                        f"unsupported action '{name}': this runtime supports {list(SUPPORTED_ACTIONS)}")
             except Exception as exc:  # one bad action never stops the others
                 self._fail(errors, f"action {i} '{name}': {exc}")
         if not graph.empty():
             self._run(graph, errors)
+        self._timings["seconds"] = time.perf_counter() - t0
         self._info["status"] = {"message": "failed" if errors else "completed", "errors": errors,
-                                "seconds": time.perf_counter() - t0}
+                                "seconds": self._timings["seconds"]}
 
     def info(self, node: dict | None = None) -> dict:
         """Status of the last execute, latest query values (``expressions``) and trigger firings."""
@@ -153,6 +164,8 @@ class Runtime:
         out["expressions"] = {name: {str(c): {"value": to_plain(v)}} for name, hist in _QUERY_HISTORY.items()
                               for c, v in hist[-1:]}
         out["triggers"] = list(self.trigger_log)
+        out["timings"] = dict(self._timings)
+        out["images"] = list(self.images)
         return out
 
     def close(self) -> None:
@@ -208,6 +221,12 @@ class Runtime:
                                                "params/source and params/file")
             graph.extracts.append((name, params))
 
+    def _add_scenes(self, act: dict, graph: _Graph) -> None:
+        from .scenes import parse_scene
+
+        for name, scene in self._items(act, "scenes"):
+            graph.scenes.append(parse_scene(name, scene))
+
     def _add_queries(self, act: dict, graph: _Graph) -> None:
         for key, q in self._items(act, "queries"):
             params = q.get("params") or {}
@@ -262,9 +281,32 @@ class Runtime:
             else:
                 hist.append((self.cycle, value))
         for name, params in graph.extracts:
+            t0 = time.perf_counter()
             self._run_python_extract(name, params, errors)
+            self._add_time("extracts", name, t0)
+        for spec in graph.scenes:
+            t0 = time.perf_counter()
+            self._run_scene(spec, errors)
+            self._add_time("scenes", spec.name, t0)
         for name, params in graph.triggers:
+            t0 = time.perf_counter()
             self._run_trigger(name, params, errors)
+            self._add_time("triggers", name, t0)
+
+    def _add_time(self, kind: str, name: str, t0: float) -> None:
+        table = self._timings.setdefault(kind, {})
+        table[name] = table.get(name, 0.0) + time.perf_counter() - t0
+
+    def _run_scene(self, spec: Any, errors: list[str]) -> None:
+        from .scenes import render_scene
+
+        problems: list[str] = []
+        try:
+            self.images.extend(render_scene(spec, self.published, self.comm, self.cycle, problems))
+        except Exception as exc:
+            problems.append(f"scene '{spec.name}': {exc}")
+        for msg in problems:
+            self._fail(errors, msg)
 
     def _extract_source(self, name: str, params: dict) -> str:
         if "source" in params:
@@ -320,6 +362,7 @@ class Runtime:
         nested.publish(self.published)
         nested.execute(params["actions"] if "actions" in params else params["actions_file"])
         record["errors"] = nested._info["status"].get("errors", [])
+        self.images.extend(nested.images)
         nested.close()
 
     def _save_session(self, act: dict) -> None:

@@ -1,0 +1,167 @@
+"""Render cached cycles: each rank decodes its share of the domains, all ranks composite, root writes.
+
+Shared by ``insitu replay`` (offline, any process count) and the ``render``
+filter (in situ, e.g. the last 20 cycles when a trigger fires). The domains
+of a cycle go round-robin over the ranks, so the reader's process count need
+not match the writer's; the lattice and value range come from the cache's
+index (which every rank holds), so every process count draws the same image.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from .bricks import Extent, Lattice
+from .camera import CAMERA_PARAMS, Camera
+from .frame import FrameStats, Piece, piece_from_model, render_frame
+from .output import CinemaDatabase, cinema_views, image_name, write_png
+from .raymarch import PLOT_KINDS, RENDER_BACKENDS, Plot
+from .transfer import TransferFunction, check_colormap, check_opacity
+
+
+@dataclass
+class RenderSpec:
+    """How to draw: plot kind, transfer function, camera (Ascent params), image size, background, step."""
+
+    plot: str = "volume"
+    colormap: str = "viridis"
+    opacity: Sequence[Sequence[float]] | None = None
+    value_range: Sequence[float] | None = None
+    slices: Sequence[Sequence[Any]] | None = None
+    camera: dict = field(default_factory=dict)
+    width: int = 512
+    height: int = 512
+    background: Sequence[float] = (0.0, 0.0, 0.0)
+    step: float = 0.5
+    shading: bool = True
+    render_backend: str = "auto"
+
+    def check(self, where: str = "render") -> "RenderSpec":
+        """Validate every parameter; ValueError naming the parameter and the valid choices."""
+        if self.plot not in PLOT_KINDS:
+            raise ValueError(f"{where}: plot={self.plot!r} is invalid: valid choices are {list(PLOT_KINDS)}")
+        check_colormap(self.colormap)
+        check_opacity(self.opacity)
+        if self.value_range is not None:
+            vr = list(self.value_range)
+            if len(vr) != 2 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in vr) or vr[1] < vr[0]:
+                raise ValueError(f"{where}: value_range={self.value_range!r} must be [min, max] numbers, min <= max")
+        if not isinstance(self.camera, dict):
+            raise ValueError(f"{where}: camera={self.camera!r} must be a mapping of {sorted(CAMERA_PARAMS)}")
+        unknown = sorted(set(self.camera) - set(CAMERA_PARAMS))
+        if unknown:
+            raise ValueError(f"{where}: unknown camera parameter(s) {unknown}: valid ones are {sorted(CAMERA_PARAMS)}")
+        for name in ("width", "height"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 8192:
+                raise ValueError(f"{where}: {name}={v!r} must be an integer number of pixels in 1..8192")
+        if not (isinstance(self.step, (int, float)) and 0.05 <= self.step <= 4):
+            raise ValueError(f"{where}: step={self.step!r} must be a number of cells in [0.05, 4]")
+        if self.render_backend not in RENDER_BACKENDS:
+            raise ValueError(f"{where}: render_backend={self.render_backend!r} is invalid: valid choices are "
+                             f"{list(RENDER_BACKENDS)}")
+        bg = list(self.background)
+        if len(bg) != 3 or not all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in bg):
+            raise ValueError(f"{where}: background={self.background!r} must be [r, g, b] in [0, 1]")
+        self.make_plot((0.0, 1.0))
+        return self
+
+    def make_plot(self, data_range: tuple[float, float]) -> Plot:
+        vr = tuple(self.value_range) if self.value_range is not None else data_range
+        tf = TransferFunction(self.colormap, check_opacity(self.opacity), vr)  # type: ignore[arg-type]
+        kw = {}
+        if self.slices is not None:
+            kw["slices"] = tuple((str(a), float(f)) for a, f in self.slices)
+        return Plot(self.plot, tf, shading=self.shading, **kw)
+
+
+def lattice_of(metas: Sequence[Any]) -> Lattice:
+    """The lattice of cached blocks (from their index metadata; the same on every rank)."""
+    exts = [Extent(tuple(m.start), tuple(m.dims), m.association) for m in metas]
+    h = tuple(float(v) for v in metas[0].spacing[::-1])
+    anchors = [tuple(float(m.origin[2 - a]) - m.start[2 - a] * h[a] for a in range(3)) for m in metas]
+    return Lattice.common(exts, anchors, h)  # type: ignore[arg-type]
+
+
+def check_cycles(reader: Any, field_name: str, cycles: Sequence[int]) -> list[int]:
+    """``cycles`` that are cached; ValueError showing the cached range for the others."""
+    fields = reader.fields()
+    if field_name not in fields:
+        raise ValueError(f"field {field_name!r} is not in the cache; cached fields: {sorted(fields)}")
+    have = reader.cycles(field_name)
+    missing = [c for c in cycles if c not in set(have)]
+    if missing:
+        span = f"{have[0]}..{have[-1]} ({len(have)} cycles)" if have else "none"
+        raise ValueError(f"cycle(s) {missing[:10]} of field {field_name!r} are not cached; cached cycles: {span}")
+    return list(cycles)
+
+
+@dataclass
+class CachedRender:
+    """Figures of one call: files written (root), per-cycle seconds, problems met on this rank."""
+
+    written: list[str] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    stats: FrameStats = field(default_factory=FrameStats)
+
+
+def render_cached(reader: Any, field_name: str, cycles: Sequence[int], spec: RenderSpec, comm: Any = None, *,
+                  output_dir: str | Path = ".", image_prefix: str | None = None,
+                  cinema: tuple[int, int, str] | None = None, decode_backend: str = "auto",
+                  progress: Callable[[Iterable[int]], Iterable[int]] | None = None) -> CachedRender:
+    """Render ``cycles`` of ``field_name`` from a cache reader (collective over ``comm``).
+
+    Writes ``output_dir/<image_prefix % cycle>.png`` (default prefix
+    ``FIELD_%06d``), or with ``cinema=(phi, theta, name)`` a Cinema database
+    ``output_dir/name.cdb``. Decoding problems of a domain are recorded in
+    ``errors`` (that domain is left out); the ranks stay in step.
+    """
+    import time
+
+    import inr
+
+    rank = 0 if comm is None else comm.Get_rank()
+    size = 1 if comm is None else comm.Get_size()
+    out = CachedRender()
+    prefix = image_prefix or f"{field_name}_%06d"
+    db = CinemaDatabase(Path(output_dir) / f"{cinema[2]}.cdb") if cinema and rank == 0 else None
+    views = cinema_views(cinema[0], cinema[1]) if cinema else [None]
+    for cycle in (progress(cycles) if progress else cycles):
+        t0 = time.perf_counter()
+        doms = reader.domains(field_name, cycle)
+        metas = [reader.meta(field_name, cycle, d) for d in doms]
+        lattice = lattice_of(metas)
+        data_range = (min(m.value_range[0] for m in metas), max(m.value_range[1] for m in metas))
+        pieces: list[Piece] = []
+        for d, meta in list(zip(doms, metas))[rank::size]:
+            try:
+                model = inr.Model.from_bytes(reader.get(field_name, cycle, d))
+                pieces.append(piece_from_model(model, meta, backend=decode_backend))
+            except Exception as exc:  # this domain is left out; the other ranks must not wait for us
+                out.errors.append(f"field {field_name!r} cycle {cycle} domain {d}: {exc}")
+        plot = spec.make_plot(data_range)
+        for view in views:
+            cam_params = dict(spec.camera)
+            if view is not None:
+                cam_params["azimuth"] = cam_params.get("azimuth", 0.0) + view[0]
+                cam_params["elevation"] = cam_params.get("elevation", 0.0) + view[1]
+            lo, hi = lattice.bounds()
+            camera = Camera.from_params(cam_params, (lo, hi), spec.width, spec.height)
+            image = render_frame([(plot, pieces)], lattice, camera, comm, step=spec.step,
+                                 backend=spec.render_backend, stats=out.stats)
+            if image is None:
+                continue
+            if db is not None and view is not None:
+                out.written.append(str(db.add(view[0], view[1], cycle, image, spec.background)))
+            else:
+                path = Path(output_dir) / (image_name(prefix, cycle) + ".png")
+                out.written.append(str(write_png(path, image, spec.background)))
+        if db is not None:
+            db.save()
+        out.seconds.append(time.perf_counter() - t0)
+    return out
