@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .extract_env import ExtractEnv, FilterParamError, FilterResult, check_kwargs
+from .extract_env import ExtractEnv, FilterParamError, FilterResult, check_kwargs, select_cycles
 
 EXPORT_PARAMS = {
     "field": "the cached field to export",
@@ -46,15 +46,7 @@ class ExportParams:
         return p
 
     def select(self, available: list[int]) -> list[int]:
-        c = self.cycles
-        if isinstance(c, str) and c.startswith("last:"):
-            n = int(c.split(":", 1)[1])
-            return available[-n:] if n > 0 else []
-        wanted = [c] if isinstance(c, int) else list(c)
-        missing = [x for x in wanted if x not in available]
-        if missing:
-            raise FilterParamError(f"export: cycles {missing} are not cached; cached cycles: {available[-20:]}")
-        return wanted
+        return select_cycles("export", self.cycles, available)
 
 
 def export_cycles(env: ExtractEnv, params: ExportParams, result: FilterResult) -> None:

@@ -125,3 +125,24 @@ def check_kwargs(action: str, kwargs: dict, valid: dict[str, str]) -> None:
     if unknown:
         lines = "\n".join(f"    {k}: {doc}" for k, doc in valid.items())
         raise FilterParamError(f"{action}: unknown parameter(s) {unknown}; valid parameters are:\n{lines}")
+
+
+def select_cycles(action: str, cycles: Any, available: list[int]) -> list[int]:
+    """The cached cycles a filter's ``cycles=`` asks for: 'last:N', one cycle, or a list of cycles.
+
+    FilterParamError (showing the cached range) for anything else or a cycle not cached.
+    """
+    span = f"{available[0]}..{available[-1]} ({len(available)} cycles)" if available else "none"
+    if isinstance(cycles, str) and cycles.startswith("last:"):
+        try:
+            n = int(cycles.split(":", 1)[1])
+        except ValueError:
+            raise FilterParamError(f"{action}: cycles={cycles!r}: use 'last:N'") from None
+        return available[-n:] if n > 0 else []
+    if isinstance(cycles, bool) or not isinstance(cycles, (int, list, tuple)):
+        raise FilterParamError(f"{action}: cycles={cycles!r} must be 'last:N', a cycle number or a list of them")
+    wanted = [cycles] if isinstance(cycles, int) else list(cycles)
+    missing = [x for x in wanted if x not in set(available)]
+    if missing:
+        raise FilterParamError(f"{action}: cycles {missing[:10]} are not cached; cached cycles: {span}")
+    return wanted

@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from .extract_env import ExtractEnv, FilterParamError, FilterResult, check_kwargs
+from .extract_env import ExtractEnv, FilterParamError, FilterResult, check_kwargs, select_cycles
 from .render.camera import CAMERA_PARAMS
 from .render.raymarch import PLOT_KINDS
 
@@ -75,21 +75,7 @@ class RenderParams:
 
     def select(self, available: list[int]) -> list[int]:
         """The cycles asked for among the cached ones (FilterParamError showing the cached range)."""
-        c = self.cycles
-        span = f"{available[0]}..{available[-1]} ({len(available)} cycles)" if available else "none"
-        if isinstance(c, str) and c.startswith("last:"):
-            try:
-                n = int(c.split(":", 1)[1])
-            except ValueError:
-                raise FilterParamError(f"render: cycles={c!r}: use 'last:N'") from None
-            return available[-n:] if n > 0 else []
-        if isinstance(c, bool) or not isinstance(c, (int, list, tuple)):
-            raise FilterParamError(f"render: cycles={c!r} must be 'last:N', a cycle number or a list of them")
-        wanted = [c] if isinstance(c, int) else list(c)
-        missing = [x for x in wanted if x not in set(available)]
-        if missing:
-            raise FilterParamError(f"render: cycles {missing[:10]} are not cached; cached cycles: {span}")
-        return wanted
+        return select_cycles("render", self.cycles, available)
 
 
 def render_cycles(env: ExtractEnv, params: RenderParams, result: FilterResult) -> None:
