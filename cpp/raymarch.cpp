@@ -119,8 +119,9 @@ void march(f32array values, f64array origin, f64array spacing, f64array lo, f64a
                 const double p[3] = {e[0] + t * d[0], e[1] + t * d[1], e[2] + t * d[2]};
                 if (!inside(p, blo, bhi)) continue;  // rounding at the faces: the neighbour takes it
                 if (first == std::numeric_limits<float>::infinity()) first = float(t);
-                const double x = std::min(std::max((vol.sample(p[0], p[1], p[2]) - vmin) * scale, 0.0),
-                                          double(n_lut - 1));
+                const float v = vol.sample(p[0], p[1], p[2]);
+                if (!std::isfinite(v)) continue;  // NaN/Inf samples (masked data) are transparent
+                const double x = std::min(std::max((v - vmin) * scale, 0.0), double(n_lut - 1));
                 const long i = std::min(long(x), n_lut - 2);
                 const double f = x - double(i);
                 const float* c0 = L + 4 * i;

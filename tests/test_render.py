@@ -207,3 +207,15 @@ def test_cinema_database_written_and_parsed_back(tmp_path):
     assert {r["time"] for r in rows} == {"10", "20"}
     for r in rows:
         assert np.asarray(Image.open(tmp_path / "run.cdb" / r["FILE"])).min() == 255
+
+
+@pytest.mark.parametrize("backend", ["numpy", "native"] if native_available() else ["numpy"])
+def test_nan_samples_are_transparent_and_flat_data_still_draws(backend):
+    values = rc.field((12, 12, 12))
+    values[3:6, 3:6, 3:6] = np.nan  # masked samples
+    img, _, _ = draw(values, (2, 1, 1), backend=backend)
+    assert np.isfinite(img).all() and img[..., 3].max() > 0.3
+    flat = rc.field((1, 16, 20))  # a 2D slab of cells: pseudocolor and volume both draw it
+    for kind in ("pseudocolor", "volume"):
+        img, _, _ = draw(flat, (1, 2, 2), kind, "element", cam={"elevation": 30}, backend=backend)
+        assert (img[..., 3] > 0).mean() > 0.1, kind

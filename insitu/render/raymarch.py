@@ -203,12 +203,12 @@ def _march_numpy(brick: Brick, lattice: Lattice, rays: Rays, stop: np.ndarray, l
         ins = ((p >= lo) & (p < hi)).all(axis=1)
         li, p, ts = live[ins], p[ins], t[ins]
         first[li] = np.minimum(first[li], ts)
-        x = np.clip((sample_trilinear(brick.values, origin, lattice.spacing, p).astype(np.float64) - vmin) * scale,
-                    0.0, len(lut) - 1)
+        v = sample_trilinear(brick.values, origin, lattice.spacing, p).astype(np.float64)
+        x = np.clip((np.nan_to_num(v, nan=vmin, posinf=vmin, neginf=vmin) - vmin) * scale, 0.0, len(lut) - 1)
         i = np.minimum(x.astype(np.int64), len(lut) - 2)
         f = (x - i)[:, None]
         c = lut[i].astype(np.float64) * (1 - f) + lut[i + 1].astype(np.float64) * f
-        a = 1.0 - np.power(1.0 - np.minimum(c[:, 3], 0.999999), dt / unit)
+        a = np.where(np.isfinite(v), 1.0 - np.power(1.0 - np.minimum(c[:, 3], 0.999999), dt / unit), 0.0)
         w = (1.0 - acc[li, 3]) * a
         acc[li, :3] += w[:, None] * c[:, :3]
         acc[li, 3] += w

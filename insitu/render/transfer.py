@@ -92,7 +92,11 @@ class TransferFunction:
         lo, hi = self.value_range if self.value_range is not None else (float(np.nanmin(values)),
                                                                          float(np.nanmax(values)))
         lut = self.lut()
-        x = np.clip((np.asarray(values, dtype=np.float64) - lo) / ((hi - lo) or 1.0), 0.0, 1.0) * (len(lut) - 1)
+        v = np.asarray(values, dtype=np.float64)
+        bad = ~np.isfinite(v)
+        x = np.clip((np.where(bad, lo, v) - lo) / ((hi - lo) or 1.0), 0.0, 1.0) * (len(lut) - 1)
         i = np.minimum(x.astype(np.int64), len(lut) - 2)
         f = (x - i)[..., None]
-        return (lut[i] * (1 - f) + lut[i + 1] * f).astype(np.float32)
+        out = (lut[i] * (1 - f) + lut[i + 1] * f).astype(np.float32)
+        out[bad] = 0.0  # NaN/Inf (masked data): transparent black
+        return out
