@@ -35,7 +35,7 @@ def pieces(values: np.ndarray, parts, association: str = "vertex") -> list[Piece
         vals = np.ascontiguousarray(values[tuple(slice(a, b) for a, b in box)])
         own = values[tuple(slice(a, b) for a, b in owned)]
         ext = Extent(start, tuple(b - a for a, b in owned), association)
-        out.append(Piece(Brick(vals, ext, mlo), (0.0, 0.0, 0.0), SPACING, (float(own.min()), float(own.max()))))
+        out.append(Piece(Brick(vals, ext, mlo), (0.0, 0.0, 0.0), SPACING, (float(np.nanmin(own)), float(np.nanmax(own)))))
     return out
 
 
