@@ -20,7 +20,7 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "replay", help="render cached cycles to PNG images or a Cinema database (works under mpiexec)",
         description="Reconstruct FIELD at the chosen cycles from the cache and render it (volume, pseudocolor "
-                    "surface or slices). Under `mpiexec -n N` the domains are shared out over the N processes "
+                    "surface, slices or isosurfaces). Under `mpiexec -n N` the domains are shared out over the N processes "
                     "(any N, independent of the writer's); rank 0 writes the images.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
@@ -32,7 +32,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--cycles", default="all",
                    help="'all' (default), 'last:N', one cycle, a list '3,7,9' or a range 'START:STOP[:STEP]' "
                         "(cached cycles with START <= c < STOP)")
-    p.add_argument("--plot", default="volume", help="volume (default), pseudocolor or slice")
+    p.add_argument("--plot", default="volume", help="volume (default), pseudocolor, slice or isosurface")
+    p.add_argument("--iso", type=float, nargs="+", metavar="VALUE",
+                   help="iso values for --plot isosurface (default: the middle of the value range)")
     p.add_argument("--colormap", default="viridis", help="a matplotlib colormap name (default viridis)")
     p.add_argument("--opacity", help="opacity control points 'pos:alpha,...' over the value range, "
                                      "e.g. '0:0,0.5:0.1,1:0.8' (default 0:0,1:0.6)")
@@ -134,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--size {args.size!r} must be WIDTHxHEIGHT and --background r,g,b") from None
     spec = RenderSpec(plot=args.plot, colormap=args.colormap, opacity=_pairs(args.opacity, "--opacity"),
                       value_range=args.range, camera=_camera(args.camera), width=w, height=h, background=bg,
-                      step=args.step)
+                      step=args.step, iso_values=args.iso)
     try:
         spec.check("replay")
     except ValueError as exc:

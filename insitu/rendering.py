@@ -27,6 +27,7 @@ RENDER_PARAMS = {
     "opacity": "opacity control points [[position, alpha], ...] over the value range (default [[0,0],[1,0.6]])",
     "value_range": "[min, max] of the colormap (default: the cached range of each cycle)",
     "slices": "for plot='slice': [[axis, fraction], ...], e.g. [['z', 0.5]] (default: x, y and z at 0.5)",
+    "iso_values": "for plot='isosurface': the values whose surfaces are drawn (default: mid-range)",
     "camera": f"Ascent camera parameters {sorted(CAMERA_PARAMS)}",
     "width": "image width in pixels (default 512)",
     "height": "image height in pixels (default 512)",
@@ -35,7 +36,7 @@ RENDER_PARAMS = {
     "cinema": "{'phi': N, 'theta': M, 'db_name': NAME}: a Cinema database over a ring of views instead of images",
     "backend": "inr decode backend (default 'auto')",
 }
-_SPEC_KEYS = ("plot", "colormap", "opacity", "value_range", "slices", "camera", "width", "height", "background",
+_SPEC_KEYS = ("plot", "colormap", "opacity", "value_range", "slices", "iso_values", "camera", "width", "height", "background",
               "step")
 
 

@@ -12,7 +12,8 @@ Supported, with Ascent's meaning::
                bg_color: [1, 1, 1]}
           r2: {type: cinema, phi: 8, theta: 3, db_name: clover_db}
 
-insitu-inr extensions of a plot: ``type: slice`` (with ``slices``), ``source:
+insitu-inr extensions of a plot: ``type: slice`` (with ``slices``), ``type:
+isosurface`` (with ``iso_values``), ``source:
 reconstruction`` (draw the field as decoded from this cycle's cached models,
 written by ``af.compress`` earlier in the same execute; ``cache`` names the
 cache, default ``run.cache``), ``colormap`` (a matplotlib name) and
@@ -29,9 +30,9 @@ from typing import Any
 from .render.camera import CAMERA_PARAMS
 from .render.transfer import TransferFunctionError, check_colormap, check_opacity
 
-PLOT_TYPES = ("volume", "pseudocolor", "slice")
+PLOT_TYPES = ("volume", "pseudocolor", "slice", "isosurface")
 PLOT_PARAMS = ("type", "field", "min_value", "max_value", "color_table", "source", "cache", "colormap", "opacity",
-               "slices")
+               "slices", "iso_values")
 SOURCES = ("published", "reconstruction")
 SCENE_PARAMS = ("plots", "renders", "image_prefix", "image_name")
 RENDER_PARAMS = ("type", "image_prefix", "image_name", "camera", "image_width", "image_height", "bg_color",
@@ -62,6 +63,7 @@ class PlotSpec:
     source: str
     cache: str
     slices: Any = None
+    iso_values: Any = None
 
 
 @dataclass
@@ -147,7 +149,7 @@ def parse_scene(name: str, scene: Any) -> SceneSpec:
         except TransferFunctionError as exc:
             raise SceneError(f"{where}: {exc}") from None
         out.plots.append(PlotSpec(str(pname), kind, p["field"], _colormap(where, p), opacity, vr, source,
-                                  str(p.get("cache", "run.cache")), p.get("slices")))
+                                  str(p.get("cache", "run.cache")), p.get("slices"), p.get("iso_values")))
     renders = scene.get("renders") or {"__default__": {}}
     if not isinstance(renders, dict):
         raise SceneError(f"scene '{name}': 'renders' must be a mapping of named renders")
@@ -215,7 +217,7 @@ def render_scene(spec: SceneSpec, published: Any, comm: Any, cycle: int, errors:
     plots = []
     for p, pieces, rng in zip(spec.plots, layers, ranges):
         rs = RenderSpec(plot=p.kind, colormap=p.colormap, opacity=p.opacity, value_range=p.value_range,
-                        slices=p.slices)
+                        slices=p.slices, iso_values=p.iso_values)
         plots.append((rs.make_plot(rng), pieces))
     written = []
     for r in spec.renders:

@@ -74,7 +74,7 @@ def test_replay_cinema_database(cache, tmp_path):
     (["--cycles", "30:90"], "cached cycles: 0..20 (3 cycles)"),
     (["--cycles", "5"], "not cached; cached cycles: 0..20"),
     (["--colormap", "nope"], "valid choices include"),
-    (["--plot", "iso"], "valid choices are ['volume', 'pseudocolor', 'slice']"),
+    (["--plot", "iso"], "valid choices are ['volume', 'pseudocolor', 'slice', 'isosurface']"),
     (["--camera", "azimut=3"], "valid ones are"),
     (["--cinema", "3by2"], "PHIxTHETA"),
 ])

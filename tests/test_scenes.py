@@ -85,7 +85,7 @@ def test_cinema_render_and_reconstruction_source(rt, tmp_path):
 
 
 @pytest.mark.parametrize("scene,message", [
-    ({"plots": {"p": {"type": "contour", "field": "temp"}}}, "supported types: ['volume', 'pseudocolor', 'slice']"),
+    ({"plots": {"p": {"type": "contour", "field": "temp"}}}, "supported types: ['volume', 'pseudocolor', 'slice', 'isosurface']"),
     ({"plots": {"p": {"type": "volume", "field": "temp", "pipeline": "pl1"}}}, "pipelines are not supported"),
     ({"plots": {"p": {"type": "volume", "field": "temp", "samples": 3}}}, "supported: ['type', 'field'"),
     ({"plots": {"p": {"type": "volume", "field": "temp", "color_table": {"name": "Nope"}}}}, "Ascent names accepted"),

@@ -32,6 +32,7 @@ class RenderSpec:
     opacity: Sequence[Sequence[float]] | None = None
     value_range: Sequence[float] | None = None
     slices: Sequence[Sequence[Any]] | None = None
+    iso_values: Sequence[float] | None = None
     camera: dict = field(default_factory=dict)
     width: int = 512
     height: int = 512
@@ -76,6 +77,9 @@ class RenderSpec:
         kw = {}
         if self.slices is not None:
             kw["slices"] = tuple((str(a), float(f)) for a, f in self.slices)
+        if self.iso_values is not None:
+            isos = [self.iso_values] if isinstance(self.iso_values, (int, float)) else self.iso_values
+            kw["iso_values"] = tuple(float(v) for v in isos)
         return Plot(self.plot, tf, shading=self.shading, **kw)
 
 

@@ -29,7 +29,7 @@ from .bricks import Brick, Lattice
 from .camera import Camera
 from .transfer import TransferFunction
 
-PLOT_KINDS = ("volume", "pseudocolor", "slice")
+PLOT_KINDS = ("volume", "pseudocolor", "slice", "isosurface")
 RENDER_BACKENDS = ("auto", "native", "numpy")
 AXES = {"x": 0, "y": 1, "z": 2}
 _EARLY_STOP = 0.9995  # accumulated alpha at which a ray stops (same in the native loop)
@@ -40,14 +40,17 @@ class Plot:
     """What to draw of one field: ``kind`` in :data:`PLOT_KINDS` with its transfer function.
 
     ``slices``: for ``kind="slice"``, (axis, fraction of the data's bounds)
-    pairs, e.g. ``(("z", 0.5),)``. ``shading``: headlight diffuse shading of
-    opaque surfaces.
+    pairs, e.g. ``(("z", 0.5),)``. ``iso_values``: for ``kind="isosurface"``,
+    the values whose surfaces are drawn (coloured by the colormap at that
+    value; None: the middle of the value range). ``shading``: headlight
+    diffuse shading of opaque surfaces.
     """
 
     kind: str
     tf: TransferFunction
     slices: tuple[tuple[str, float], ...] = (("x", 0.5), ("y", 0.5), ("z", 0.5))
     shading: bool = True
+    iso_values: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in PLOT_KINDS:
@@ -58,6 +61,13 @@ class Plot:
                                  "position a fraction of the bounds in [0, 1]")
         if self.tf.value_range is None:
             raise ValueError("Plot needs a transfer function with its value range set (tf.with_range(...))")
+        if self.iso_values is not None and (not self.iso_values or not all(np.isfinite(self.iso_values))):
+            raise ValueError(f"iso_values={self.iso_values!r} must be a non-empty list of finite numbers")
+
+    def isos(self) -> np.ndarray:
+        """The iso values drawn (the middle of the value range by default)."""
+        lo, hi = self.tf.value_range  # type: ignore[misc]
+        return np.asarray(self.iso_values if self.iso_values is not None else (0.5 * (lo + hi),), dtype=np.float64)
 
 
 @dataclass
@@ -175,6 +185,89 @@ def _surface_hits(plot: Plot, brick: Brick, lattice: Lattice, rays: Rays) -> tup
     return best_t, best_rgba
 
 
+# ------------------------------------------------------------------ isosurfaces
+def _iso_numpy(brick: Brick, lattice: Lattice, rays: Rays, isos: np.ndarray, dt: float
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Reference of ``_raymarch.march_iso``: first crossing per ray among the brick's own samples.
+
+    The sample before the brick's first (inside its margin) is looked at too, so
+    a crossing between two bricks belongs to the brick owning the later sample.
+    """
+    n = len(rays.dirs)
+    hit, shade = np.full(n, np.inf), np.zeros(n)
+    lo, hi = lattice.owned_box(brick.extent)
+    t0, t1 = _slab(rays.eye, rays.dirs, lo, hi)
+    live = np.nonzero(t0 < t1)[0]
+    origin, h = brick.origin(lattice), np.asarray(lattice.spacing, dtype=np.float64)
+    d = rays.dirs.astype(np.float64)
+
+    def at(idx: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return sample_trilinear(brick.values, origin, h, rays.eye + t[:, None] * d[idx]).astype(np.float64)
+
+    k = np.ceil(t0[live] / dt)
+    vp = at(live, (k - 1) * dt)
+    tp = (k - 1) * dt
+    while len(live):
+        t = k * dt
+        go = t < t1[live]
+        live, k, t, vp, tp = live[go], k[go], t[go], vp[go], tp[go]
+        if not len(live):
+            break
+        p = rays.eye + t[:, None] * d[live]
+        v = at(live, t)
+        mine = ((p >= lo) & (p < hi)).all(axis=1) & np.isfinite(v) & np.isfinite(vp)
+        best = np.full(len(live), 2.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for iso in isos:
+                cross = mine & (((vp - iso) * (v - iso) < 0) | ((v == iso) & (vp != iso)))
+                best = np.where(cross, np.minimum(best, (iso - vp) / (v - vp)), best)
+        found = best <= 1.0
+        if found.any():
+            idx = live[found]
+            th = tp[found] + best[found] * (t[found] - tp[found])
+            q = rays.eye + th[:, None] * d[idx]
+            g = np.stack([(sample_trilinear(brick.values, origin, h, q + 0.5 * h[a] * np.eye(3)[a]).astype(np.float64)
+                           - sample_trilinear(brick.values, origin, h, q - 0.5 * h[a] * np.eye(3)[a])) / h[a]
+                          for a in range(3)], axis=1)
+            norm = np.linalg.norm(g, axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                shade[idx] = np.where(norm > 0, np.abs((g * d[idx]).sum(axis=1)) / norm, 1.0)
+            hit[idx] = th
+        keep = ~found
+        live, k, vp, tp = live[keep], k[keep] + 1.0, v[keep], t[keep]
+    return hit.astype(np.float32), shade.astype(np.float32)
+
+
+def _iso_hits(plot: Plot, brick: Brick, lattice: Lattice, rays: Rays, dt: float, backend: str
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest isosurface hit (inf: none) and its straight-alpha RGBA, coloured by the iso value."""
+    isos = plot.isos()
+    if _marcher(backend) is _march_native:
+        from insitu import _raymarch
+
+        lo, hi = lattice.owned_box(brick.extent)
+        hit = np.empty(len(rays.dirs), dtype=np.float32)
+        shade = np.empty(len(rays.dirs), dtype=np.float32)
+        _raymarch.march_iso(np.ascontiguousarray(brick.values, dtype=np.float32), brick.origin(lattice),
+                            np.asarray(lattice.spacing, dtype=np.float64), lo, hi, rays.eye, rays.dirs, isos,
+                            float(dt), hit, shade)
+    else:
+        hit, shade = _iso_numpy(brick, lattice, rays, isos, dt)
+    rgba = np.zeros((len(rays.dirs), 4), dtype=np.float32)
+    ok = np.isfinite(hit)
+    if ok.any():
+        idx = np.nonzero(ok)[0]
+        # the colour of the iso value crossed nearest the hit
+        vals = sample_trilinear(brick.values, brick.origin(lattice), lattice.spacing,
+                                rays.eye + hit[idx, None].astype(np.float64) * rays.dirs[idx].astype(np.float64))
+        nearest = isos[np.argmin(np.abs(vals[:, None].astype(np.float64) - isos[None, :]), axis=1)]
+        rgba[idx] = plot.tf.colors(nearest)
+        rgba[idx, 3] = 1.0
+        if plot.shading:
+            rgba[idx, :3] *= (0.3 + 0.7 * shade[idx])[:, None]
+    return hit.astype(np.float64), rgba
+
+
 # ------------------------------------------------------------------ volume
 def _march_numpy(brick: Brick, lattice: Lattice, rays: Rays, stop: np.ndarray, lut: np.ndarray,
                  vrange: tuple[float, float], dt: float, unit: float) -> tuple[np.ndarray, np.ndarray]:
@@ -260,10 +353,14 @@ def render_brick(plots: Sequence[tuple[Plot, Brick]], lattice: Lattice, rays: Ra
     surf_t = np.full(n, np.inf)
     surf_rgba = np.zeros((n, 4), dtype=np.float32)
     for plot, brick in plots:
-        if plot.kind != "volume":
+        if plot.kind == "isosurface":
+            t, rgba = _iso_hits(plot, brick, lattice, rays, dt, backend)
+        elif plot.kind != "volume":
             t, rgba = _surface_hits(plot, brick, lattice, rays)
-            nearer = t < surf_t
-            surf_t[nearer], surf_rgba[nearer] = t[nearer], rgba[nearer]
+        else:
+            continue
+        nearer = t < surf_t
+        surf_t[nearer], surf_rgba[nearer] = t[nearer], rgba[nearer]
     rgba = np.zeros((n, 4), dtype=np.float32)
     depth = np.full(n, np.inf, dtype=np.float32)
     if volumes:

@@ -23,7 +23,7 @@ values = rc.field((30, 34, 38))
 all_pieces = rc.pieces(values, (2, 3, 2), assoc)  # 12 uneven blocks, dealt round-robin
 mine = all_pieces[comm.Get_rank()::comm.Get_size()]
 result = {}
-for kind in ("volume", "pseudocolor", "slice"):
+for kind in ("volume", "pseudocolor", "slice", "isosurface"):
     lattice, (rng,) = agree([mine], comm)
     plot = Plot(kind, TransferFunction("plasma", ((0.0, 0.0), (1.0, 0.5)), rng))
     cam = camera_for(lattice, {"azimuth": 35, "elevation": 25, "zoom": 0.1}, 160, 128)
@@ -33,6 +33,7 @@ for kind in ("volume", "pseudocolor", "slice"):
         ref = render_frame([(plot, whole)], lattice, cam, None)
         diff = np.abs(image - ref)
         result[kind] = {"mean_abs": float(diff.mean()), "max_abs": float(diff.max()),
+                        "over_1_255": float((diff.max(axis=2) > 1 / 255).mean()),
                         "coverage": float((ref[..., 3] > 0).mean())}
 if comm.Get_rank() == 0:
     Path(out).write_text(json.dumps(result))
