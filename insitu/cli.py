@@ -12,7 +12,7 @@ import sys
 from . import __version__
 
 #: modules providing subcommands (each has ``add_parser`` and ``run``).
-_SUBCOMMANDS: list[str] = ["cli_info", "cli_verify", "cli_export", "cli_replay"]
+_SUBCOMMANDS: list[str] = ["cli_info", "cli_verify", "cli_export", "cli_replay", "cli_view"]
 
 
 class CliError(Exception):

@@ -1,0 +1,294 @@
+"""The browser viewer (`insitu view`): data access and prefetch, CLI errors, and the real page in headless Chromium."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from insitu.cache import TemporalCache
+from insitu.viewer.data import CacheView, CycleUnavailable
+from insitu.viewer.harness import (INSTALL_HINT, ViewerProcess, coloured_fraction, drawn_fraction, find_browser,
+                                   headless_chrome, shot, wait_for)
+from insitu.viewer.sample import make_sample_cache
+
+CYCLES = (0, 10, 20, 30)
+BAD_CYCLE = 40  # written like the others, then one of its entries is corrupted
+
+
+def corrupt_entry(path: Path, cycle: int, rank: int = 0) -> str:
+    """Flip one byte of the model bytes of the first entry of ``rank``'s segment of ``cycle``; returns the file name."""
+    (seg,) = path.glob(f"r{rank:05d}-c{cycle:010d}-s*.h5")
+    with h5py.File(seg, "r") as f:
+        offset = f["entries/000000"].id.get_offset()
+    raw = bytearray(seg.read_bytes())
+    raw[offset + 10] ^= 0x01
+    seg.write_bytes(bytes(raw))
+    return seg.name
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    """A moving blob on 24^3, written by 2 ranks (z slabs), cycles 0..40; cycle 40 has a corrupt entry."""
+    path = tmp_path_factory.mktemp("view") / "run.cache"
+    make_sample_cache(path, shape=(24, 24, 24), cycles=(*CYCLES, BAD_CYCLE), ranks=2, max_steps=100)
+    corrupt_entry(path, BAD_CYCLE)
+    return path
+
+
+# --- data access: on-demand decoding, prefetch, corrupt cycles, new cycles ---
+
+def test_grids_match_the_cache_and_prefetch_fills_the_lru(cache):
+    view = CacheView(cache, prefetch_ahead=2)
+    try:
+        assert view.fields() == ["energy"] and view.cycles("energy") == [*CYCLES, BAD_CYCLE]
+        info = view.info("energy", 10)
+        assert info.domains == 2 and info.writer_ranks == (0, 1) and info.time == pytest.approx(0.1)
+        assert info.raw_bytes == 4 * 24 ** 3 and info.ratio == pytest.approx(info.raw_bytes / info.stored_bytes)
+        assert info.psnr is not None and info.psnr > 10 and info.max_error is not None
+        g = view.grid("energy", 0)
+        expect = TemporalCache.open(cache).reconstruct("energy", 0)
+        assert g.values.shape == (24, 24, 24) and np.array_equal(g.values, expect)
+        assert np.isfinite(g.values).all()  # both ranks' slabs are there
+        assert view.prefetch("energy", 0) == [10, 20]
+        view.wait_idle()
+        assert view.cached("energy", 10) and view.cached("energy", 20) and not view.cached("energy", 30)
+        n = view.decode_count
+        view.grid("energy", 10)  # prefetched: no decoding on the user's path
+        assert view.decode_count == n
+        assert view.prefetch("energy", 30, direction=-1) == []  # 20 and 10 are decoded already
+    finally:
+        view.close()
+
+
+def test_lru_is_bounded(cache):
+    view = CacheView(cache, max_grids=2, prefetch_ahead=0)
+    try:
+        for c in CYCLES:
+            view.grid("energy", c)
+        assert [view.cached("energy", c) for c in CYCLES] == [False, False, True, True]
+    finally:
+        view.close()
+
+
+def test_corrupt_entry_makes_only_its_cycle_unavailable(cache):
+    view = CacheView(cache)
+    try:
+        with pytest.raises(CycleUnavailable, match="CacheCorruptError") as exc:
+            view.grid("energy", BAD_CYCLE)
+        assert f"cycle {BAD_CYCLE}" in str(exc.value) and "domain 0" in str(exc.value)
+        assert "CacheCorruptError" in (view.error("energy", BAD_CYCLE) or "")
+        assert view.grid("energy", 30).values.shape == (24, 24, 24)
+        # a prefetch that runs into the bad cycle leaves it for the user to see, nothing breaks
+        view2 = CacheView(cache)
+        view2.prefetch("energy", 30)
+        view2.wait_idle()
+        with pytest.raises(CycleUnavailable):
+            view2.grid("energy", BAD_CYCLE)
+        view2.close()
+    finally:
+        view.close()
+
+
+def test_refresh_picks_up_cycles_written_later(tmp_path):
+    path = tmp_path / "live.cache"
+    make_sample_cache(path, shape=(12, 12, 12), cycles=(0, 1), ranks=1, max_steps=10, ratio=2)
+    view = CacheView(path)
+    try:
+        assert view.cycles("energy") == [0, 1]
+        assert view.refresh() is False  # nothing new
+        make_sample_cache(path, shape=(12, 12, 12), cycles=(2,), ranks=1, max_steps=10, ratio=2)  # the "simulation" goes on
+        assert view.refresh() is True and view.cycles("energy") == [0, 1, 2]
+        assert view.grid("energy", 2).values.shape == (12, 12, 12)
+    finally:
+        view.close()
+
+
+def test_vtk_transfer_functions_match_the_renderers():
+    """The viewer's VTK colours and opacities are the renderer's TransferFunction, sampled."""
+    from vtkmodules.vtkCommonDataModel import vtkPiecewiseFunction
+    from vtkmodules.vtkRenderingCore import vtkColorTransferFunction
+
+    from insitu.viewer.scene import fill_vtk_transfer, transfer_function
+
+    tf = transfer_function("plasma", (0.25, 0.75), 0.5, (0.0, 2.0))
+    ctf, pwf = vtkColorTransferFunction(), vtkPiecewiseFunction()
+    fill_vtk_transfer(tf, ctf, pwf)
+    for v in (0.0, 0.7, 1.3, 2.0):
+        assert ctf.GetColor(v) == pytest.approx(tuple(tf.colors(np.array([v]))[0, :3]), abs=0.02)
+    assert pwf.GetValue(0.3) == pytest.approx(0.0, abs=1e-6)  # below the opacity range: transparent
+    assert pwf.GetValue(1.0) == pytest.approx(0.25, abs=0.01)  # halfway up the ramp
+    assert pwf.GetValue(1.8) == pytest.approx(0.5, abs=1e-6)  # above it: the maximum opacity
+
+
+# --- the command line: bad input gives one line and exit 2, never a traceback ---
+
+def view_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """``insitu view ...`` through its module, as a user would run it (a separate process)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "insitu.cli_view", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *words: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("insitu: error: "), proc.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def test_help_explains_the_ssh_tunnel():
+    proc = view_cli("--help")
+    assert proc.returncode == 0
+    assert "ssh -L 8080:localhost:8080 user@node" in proc.stdout and "--port" in proc.stdout
+
+
+def test_not_a_cache(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    assert_one_line_error(view_cli(str(tmp_path), "--port", "0"), str(tmp_path))
+    assert_one_line_error(view_cli(str(tmp_path / "missing"), "--port", "0"), "missing")
+
+
+def test_empty_cache(tmp_path):
+    TemporalCache(tmp_path / "empty.cache").close()
+    assert_one_line_error(view_cli(str(tmp_path / "empty.cache"), "--port", "0"), "empty")
+
+
+def test_unknown_field_and_colormap(cache):
+    assert_one_line_error(view_cli(str(cache), "--field", "nope", "--port", "0"), "'nope'", "energy")
+    assert_one_line_error(view_cli(str(cache), "--colormap", "nope", "--port", "0"), "colormap")
+
+
+def test_port_in_use(cache):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        assert_one_line_error(view_cli(str(cache), "--port", str(port)), f"port {port}", "in use")
+
+
+def test_registered_as_insitu_view(tmp_path, capsys):
+    """Through the `insitu` command line."""
+    import insitu.cli as cli
+
+    assert "cli_view" in cli._SUBCOMMANDS
+    assert cli.main(["view", str(tmp_path / "missing")]) == 2
+    assert capsys.readouterr().err.startswith("insitu: error: ")
+
+
+# --- the real page in a real browser ---
+
+@pytest.fixture(scope="module")
+def browser():
+    found = find_browser()
+    if found is None:
+        pytest.skip(INSTALL_HINT)
+    driver = headless_chrome(*found)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture()
+def server(cache, tmp_path):
+    # --poll 0: the test alone decides what the page shows
+    with ViewerProcess(cache, tmp_path / "server.log", "--poll", "0") as s:
+        yield s
+
+
+@pytest.mark.timeout(120)
+def test_browser_scrub_and_recolour(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    browser.get(server.url)
+    label = lambda: browser.find_element(By.ID, "cycle-label").text  # noqa: E731
+    wait_for(lambda: label() == "cycle 0", 30, "the page to show cycle 0")
+
+    # the volume is drawn: coloured pixels (the outline around it is grey, the background dark)
+    wait_for(lambda: coloured_fraction(shot(browser, "volume-view")) > 0.01, 30, "the volume image")
+    vol0, slice0 = shot(browser, "volume-view"), shot(browser, "slice-view")
+    Path(tmp_path / "cycle0.png").write_bytes(browser.get_screenshot_as_png())
+    assert drawn_fraction(slice0) > 0.2
+    assert "2 (written by 2 ranks)" in browser.find_element(By.ID, "cycle-meta").text
+
+    # one step of the cycle slider: the label and the picture change (the blob moved)
+    thumb = browser.find_element(By.CSS_SELECTOR, "#cycle-slider .v-slider-thumb")
+    thumb.click()
+    thumb.send_keys(Keys.ARROW_RIGHT)
+    wait_for(lambda: label() == "cycle 10", 20, "the label to show cycle 10")
+    wait_for(lambda: np.abs(shot(browser, "slice-view").astype(float) - slice0).mean() > 2, 20,
+             "the slice image to change with the cycle")
+    vol1 = wait_for(lambda: (lambda im: im if np.abs(im.astype(float) - vol0).mean() > 0.5 else None)(
+        shot(browser, "volume-view")), 20, "the volume image to change with the cycle")
+    assert coloured_fraction(vol1) > 0.01
+    assert "0.1" in browser.find_element(By.ID, "cycle-meta").text  # its time
+
+    # switch the colormap to gray: the slice's colours become grey levels
+    def colourfulness(img: np.ndarray) -> float:
+        inner = img[img.shape[0] // 4: -img.shape[0] // 4, img.shape[1] // 4: -img.shape[1] // 4].astype(float)
+        return float((inner.max(axis=-1) - inner.min(axis=-1)).mean())
+
+    before = colourfulness(shot(browser, "slice-view"))
+    assert before > 20  # viridis
+    browser.find_element(By.CSS_SELECTOR, "#colormap-select .v-field").click()
+    item = wait_for(lambda: [e for e in browser.find_elements(By.CSS_SELECTOR, ".v-overlay .v-list-item")
+                             if e.text.strip() == "gray"], 10, "the colormap menu")[0]
+    item.click()
+    wait_for(lambda: colourfulness(shot(browser, "slice-view")) < 5, 20, "grey slice colours")
+    Path(tmp_path / "gray.png").write_bytes(browser.get_screenshot_as_png())
+    # the volume is recoloured too: still drawn, but no coloured pixel left
+    vol_gray = wait_for(lambda: (lambda im: im if coloured_fraction(im) < 0.001 else None)(
+        shot(browser, "volume-view")), 20, "a grey volume")
+    assert drawn_fraction(vol_gray) > 0.02
+
+    # the corrupt cycle: shown as unavailable with the reason; the page keeps working
+    thumb.send_keys(Keys.END)
+    wait_for(lambda: label() == f"cycle {BAD_CYCLE}", 20, "the last cycle")
+    alert = wait_for(lambda: browser.find_element(By.ID, "unavailable").text, 20, "the unavailable notice")
+    assert "unavailable" in alert and "CacheCorruptError" in alert
+    Path(tmp_path / "unavailable.png").write_bytes(browser.get_screenshot_as_png())
+    wait_for(lambda: drawn_fraction(shot(browser, "volume-view")) < 0.001, 20, "an empty volume view")
+    thumb.send_keys(Keys.HOME)
+    wait_for(lambda: label() == "cycle 0", 20, "back to cycle 0")
+    wait_for(lambda: drawn_fraction(shot(browser, "volume-view")) > 0.02, 20, "the volume again")
+    assert not browser.find_element(By.ID, "unavailable").is_displayed()
+
+    # play runs through the cycles; pause stops there
+    play = browser.find_element(By.ID, "play-button")
+    play.click()
+    wait_for(lambda: label() not in ("cycle 0", ""), 20, "play to advance the cycle")
+    play.click()
+    time.sleep(0.3)  # a step already under way may land
+    stopped = label()
+    time.sleep(1.5)  # three play periods
+    assert label() == stopped
+
+
+@pytest.mark.timeout(120)
+def test_browser_shows_cycles_written_while_open(browser, tmp_path):
+    """A simulation keeps writing: the open page's slider grows (the viewer reopens the cache every --poll s)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    path = tmp_path / "live.cache"
+    make_sample_cache(path, shape=(12, 12, 12), cycles=(0, 1), ranks=1, max_steps=10, ratio=2)
+    with ViewerProcess(path, tmp_path / "server.log", "--poll", "0.5") as server:
+        browser.get(server.url)
+        text = lambda: browser.find_element(By.ID, "cycles-text").text  # noqa: E731
+        wait_for(lambda: "2 cycles: 0 .. 1" in text(), 30, "the page")
+        make_sample_cache(path, shape=(12, 12, 12), cycles=(2,), ranks=1, max_steps=10, ratio=2)
+        wait_for(lambda: "3 cycles: 0 .. 2" in text(), 20, "the new cycle to appear")
+        # and it can be shown
+        thumb = browser.find_element(By.CSS_SELECTOR, "#cycle-slider .v-slider-thumb")
+        thumb.click()
+        thumb.send_keys(Keys.END)
+        wait_for(lambda: browser.find_element(By.ID, "cycle-label").text == "cycle 2", 20, "cycle 2")
+
