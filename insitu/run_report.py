@@ -37,6 +37,7 @@ def plot_quality(per_cycle: dict[str, dict[int, dict]], path: Path) -> Path:
     ax1.legend(fontsize=8)
     ax1.grid(alpha=0.3)
     ax2.set_ylabel("compression ratio")
+    ax2.ticklabel_format(axis="y", useOffset=False)
     ax2.set_xlabel("cycle")
     ax2.grid(alpha=0.3)
     ax2.legend(fontsize=8)

@@ -1,0 +1,213 @@
+"""What every proxy simulation shares: options, publishing Blueprint meshes, running actions, timing.
+
+A proxy provides a :class:`Proxy` (fields, initial state, ``step``); :func:`main`
+parses the common options, runs the time loop under MPI, publishes each rank's
+block with its ghost layers every ``--publish-every`` steps, executes the
+actions, records simulation vs in situ seconds per published cycle, runs the
+final actions (a Cinema database by default) and prints the run summary.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .decomposition import CartDecomposition
+
+ACTIONS_DIR = Path(__file__).resolve().parent / "actions"
+
+
+@dataclass
+class Proxy:
+    """A simulation: ``init(dec, args) -> state``, ``step(dec, state, args)`` advancing ``args.substeps``,
+    ``fields(dec, state) -> {name: array with ghosts}``; ``dt`` per step; ``periodic`` axes."""
+
+    name: str
+    description: str
+    init: Callable[[CartDecomposition, argparse.Namespace], dict]
+    step: Callable[[CartDecomposition, dict, argparse.Namespace], None]
+    fields: Callable[[CartDecomposition, dict], dict[str, np.ndarray]]
+    default_grid: int = 64
+    default_steps: int = 40
+    periodic: tuple[bool, bool, bool] = (True, True, True)
+    add_options: Callable[[argparse.ArgumentParser], None] | None = None
+    spacing: float = 1.0
+
+
+def parser(proxy: Proxy) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=f"python -m sims.{proxy.name}", description=proxy.description,
+        epilog=f"example: mpiexec -n 4 python -m sims.{proxy.name} --grid 64 --steps 40 --output {proxy.name}_run")
+    p.add_argument("--grid", type=int, nargs="+", default=[proxy.default_grid], metavar="N",
+                   help=f"global grid: N (cube) or NZ NY NX samples (default {proxy.default_grid})")
+    p.add_argument("--steps", type=int, default=proxy.default_steps, help="time steps (default %(default)s)")
+    p.add_argument("--publish-every", type=int, default=1, help="publish + execute every N steps (default 1)")
+    p.add_argument("--actions", default=str(ACTIONS_DIR / f"{proxy.name}.yaml"),
+                   help="actions file run at every publish, or 'none' (default: the proxy's shipped file)")
+    p.add_argument("--final-actions", default=str(ACTIONS_DIR / f"{proxy.name}_final.yaml"),
+                   help="actions file run once after the last step, or 'none' (default: a Cinema database)")
+    p.add_argument("--output", default=f"{proxy.name}_run", help="run folder: cache, images, timings (default "
+                                                                 "%(default)s)")
+    p.add_argument("--runtime", default="auto", choices=["auto", "ascent", "embedded"],
+                   help="Ascent when importable (auto), Ascent only, or the embedded runtime")
+    p.add_argument("--ghosts", type=int, default=1, help="ghost layers published around each block (default 1)")
+    p.add_argument("--association", default="vertex", choices=["vertex", "element"],
+                   help="publish the fields on vertices or on cells (default vertex)")
+    p.add_argument("--fit-budget", type=float, default=None, metavar="SECONDS",
+                   help="seconds of fitting per cycle and rank at most (sets INSITU_CYCLE_BUDGET_S for af.compress)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the initial state (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no per-cycle progress line")
+    if proxy.add_options:
+        proxy.add_options(p)
+    return p
+
+
+def parse(proxy: Proxy, argv: list[str] | None = None) -> argparse.Namespace:
+    """Options, checked: a bad value or a missing actions file ends the run before it starts (exit 2)."""
+    p = parser(proxy)
+    args = p.parse_args(argv)
+    if len(args.grid) == 1:
+        args.grid = args.grid * 3
+    if len(args.grid) != 3 or min(args.grid) < 2:
+        p.error(f"--grid takes N or NZ NY NX (each >= 2), got {args.grid}")
+    args.grid = tuple(args.grid)
+    for name in ("steps", "publish_every"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.ghosts < 0:
+        p.error("--ghosts must be >= 0")
+    for name in ("actions", "final_actions"):
+        value = getattr(args, name)
+        if value.lower() == "none":
+            setattr(args, name, None)
+        elif not Path(value).is_file():
+            p.error(f"--{name.replace('_', '-')}: actions file {value!r} does not exist")
+        else:
+            setattr(args, name, str(Path(value).resolve()))
+    return args
+
+
+def blueprint(dec: CartDecomposition, fields: dict[str, np.ndarray], cycle: int, t: float, association: str,
+              spacing: float) -> dict:
+    """This rank's Blueprint domain: the block with its ghost layers (``ascent_ghosts``) and state."""
+    from insitu.blueprint import uniform_domain
+
+    g = dec.ghosts
+    # world position of the first (ghost) sample: vertex data sits on vertices, cell data's first cell
+    # starts at its lower vertex
+    origin = tuple(float((dec.start[2 - a] - g) * spacing) for a in range(3))
+    names = list(fields)
+    first = names[0]
+    return uniform_domain(np.asarray(fields[first], dtype=np.float32), field=first, association=association,
+                          origin=origin, spacing=(spacing,) * 3, ghost=dec.ghost_mask(), cycle=cycle, time=t,
+                          domain_id=dec.rank,
+                          extra_fields={n: np.asarray(fields[n], dtype=np.float32) for n in names[1:]})
+
+
+@dataclass
+class RunResult:
+    """What :func:`run` returns on every rank: the final fields (with ghosts) and per-cycle timings."""
+
+    dec: CartDecomposition
+    state: dict
+    timings: list[dict] = field(default_factory=list)
+    triggers: list[dict] = field(default_factory=list)
+
+
+def run(proxy: Proxy, args: argparse.Namespace, comm: Any = None) -> RunResult:
+    """The time loop (collective); publishes and executes actions when ``args.actions`` is set."""
+    from mpi4py import MPI
+
+    comm = comm or MPI.COMM_WORLD
+    dec = CartDecomposition(comm, args.grid, proxy.periodic, args.ghosts)
+    state = proxy.init(dec, args)
+    rt = None
+    if args.actions or args.final_actions:
+        from insitu.runtime import connect
+
+        rt = connect(comm, prefer=args.runtime)
+    result = RunResult(dec, state)
+    sim_s = 0.0
+    for step in range(1, args.steps + 1):
+        t0 = time.perf_counter()
+        proxy.step(dec, state, args)
+        sim_s += time.perf_counter() - t0
+        if step % args.publish_every and step != args.steps:
+            continue
+        record = {"cycle": step, "time": float(state["time"]), "sim_s": sim_s, "insitu_s": 0.0, "fit_s": None}
+        if rt is not None and args.actions:
+            t0 = time.perf_counter()
+            rt.publish([blueprint(dec, proxy.fields(dec, state), step, state["time"], args.association,
+                                  proxy.spacing)])
+            rt.execute(args.actions)
+            record["insitu_s"] = time.perf_counter() - t0
+            info = rt.info() if hasattr(rt, "info") else {}
+            extracts = (info.get("timings") or {}).get("extracts") if isinstance(info, dict) else None
+            if extracts:
+                record["fit_s"] = sum(v for k, v in extracts.items() if "compress" in k or "inr" in k) or None
+        result.timings.append(record)
+        if comm.Get_rank() == 0 and not args.quiet:
+            print(f"[{proxy.name}] cycle {step}/{args.steps}  sim {sim_s:.3f} s  in situ {record['insitu_s']:.3f} s",
+                  flush=True)
+        sim_s = 0.0
+    if rt is not None:
+        if args.final_actions:
+            rt.publish([blueprint(dec, proxy.fields(dec, state), args.steps, state["time"], args.association,
+                                  proxy.spacing)])
+            rt.execute(args.final_actions)
+        info = rt.info() if hasattr(rt, "info") else {}
+        result.triggers = list(info.get("triggers", [])) if isinstance(info, dict) else []
+        rt.close()
+    return result
+
+
+def main(proxy: Proxy, argv: list[str] | None = None) -> int:
+    """``python -m sims.<proxy>``: run in ``--output``, then print the run summary on rank 0."""
+    from mpi4py import MPI
+
+    args = parse(proxy, argv)
+    comm = MPI.COMM_WORLD
+    if args.fit_budget is not None:
+        os.environ["INSITU_CYCLE_BUDGET_S"] = str(args.fit_budget)
+    out = Path(args.output).resolve()
+    if comm.Get_rank() == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    comm.Barrier()
+    os.chdir(out)  # the actions' relative paths (cache, images) land in the run folder
+    t0 = time.perf_counter()
+    res = run(proxy, args, comm)
+    from insitu.compression import close_all
+
+    close_all()  # every rank's cached entries on disk before the summary reads them
+    # per cycle, the slowest rank's figures: that is what the run waits for
+    timings = comm.gather(res.timings, root=0)
+    comm.Barrier()
+    if comm.Get_rank() != 0:
+        return 0
+    merged = []
+    for i, rec in enumerate(timings[0]):
+        recs = [t[i] for t in timings]
+        fits = [r["fit_s"] for r in recs if r["fit_s"] is not None]
+        merged.append({**rec, "sim_s": max(r["sim_s"] for r in recs), "insitu_s": max(r["insitu_s"] for r in recs),
+                       "fit_s": max(fits) if fits else None})
+    (out / "timings.json").write_text(json.dumps(merged, indent=1))
+    print(f"[{proxy.name}] {args.steps} steps of a {'x'.join(map(str, args.grid))} grid on {comm.Get_size()} ranks "
+          f"{tuple(res.dec.dims)} in {time.perf_counter() - t0:.1f} s")
+    if args.actions:
+        from insitu.run_report import summarize
+
+        _, lines = summarize(out, merged, res.triggers, ranks=comm.Get_size())
+        print("\n".join(lines))
+        if (out / "run.cache").is_dir():
+            fields = sorted({k for k in proxy.fields(res.dec, res.state)})
+            print(f"look back: insitu replay {out / 'run.cache'} --field {fields[-1]} --cycles last:10 "
+                  f"--camera azimuth=30,elevation=25 -o {out / 'replay'}   (also under mpiexec -n N)")
+    sys.stdout.flush()
+    return 0
