@@ -1,4 +1,11 @@
 #!/usr/bin/env bash
-# Set up (see setup_env.sh) and run the main job.
+# The main job: set up .venv (see setup_env.sh), then run the advection-diffusion proxy on 4 MPI
+# ranks with in situ compression into the temporal cache, a trigger that looks back 20 cycles,
+# scenes every 10 cycles and a Cinema database at the end, all on the embedded runtime.
+# Output (default demo_run/): run.cache, PNGs, trigger_frames/, advection.cdb, quality.png,
+# summary.json, timings.json. Extra arguments go to the simulation (e.g. --grid 64 --steps 20).
 source "$(dirname "$0")/setup_env.sh"
-exec "$VPY" -m sims.fit_demo "$@"
+# 4 ranks share the machine's cores: one OpenMP thread each
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+exec mpiexec -n "${DEMO_RANKS:-4}" "$VPY" -m sims.advection --grid 128 --steps 40 --runtime embedded \
+  --output "${DEMO_OUTPUT:-demo_run}" "$@"

@@ -25,7 +25,7 @@ from .driver import Proxy, main
 def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--velocity", type=float, nargs=3, default=[0.15, 0.35, 0.6], metavar=("VZ", "VY", "VX"),
                    help="advection velocity in cells per unit time (default %(default)s)")
-    p.add_argument("--diffusion", type=float, default=0.02, help="diffusion coefficient D (default %(default)s)")
+    p.add_argument("--diffusion", type=float, default=0.15, help="diffusion coefficient D (default %(default)s)")
     p.add_argument("--spots", type=int, default=4, help="number of hot spots (default %(default)s)")
     p.add_argument("--width", type=float, default=0.06, help="hot spot radius (sigma) as a fraction of the box "
                                                              "(default %(default)s)")
