@@ -24,6 +24,8 @@ COMPRESS_PARAMS = {
     "target_psnr": "stop fitting once this PSNR (dB) is reached (default: none)",
     "max_steps": "training steps per block at most (default 1000)",
     "time_budget_s": "seconds of fitting per block at most (default: none)",
+    "cycle_budget_s": "seconds of fitting per cycle on this rank, shared by its blocks (default: the environment "
+                      "variable INSITU_CYCLE_BUDGET_S, else none)",
     "cache": "cache directory (default 'run.cache')",
     "memory_budget": "bytes of models kept in memory, e.g. '2GB' (default '2GB')",
     "disk_budget": "bytes of cache files per rank on disk (default: unlimited)",
@@ -35,6 +37,10 @@ COMPRESS_PARAMS = {
 }
 
 
+#: a simulation sets this to cap the seconds of fitting per cycle (e.g. ``sims --fit-budget``)
+CYCLE_BUDGET_ENV = "INSITU_CYCLE_BUDGET_S"
+
+
 @dataclass
 class CompressParams:
     fields: list[str] | None = None
@@ -42,6 +48,7 @@ class CompressParams:
     target_psnr: float | None = None
     max_steps: int = 1000
     time_budget_s: float | None = None
+    cycle_budget_s: float | None = None
     cache: str = "run.cache"
     memory_budget: Any = "2GB"
     disk_budget: Any = None
@@ -61,7 +68,13 @@ class CompressParams:
             if not isinstance(p.fields, (list, tuple)) or not all(isinstance(f, str) for f in p.fields):
                 raise FilterParamError(f"compress: fields={p.fields!r} must be a list of field names")
             p.fields = list(p.fields)
-        for name, lo in (("ratio", 1.0), ("target_psnr", 0.0), ("time_budget_s", 0.0)):
+        if p.cycle_budget_s is None and os.environ.get(CYCLE_BUDGET_ENV):
+            try:
+                p.cycle_budget_s = float(os.environ[CYCLE_BUDGET_ENV])
+            except ValueError:
+                raise FilterParamError(f"compress: {CYCLE_BUDGET_ENV}={os.environ[CYCLE_BUDGET_ENV]!r} must be a "
+                                       "number of seconds") from None
+        for name, lo in (("ratio", 1.0), ("target_psnr", 0.0), ("time_budget_s", 0.0), ("cycle_budget_s", 0.0)):
             v = getattr(p, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
                                   or v < lo):
@@ -134,13 +147,20 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
     psnrs, ratios, fit_s, n_done = [], [], 0.0, 0
     raw = stored = 0
     t0 = time.perf_counter()
+    work: list[tuple[str, list]] = []
     for name in names:
         try:
-            field_blocks = list(blocks(env.data, name))
+            work.append((name, list(blocks(env.data, name))))
         except Exception as exc:
             result.error(f"field '{name}': {exc}")
-            continue
+    left = sum(len(b) for _, b in work)
+    for name, field_blocks in work:
         for block in field_blocks:
+            budget = params.time_budget_s
+            if params.cycle_budget_s is not None:  # share what is left of the cycle's budget evenly
+                share = max(params.cycle_budget_s - (time.perf_counter() - t0), 0.0) / max(left, 1)
+                budget = share if budget is None else min(budget, share)
+            left -= 1
             where = f"field '{name}' domain {block.domain_id} cycle {block.cycle}"
             try:
                 if block.ghost is None and name not in _NOTED:
@@ -153,7 +173,7 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
                     prev = None
                 model, report = inr.fit(block.values, ghost_mask=block.ghost, association=block.association,
                                         ratio=params.ratio, target_psnr=params.target_psnr,
-                                        max_steps=params.max_steps, time_budget_s=params.time_budget_s, init=prev,
+                                        max_steps=params.max_steps, time_budget_s=budget, init=prev,
                                         backend=params.backend, seed=params.seed)
                 box = block.owned_box
                 origin = tuple(block.origin[2 - a] + box[a][0] * block.spacing[2 - a] for a in range(3))

@@ -70,3 +70,29 @@ def test_outside_an_extract_returns_none(capsys):
     sys.modules.pop("ascent_extract", None)
     assert af.compress(fields=["e"]) is None
     assert "ascent_data() not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("how", ["param", "env"])
+def test_cycle_budget_is_shared_by_the_blocks(how, monkeypatch):
+    """A cycle budget of 0 s leaves each block its first check only; without one the fit runs its steps."""
+    rt = connect(prefer="embedded")
+    doms = [uniform_domain(gaussians((12, 12, 12), seed=d), field="e", cycle=1, domain_id=d) for d in range(3)]
+    rt.publish(doms)
+    budget = ", cycle_budget_s=0" if how == "param" else ""
+    if how == "env":
+        monkeypatch.setenv(compression.CYCLE_BUDGET_ENV, "0")
+    res = {}
+    runtime_mod._NAMESPACE["res"] = res
+    rt.execute(extract("import ascent_filters as af; res['r'] = af.compress(fields=['e'], ratio=4, max_steps=200, "
+                       f"backend='native', cache='b.cache'{budget})"))
+    rt.publish([uniform_domain(gaussians((12, 12, 12), seed=9), field="e", cycle=2, domain_id=9)])
+    monkeypatch.delenv(compression.CYCLE_BUDGET_ENV, raising=False)
+    rt.execute(extract("import ascent_filters as af; af.compress(fields=['e'], ratio=4, max_steps=200, "
+                       "backend='native', cache='b.cache', warm_start=False)"))
+    compression.flush_all()
+    from insitu.cache import TemporalCache
+
+    with TemporalCache.open("b.cache") as r:
+        capped = [r.meta("e", 1, d).fit["steps"] for d in range(3)]
+        free = r.meta("e", 2, 9).fit["steps"]
+    assert res["r"]["errors"] == [] and max(capped) < 50 and free == 200
