@@ -43,8 +43,10 @@ class CartDecomposition:
             if p > n:
                 raise ValueError(f"a grid of {self.shape} cannot be split over {size} processes as {self.dims}: "
                                  "use a larger grid or fewer processes")
-        if self.ghosts < 0 or any(self.ghosts > (n // p) for n, p in zip(self.shape, self.dims) if p > 1):
-            raise ValueError(f"ghosts={ghosts} must be >= 0 and at most the smallest block size")
+        smallest = min(n // p for n, p in zip(self.shape, self.dims))
+        if not 0 <= self.ghosts <= smallest:  # a ghost layer comes from one neighbour's owned samples
+            raise ValueError(f"ghosts={ghosts} must be >= 0 and at most the smallest block size ({smallest}) "
+                             f"of {self.shape} over {size} processes as {self.dims}")
         self.periodic = tuple(bool(p) for p in periodic)
         self.cart = comm.Create_cart(self.dims, periods=list(self.periodic), reorder=False)
         self.coords = tuple(self.cart.Get_coords(self.cart.Get_rank()))
@@ -55,6 +57,7 @@ class CartDecomposition:
 
     @property
     def rank(self) -> int:
+        """This process's rank in the Cartesian communicator (the published ``domain_id``)."""
         return self.cart.Get_rank()
 
     def allocate(self, dtype: Any = np.float64, fill: float = 0.0) -> np.ndarray:

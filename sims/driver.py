@@ -1,6 +1,6 @@
 """What every proxy simulation shares: options, publishing Blueprint meshes, running actions, timing.
 
-A proxy provides a :class:`Proxy` (fields, initial state, ``step``); :func:`main`
+A proxy provides a :class:`Proxy` (initial state, one stable update, fields); :func:`main`
 parses the common options, runs the time loop under MPI, publishes each rank's
 block with its ghost layers every ``--publish-every`` steps, executes the
 actions, records simulation vs in situ seconds per published cycle, runs the
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -26,28 +27,44 @@ ACTIONS_DIR = Path(__file__).resolve().parent / "actions"
 
 @dataclass
 class Proxy:
-    """A simulation: ``init(dec, args) -> state``, ``step(dec, state, args)`` advancing ``args.substeps``,
-    ``fields(dec, state) -> {name: array with ghosts}``; ``dt`` per step; ``periodic`` axes."""
+    """A simulation, as the driver sees it.
+
+    ``init(dec, args) -> state`` (arrays with ghosts, ghosts filled, plus ``"time"``);
+    ``update(dec, state, args, dt)`` advances by one update of ``dt`` and leaves the ghosts filled;
+    ``fields(dec, state) -> {name: array with ghosts}``; ``max_dt(args)`` is the largest stable
+    update (ValueError for parameters that cannot run). One ``--steps`` step covers
+    ``--step-time`` of simulated time in as many equal updates as stability needs.
+    """
 
     name: str
     description: str
     init: Callable[[CartDecomposition, argparse.Namespace], dict]
-    step: Callable[[CartDecomposition, dict, argparse.Namespace], None]
+    update: Callable[[CartDecomposition, dict, argparse.Namespace, float], None]
     fields: Callable[[CartDecomposition, dict], dict[str, np.ndarray]]
+    max_dt: Callable[[argparse.Namespace], float]
     default_grid: int = 64
     default_steps: int = 40
+    default_step_time: float = 1.0
     periodic: tuple[bool, bool, bool] = (True, True, True)
     add_options: Callable[[argparse.ArgumentParser], None] | None = None
     spacing: float = 1.0
+    min_ghosts: int = 1  # the widest stencil's reach
+
+
+class SetupError(Exception):
+    """The run cannot start (grid too small for the ranks, no Ascent, ...): reported in one line, exit 2."""
 
 
 def parser(proxy: Proxy) -> argparse.ArgumentParser:
+    """The options every proxy takes, plus the proxy's own (``proxy.add_options``)."""
     p = argparse.ArgumentParser(
         prog=f"python -m sims.{proxy.name}", description=proxy.description,
         epilog=f"example: mpiexec -n 4 python -m sims.{proxy.name} --grid 64 --steps 40 --output {proxy.name}_run")
     p.add_argument("--grid", type=int, nargs="+", default=[proxy.default_grid], metavar="N",
                    help=f"global grid: N (cube) or NZ NY NX samples (default {proxy.default_grid})")
     p.add_argument("--steps", type=int, default=proxy.default_steps, help="time steps (default %(default)s)")
+    p.add_argument("--step-time", type=float, default=proxy.default_step_time, metavar="T",
+                   help="simulated time per step, covered in equal stable updates (default %(default)s)")
     p.add_argument("--publish-every", type=int, default=1, help="publish + execute every N steps (default 1)")
     p.add_argument("--actions", default=str(ACTIONS_DIR / f"{proxy.name}.yaml"),
                    help="actions file run at every publish, or 'none' (default: the proxy's shipped file)")
@@ -57,7 +74,8 @@ def parser(proxy: Proxy) -> argparse.ArgumentParser:
                                                                  "%(default)s)")
     p.add_argument("--runtime", default="auto", choices=["auto", "ascent", "embedded"],
                    help="Ascent when importable (auto), Ascent only, or the embedded runtime")
-    p.add_argument("--ghosts", type=int, default=1, help="ghost layers published around each block (default 1)")
+    p.add_argument("--ghosts", type=int, default=proxy.min_ghosts,
+                   help="ghost layers around each block, exchanged and published (default %(default)s)")
     p.add_argument("--association", default="vertex", choices=["vertex", "element"],
                    help="publish the fields on vertices or on cells (default vertex)")
     p.add_argument("--fit-budget", type=float, default=None, metavar="SECONDS",
@@ -70,7 +88,11 @@ def parser(proxy: Proxy) -> argparse.ArgumentParser:
 
 
 def parse(proxy: Proxy, argv: list[str] | None = None) -> argparse.Namespace:
-    """Options, checked: a bad value or a missing actions file ends the run before it starts (exit 2)."""
+    """Options, checked: a bad value or a missing actions file ends the run before it starts (exit 2).
+
+    Adds ``args.dt`` (the update) and ``args.updates`` (updates per step), from ``--step-time``
+    and the proxy's stability limit.
+    """
     p = parser(proxy)
     args = p.parse_args(argv)
     if len(args.grid) == 1:
@@ -81,8 +103,17 @@ def parse(proxy: Proxy, argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("steps", "publish_every"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
-    if args.ghosts < 0:
-        p.error("--ghosts must be >= 0")
+    if args.ghosts < proxy.min_ghosts:
+        p.error(f"--ghosts must be at least {proxy.min_ghosts} (the stencil's reach)")
+    if not args.step_time > 0:
+        p.error("--step-time must be > 0")
+    try:
+        limit = float(proxy.max_dt(args))
+    except ValueError as e:
+        p.error(str(e))
+    # the fewest equal updates that stay within the limit (round-off must not add one)
+    args.updates = max(1, math.ceil(args.step_time / limit - 1e-9)) if limit < math.inf else 1
+    args.dt = args.step_time / args.updates
     for name in ("actions", "final_actions"):
         value = getattr(args, name)
         if value.lower() == "none":
@@ -113,39 +144,64 @@ def blueprint(dec: CartDecomposition, fields: dict[str, np.ndarray], cycle: int,
 
 @dataclass
 class RunResult:
-    """What :func:`run` returns on every rank: the final fields (with ghosts) and per-cycle timings."""
+    """What :func:`run` returns on every rank: the final state, its fields, per-cycle timings."""
 
+    proxy: Proxy
     dec: CartDecomposition
     state: dict
     timings: list[dict] = field(default_factory=list)
     triggers: list[dict] = field(default_factory=list)
 
+    def fields(self) -> dict[str, np.ndarray]:
+        """This rank's final fields, ghost layers included."""
+        return self.proxy.fields(self.dec, self.state)
+
+    def gather(self, root: int = 0) -> dict[str, np.ndarray] | None:
+        """The final global fields on ``root`` (collective; None on the other ranks)."""
+        out = {k: self.dec.gather(self.dec.owned(v), root) for k, v in self.fields().items()}
+        return out if self.dec.comm.Get_rank() == root else None
+
+
+def advance(proxy: Proxy, dec: CartDecomposition, state: dict, args: argparse.Namespace) -> None:
+    """One step: ``args.updates`` updates of ``args.dt``."""
+    for _ in range(args.updates):
+        proxy.update(dec, state, args, args.dt)
+        state["time"] += args.dt
+
 
 def run(proxy: Proxy, args: argparse.Namespace, comm: Any = None) -> RunResult:
-    """The time loop (collective); publishes and executes actions when ``args.actions`` is set."""
+    """The time loop (collective); publishes and executes actions when ``args.actions`` is set.
+
+    Raises :class:`SetupError` (on every rank alike) when the run cannot start.
+    """
     from mpi4py import MPI
 
     comm = comm or MPI.COMM_WORLD
-    dec = CartDecomposition(comm, args.grid, proxy.periodic, args.ghosts)
-    state = proxy.init(dec, args)
+    try:
+        dec = CartDecomposition(comm, args.grid, proxy.periodic, args.ghosts)
+    except ValueError as e:
+        raise SetupError(str(e)) from None
     rt = None
     if args.actions or args.final_actions:
         from insitu.runtime import connect
 
-        rt = connect(comm, prefer=args.runtime)
-    result = RunResult(dec, state)
+        try:
+            rt = connect(comm, prefer=args.runtime)
+        except (RuntimeError, ValueError) as e:
+            raise SetupError(f"--runtime {args.runtime}: {e}") from None
+    state = proxy.init(dec, args)
+    result = RunResult(proxy, dec, state)
     sim_s = 0.0
     for step in range(1, args.steps + 1):
         t0 = time.perf_counter()
-        proxy.step(dec, state, args)
+        advance(proxy, dec, state, args)
         sim_s += time.perf_counter() - t0
         if step % args.publish_every and step != args.steps:
             continue
         record = {"cycle": step, "time": float(state["time"]), "sim_s": sim_s, "insitu_s": 0.0, "fit_s": None}
         if rt is not None and args.actions:
             t0 = time.perf_counter()
-            rt.publish([blueprint(dec, proxy.fields(dec, state), step, state["time"], args.association,
-                                  proxy.spacing)])
+            rt.publish([blueprint(dec, result.fields(), step, state["time"], args.association, proxy.spacing)])
             rt.execute(args.actions)
             record["insitu_s"] = time.perf_counter() - t0
             info = rt.info() if hasattr(rt, "info") else {}
@@ -159,7 +215,7 @@ def run(proxy: Proxy, args: argparse.Namespace, comm: Any = None) -> RunResult:
         sim_s = 0.0
     if rt is not None:
         if args.final_actions:
-            rt.publish([blueprint(dec, proxy.fields(dec, state), args.steps, state["time"], args.association,
+            rt.publish([blueprint(dec, result.fields(), args.steps, state["time"], args.association,
                                   proxy.spacing)])
             rt.execute(args.final_actions)
         info = rt.info() if hasattr(rt, "info") else {}
@@ -182,7 +238,12 @@ def main(proxy: Proxy, argv: list[str] | None = None) -> int:
     comm.Barrier()
     os.chdir(out)  # the actions' relative paths (cache, images) land in the run folder
     t0 = time.perf_counter()
-    res = run(proxy, args, comm)
+    try:
+        res = run(proxy, args, comm)
+    except SetupError as e:  # the same on every rank: one message, no traceback
+        if comm.Get_rank() == 0:
+            print(f"python -m sims.{proxy.name}: error: {e}", file=sys.stderr, flush=True)
+        return 2
     from insitu.compression import close_all
 
     close_all()  # every rank's cached entries on disk before the summary reads them
@@ -198,15 +259,16 @@ def main(proxy: Proxy, argv: list[str] | None = None) -> int:
         merged.append({**rec, "sim_s": max(r["sim_s"] for r in recs), "insitu_s": max(r["insitu_s"] for r in recs),
                        "fit_s": max(fits) if fits else None})
     (out / "timings.json").write_text(json.dumps(merged, indent=1))
-    print(f"[{proxy.name}] {args.steps} steps of a {'x'.join(map(str, args.grid))} grid on {comm.Get_size()} ranks "
-          f"{tuple(res.dec.dims)} in {time.perf_counter() - t0:.1f} s")
+    print(f"[{proxy.name}] {args.steps} steps ({args.updates} updates of dt={args.dt:.4g} each) of a "
+          f"{'x'.join(map(str, args.grid))} grid on {comm.Get_size()} ranks {tuple(res.dec.dims)} "
+          f"in {time.perf_counter() - t0:.1f} s")
     if args.actions:
         from insitu.run_report import summarize
 
         _, lines = summarize(out, merged, res.triggers, ranks=comm.Get_size())
         print("\n".join(lines))
         if (out / "run.cache").is_dir():
-            fields = sorted({k for k in proxy.fields(res.dec, res.state)})
+            fields = sorted(res.fields())
             print(f"look back: insitu replay {out / 'run.cache'} --field {fields[-1]} --cycles last:10 "
                   f"--camera azimuth=30,elevation=25 -o {out / 'replay'}   (also under mpiexec -n N)")
     sys.stdout.flush()
