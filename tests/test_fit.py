@@ -86,8 +86,9 @@ def test_constant_field_is_exact_with_infinite_psnr():
 def test_time_budget_stops_the_fit():
     v = gaussians((32, 32, 32))
     _, rep = inr.fit(v, ratio=20, max_steps=100000, time_budget_s=1.5, backend=BACKEND)
-    assert rep.stop_reason == "time_budget" and rep.steps < 100000
-    assert rep.seconds < 10
+    # stopped by the budget, at the first check after it ran out (not a timing assertion: a loaded
+    # machine may make that check late)
+    assert rep.stop_reason == "time_budget" and rep.steps < 100000 and rep.seconds >= 1.5
 
 
 @pytest.mark.parametrize("values, kwargs, pattern", [
