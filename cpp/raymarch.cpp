@@ -74,29 +74,44 @@ bool inside(const double p[3], const double lo[3], const double hi[3]) {
     return true;
 }
 
+// The brick, its owned box and the eye, checked once for both marchers.
+struct Scene {
+    Volume vol;
+    double lo[3], hi[3], eye[3];
+};
+
+Scene scene(const f32array& values, const f64array& origin, const f64array& spacing, const f64array& lo,
+            const f64array& hi, const f64array& eye, const f32array& dirs) {
+    if (values.ndim() != 3) throw std::invalid_argument("values must be a 3D (z, y, x) array");
+    if (dirs.ndim() != 2 || dirs.shape(1) != 3) throw std::invalid_argument("dirs must have shape (n_rays, 3)");
+    if (origin.size() != 3 || spacing.size() != 3 || lo.size() != 3 || hi.size() != 3 || eye.size() != 3)
+        throw std::invalid_argument("origin, spacing, lo, hi and eye are (x, y, z) triples");
+    Scene sc{{values.data(), long(values.shape(2)), long(values.shape(1)), long(values.shape(0)), {}, {}}, {}, {}, {}};
+    for (int a = 0; a < 3; ++a) {
+        sc.vol.o[a] = origin.data()[a];
+        sc.vol.h[a] = spacing.data()[a];
+        sc.lo[a] = lo.data()[a];
+        sc.hi[a] = hi.data()[a];
+        sc.eye[a] = eye.data()[a];
+        if (!(sc.vol.h[a] > 0)) throw std::invalid_argument("spacing must be positive");
+    }
+    return sc;
+}
+
 // Marches every pixel's ray through the brick; writes premultiplied RGBA and the
 // entry depth (inf where the brick contributes nothing).
 void march(f32array values, f64array origin, f64array spacing, f64array lo, f64array hi, f64array eye,
            f32array dirs, f32array stop, f32array lut, double vmin, double vmax, double dt, double unit,
            py::array_t<float, py::array::c_style> rgba, py::array_t<float, py::array::c_style> depth) {
-    if (values.ndim() != 3) throw std::invalid_argument("values must be a 3D (z, y, x) array");
-    if (dirs.ndim() != 2 || dirs.shape(1) != 3) throw std::invalid_argument("dirs must have shape (n_rays, 3)");
-    const long n_rays = dirs.shape(0);
+    const long n_rays = long(dirs.size() / 3);
     if (stop.size() != n_rays || depth.size() != n_rays || rgba.size() != 4 * n_rays)
         throw std::invalid_argument("stop, depth and rgba must have one entry (rgba: four) per ray");
     if (lut.ndim() != 2 || lut.shape(1) != 4 || lut.shape(0) < 2)
         throw std::invalid_argument("lut must have shape (n >= 2, 4)");
     if (!(dt > 0) || !(unit > 0)) throw std::invalid_argument("dt and unit must be positive");
-    Volume vol{values.data(), long(values.shape(2)), long(values.shape(1)), long(values.shape(0)), {}, {}};
-    double blo[3], bhi[3], e[3];
-    for (int a = 0; a < 3; ++a) {
-        vol.o[a] = origin.data()[a];
-        vol.h[a] = spacing.data()[a];
-        blo[a] = lo.data()[a];
-        bhi[a] = hi.data()[a];
-        e[a] = eye.data()[a];
-        if (!(vol.h[a] > 0)) throw std::invalid_argument("spacing must be positive");
-    }
+    const Scene sc = scene(values, origin, spacing, lo, hi, eye, dirs);
+    const Volume& vol = sc.vol;
+    const double *blo = sc.lo, *bhi = sc.hi, *e = sc.eye;
     const float* D = dirs.data();
     const float* S = stop.data();
     const float* L = lut.data();
@@ -146,20 +161,12 @@ void march(f32array values, f64array origin, f64array spacing, f64array lo, f64a
 void march_iso(f32array values, f64array origin, f64array spacing, f64array lo, f64array hi, f64array eye,
                f32array dirs, f64array isos, double dt, py::array_t<float, py::array::c_style> hit,
                py::array_t<float, py::array::c_style> shade) {
-    if (values.ndim() != 3) throw std::invalid_argument("values must be a 3D (z, y, x) array");
-    if (dirs.ndim() != 2 || dirs.shape(1) != 3) throw std::invalid_argument("dirs must have shape (n_rays, 3)");
-    const long n_rays = dirs.shape(0);
+    const long n_rays = long(dirs.size() / 3);
     if (hit.size() != n_rays || shade.size() != n_rays) throw std::invalid_argument("hit/shade: one per ray");
     if (!(dt > 0)) throw std::invalid_argument("dt must be positive");
-    Volume vol{values.data(), long(values.shape(2)), long(values.shape(1)), long(values.shape(0)), {}, {}};
-    double blo[3], bhi[3], e[3];
-    for (int a = 0; a < 3; ++a) {
-        vol.o[a] = origin.data()[a];
-        vol.h[a] = spacing.data()[a];
-        blo[a] = lo.data()[a];
-        bhi[a] = hi.data()[a];
-        e[a] = eye.data()[a];
-    }
+    const Scene sc = scene(values, origin, spacing, lo, hi, eye, dirs);
+    const Volume& vol = sc.vol;
+    const double *blo = sc.lo, *bhi = sc.hi, *e = sc.eye;
     const double* iso = isos.data();
     const long n_iso = long(isos.size());
     const float* D = dirs.data();
