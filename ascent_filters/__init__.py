@@ -26,8 +26,11 @@ def compress(**kwargs: Any) -> dict | None:
     """Fit every published block of ``fields`` and put it in the temporal cache.
 
     Parameters: see ``insitu.compression.COMPRESS_PARAMS`` (fields, ratio,
-    target_psnr, max_steps, time_budget_s, cache, memory_budget, disk_budget,
-    keep_last, keep_every, warm_start, backend, seed). Returns this rank's
+    target_psnr, max_steps, time_budget_s, cycle_budget_s, cache,
+    memory_budget, disk_budget, keep_last, keep_every, warm_start,
+    max_error, param_bits, backend, seed). ``max_error=eps`` is the
+    error-bounded mode: every decoded owned value lies within ``eps`` of the
+    data (the entry's meta records ``fit.error_bound``). Returns this rank's
     figures (blocks, PSNRs, ratios, seconds), or None outside an extract.
     """
     from insitu import compression

@@ -19,9 +19,11 @@ from .backends import BACKENDS, get_backend
 from .errors import InrValueError
 from .grid import ASSOCIATIONS, Box, box_slices, grid_axes, owned_box
 from .layout import init_params
-from .metrics import max_abs_error, psnr
+from .metrics import max_abs_error as measured_max_abs_error, psnr
 from .model import FitReport, Model, ModelConfig
 from .problem import LOSSES, FitProblem
+from .quantize import DEFAULT_PARAM_BITS, check_param_bits
+from .residual import check_error_bound, compute_residual
 from .sizing import config_for_ratio, smallest_config
 
 #: fraction of the initial learning rate reached at ``max_steps`` (exponential decay).
@@ -97,6 +99,8 @@ def fit(
     boundary_weight: float = 4.0,
     threads: int | None = None,
     progress: Callable[[int, float], None] | None = None,
+    param_bits: int = DEFAULT_PARAM_BITS,
+    max_abs_error: float | None = None,
 ) -> tuple[Model, FitReport]:
     """Fit a hash-grid INR to ``values`` (3D, C order (z, y, x), x fastest).
 
@@ -107,7 +111,15 @@ def fit(
     ``learning_rate`` defaults to 1e-2, or 3e-3 for a warm start (a model that
     is already close is disturbed less). ``progress(step, psnr)`` is called
     whenever the PSNR is measured.
-    Returns the Model (fp16 params) and a FitReport measured on the real data.
+
+    ``param_bits`` is the storage of the parameters (8, the default: 8-bit
+    quantisation + zstd, see :mod:`inr.quantize`; 4..7; or 16 for float16);
+    the model is sized for it. ``max_abs_error=eps`` (error-bounded mode)
+    stores, after the fit, the residual quantised with step ~2*eps
+    (:mod:`inr.residual`): every decoded owned value is then within ``eps``
+    of ``values``, and the stored bytes (hence the ratio) include it.
+    Returns the Model and a FitReport measured on the real data, on exactly
+    what the stored bytes decode to.
     """
     t0 = time.perf_counter()
     vals = validate_values(values)
@@ -125,6 +137,8 @@ def fit(
     _check_number("learning_rate", learning_rate, 0.0)
     _check_number("boundary_weight", boundary_weight, 0.0, allow_none=False)
     _check_number("seed", seed, 0, integer=True, allow_none=False)
+    bits = check_param_bits(param_bits)
+    eps = None if max_abs_error is None else check_error_bound(max_abs_error)
     if config is not None and not isinstance(config, ModelConfig):
         raise InrValueError(f"config must be an inr.ModelConfig or None; got {type(config).__name__}")
     if init is not None:
@@ -149,7 +163,7 @@ def fit(
         config = smallest_config()
     if config is None:
         ratio = ratio if ratio is not None else 100.0
-        config = config_for_ratio(owned_vals.shape, ratio, strict=False)
+        config = config_for_ratio(owned_vals.shape, ratio, param_bits=bits, strict=False)
         if config == smallest_config():
             warnings.warn(f"inr.fit: ratio={ratio} is out of reach for a block of {owned_vals.shape} samples; "
                           "using the smallest model", RuntimeWarning, stacklevel=2)
@@ -158,7 +172,7 @@ def fit(
         model = Model(config, np.zeros(0, np.float16), (lo, hi), vals.shape, association, owned)
         stored = len(model.to_bytes())
         return model, FitReport(math.inf, 0.0, 0, time.perf_counter() - t0, stored, raw_bytes / stored,
-                                be.name, "constant")
+                                be.name, "constant", 0.0 if eps is not None else None, bits)
 
     owned_range = float(owned_vals.max()) - float(owned_vals.min())
     value_range = owned_range if owned_range > 0 else hi - lo
@@ -208,11 +222,15 @@ def fit(
             next_eval = steps + eval_every
 
     params16 = np.clip(trainer.params(), -65504.0, 65504.0).astype(np.float16)
-    model = Model(config, params16, (lo, hi), vals.shape, association, owned)
-    final_psnr, rec = measure(params16.astype(np.float32))
+    model = Model(config, params16, (lo, hi), vals.shape, association, owned, bits)  # quantised here
+    final_psnr, rec = measure(model.params.astype(np.float32))
+    if eps is not None:
+        model.residual = compute_residual(owned_vals, rec, eps, value_range)
+        rec = model.residual.apply(rec)
+        final_psnr = psnr(owned_vals, rec, value_range)
     stored = len(model.to_bytes())
-    report = FitReport(final_psnr, max_abs_error(owned_vals, rec), steps, time.perf_counter() - t0,
-                       stored, raw_bytes / stored, be.name, reason)
+    report = FitReport(final_psnr, measured_max_abs_error(owned_vals, rec), steps, time.perf_counter() - t0,
+                       stored, raw_bytes / stored, be.name, reason, eps, bits)
     if progress is not None:
         progress(steps, final_psnr)
     return model, report

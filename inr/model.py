@@ -1,17 +1,25 @@
-"""A fitted model: configs, fp16 parameters, value range and the block it covers.
+"""A fitted model: configs, parameters (float16 or quantised), value range, the block it covers.
 
-Byte format (little-endian), version 1::
+Byte format (little-endian), version 2 (written)::
 
     b"INRM" | u16 format_version | u32 header_len | header (UTF-8 JSON)
-    | params (float16 x n_params) | u32 CRC-32 of everything before it
+    | parameter section (pb bytes) | residual section (rb bytes, may be empty)
+    | u32 CRC-32 of everything before it
 
 The JSON header (compact keys) holds ``v`` (format version), ``enc``
 (n_levels, n_features_per_level, log2_hashmap_size, base_resolution,
 per_level_scale of the HashGrid), ``net`` (n_neurons, n_hidden_layers,
 activation, output_activation of the FullyFusedMLP), ``range`` (value min,
 max), ``grid`` (block shape z, y, x), ``assoc``, ``owned`` (z0, z1, y0, y1,
-x0, x1), ``np`` (parameter count) and ``dtype`` ("f16"), so the bytes describe
-themselves; no pickle anywhere.
+x0, x1), ``np`` (parameter count), ``dtype`` (``"f16"`` or ``"q<b>"``, b = 4..8
+bits, see :mod:`inr.quantize`), ``pb`` and ``rb`` (section lengths), and
+``eb`` (the error bound of the residual section, or null). The parameter
+section is zstd-compressed (:func:`inr.quantize.encode_params`); the residual
+section (error-bounded mode) is described in :mod:`inr.residual`. So the bytes
+describe themselves; no pickle anywhere.
+
+Version 1 (still read): the same prefix and header without ``pb``/``rb``/``eb``
+(``dtype`` "f16"), then the raw float16 parameters and the CRC.
 """
 from __future__ import annotations
 
@@ -27,10 +35,12 @@ from . import layout
 from .config import EncodingConfig, NetworkConfig
 from .errors import InrValueError, ModelFormatError
 from .grid import ASSOCIATIONS, Box, axis_coords, box_shape
+from .quantize import VALID_PARAM_BITS, check_param_bits, decode_params, encode_params, quantize_params
+from .residual import Residual
 
 MAGIC = b"INRM"
-FORMAT_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+FORMAT_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
 _PREFIX = struct.Struct("<4sHI")
 
 
@@ -62,6 +72,13 @@ class Model:
     maps normalised coordinates of the whole block (ghosts included) to values
     normalised by ``value_range``; ``owned`` is the (z, y, x) box that
     ``decode`` returns. A constant block stores no parameters.
+
+    ``param_bits`` is the bit depth the parameters are stored at (16: float16;
+    4..8: quantised, see :mod:`inr.quantize`); the constructor projects
+    ``params`` onto that grid, so what a model decodes is what its bytes hold.
+    ``residual`` (error-bounded mode, see :mod:`inr.residual`) corrects the
+    owned grid so that every decoded owned value is within ``residual.eps`` of
+    the data; :meth:`sample` at arbitrary points returns the network alone.
     """
 
     config: ModelConfig
@@ -70,9 +87,12 @@ class Model:
     grid_shape: tuple[int, int, int]
     association: str
     owned: Box
+    param_bits: int = 16
+    residual: Residual | None = None
 
     def __post_init__(self) -> None:
-        self.params = np.asarray(self.params, dtype=np.float16).ravel()
+        self.param_bits = check_param_bits(self.param_bits)
+        self.params = np.asarray(self.params).ravel()
         self.grid_shape = tuple(int(n) for n in self.grid_shape)  # type: ignore[assignment]
         self.owned = tuple((int(a), int(b)) for a, b in self.owned)  # type: ignore[assignment]
         self.value_range = (float(self.value_range[0]), float(self.value_range[1]))
@@ -85,6 +105,13 @@ class Model:
                 raise InrValueError(f"owned box {self.owned} does not fit grid_shape {self.grid_shape}")
         if not self.is_constant and self.params.size != self.config.n_params:
             raise InrValueError(f"params has {self.params.size} values; the config needs {self.config.n_params}")
+        if self.is_constant or self.param_bits == 16:
+            self.params = self.params.astype(np.float16)
+        else:
+            self.params = quantize_params(self.params, self.config, self.param_bits)
+        if self.residual is not None and (self.is_constant or self.residual.shape != self.owned_shape):
+            raise InrValueError(f"residual of shape {self.residual.shape} does not fit the owned grid "
+                                f"{self.owned_shape}" + (" (a constant block needs none)" if self.is_constant else ""))
 
     # --- properties ---
     @property
@@ -95,6 +122,13 @@ class Model:
     @property
     def owned_shape(self) -> tuple[int, int, int]:
         return box_shape(self.owned)
+
+    @property
+    def error_bound(self) -> float | None:
+        """The guaranteed max abs error on the owned grid (0 for a constant block), None when unbounded."""
+        if self.is_constant:
+            return 0.0
+        return None if self.residual is None else self.residual.eps
 
     @property
     def raw_bytes(self) -> int:
@@ -112,6 +146,7 @@ class Model:
 
         ``box`` may reach into the ghost layers the model was trained on; the
         renderer uses that to interpolate across block boundaries without seams.
+        The residual of an error-bounded model corrects the owned part of ``box``.
         """
         if box is None:
             box = self.owned
@@ -130,7 +165,15 @@ class Model:
         zs = axis_coords(nz, self.association)[z0:z1]
         be = get_backend(backend, device, threads)
         out = be.decode_grid(self.config.encoding, self.config.network, self.params.astype(np.float32), xs, ys, zs)
-        return self._denormalise(out)
+        out = self._denormalise(out)
+        if self.residual is not None:
+            lo = [max(a, oa) for (a, _), (oa, _) in zip(box, self.owned)]
+            hi = [min(b, ob) for (_, b), (_, ob) in zip(box, self.owned)]
+            if all(l < h for l, h in zip(lo, hi)):
+                here = tuple(slice(l - a, h - a) for l, h, (a, _) in zip(lo, hi, box))
+                region = tuple(slice(l - oa, h - oa) for l, h, (oa, _) in zip(lo, hi, self.owned))
+                out[here] = self.residual.apply(out[here], region)
+        return out
 
     def sample(self, points: np.ndarray, backend: str = "auto", device: str = "cpu",
                threads: int | None = None) -> np.ndarray:
@@ -179,13 +222,17 @@ class Model:
             "assoc": self.association,
             "owned": [v for b in self.owned for v in b],
             "np": int(self.params.size),
-            "dtype": "f16",
+            "dtype": "f16" if self.param_bits == 16 else f"q{self.param_bits}",
         }
 
     def to_bytes(self) -> bytes:
-        """Versioned, self-describing bytes (see module docstring)."""
-        header = json.dumps(self._header(), separators=(",", ":")).encode()
-        body = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header)) + header + self.params.astype("<f2").tobytes()
+        """Versioned, self-describing bytes (format version 2, see module docstring)."""
+        pblob = encode_params(self.params, self.config, self.param_bits) if self.params.size else b""
+        rblob = self.residual.to_bytes() if self.residual is not None else b""
+        h = self._header()
+        h.update(pb=len(pblob), rb=len(rblob), eb=None if self.residual is None else self.residual.eps)
+        header = json.dumps(h, separators=(",", ":")).encode()
+        body = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header)) + header + pblob + rblob
         return body + struct.pack("<I", zlib.crc32(body))
 
     @classmethod
@@ -209,14 +256,29 @@ class Model:
             h = json.loads(data[_PREFIX.size:end].decode())
             config = ModelConfig(EncodingConfig(*h["enc"]), NetworkConfig(*h["net"]))
             n = int(h["np"])
-            if h.get("dtype") != "f16":
-                raise ModelFormatError(f"parameter dtype {h.get('dtype')!r} unknown: expected 'f16'")
-            if len(data) - 4 - end != 2 * n:
-                raise ModelFormatError(f"model bytes hold {len(data) - 4 - end} parameter bytes, header says {2 * n}")
-            params = np.frombuffer(data, dtype="<f2", count=n, offset=end).astype(np.float16)
+            dtype = h.get("dtype")
             o = h["owned"]
-            return cls(config, params, tuple(h["range"]), tuple(h["grid"]), h["assoc"],
-                       ((o[0], o[1]), (o[2], o[3]), (o[4], o[5])))
+            owned = ((o[0], o[1]), (o[2], o[3]), (o[4], o[5]))
+            if version == 1:
+                if dtype != "f16":
+                    raise ModelFormatError(f"parameter dtype {dtype!r} unknown: expected 'f16'")
+                if len(data) - 4 - end != 2 * n:
+                    raise ModelFormatError(f"model bytes hold {len(data) - 4 - end} parameter bytes, header says "
+                                           f"{2 * n}")
+                params = np.frombuffer(data, dtype="<f2", count=n, offset=end).astype(np.float16)
+                return cls(config, params, tuple(h["range"]), tuple(h["grid"]), h["assoc"], owned)
+            valid = ["f16"] + [f"q{b}" for b in VALID_PARAM_BITS if b != 16]
+            if dtype not in valid:
+                raise ModelFormatError(f"parameter dtype {dtype!r} unknown: valid choices are {valid}")
+            bits = 16 if dtype == "f16" else int(dtype[1:])
+            pb, rb = int(h["pb"]), int(h["rb"])
+            if len(data) - 4 - end != pb + rb:
+                raise ModelFormatError(f"model bytes hold {len(data) - 4 - end} section bytes, header says {pb + rb}")
+            params = decode_params(data[end:end + pb], config, bits, n) if pb else np.zeros(0, np.float16)
+            residual = None
+            if rb:
+                residual = Residual.from_bytes(data[end + pb:end + pb + rb], box_shape(owned))
+            return cls(config, params, tuple(h["range"]), tuple(h["grid"]), h["assoc"], owned, bits, residual)
         except ModelFormatError:
             raise
         except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
@@ -225,7 +287,7 @@ class Model:
 
 @dataclass
 class FitReport:
-    """How a fit went, measured against the real data after fp16 rounding."""
+    """How a fit went, measured against the real data on what the stored bytes decode to."""
 
     psnr: float
     max_abs_error: float
@@ -235,6 +297,10 @@ class FitReport:
     ratio: float
     backend: str = "torch"
     stop_reason: str = "max_steps"
+    #: the guaranteed max abs error (error-bounded mode; 0 for a constant block), None when unbounded
+    error_bound: float | None = None
+    #: bit depth of the stored parameters (16: float16)
+    param_bits: int = 16
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)

@@ -8,8 +8,8 @@ import numpy as np
 from .config import EncodingConfig, NetworkConfig
 from .errors import InrValueError
 
-#: bytes of a stored model besides its fp16 parameters (prefix, JSON header, CRC), an upper bound.
-MODEL_OVERHEAD_BYTES = 256
+#: bytes of a stored model besides its parameter section (prefix, JSON header, CRC, zstd frame), an upper bound.
+MODEL_OVERHEAD_BYTES = 300
 
 
 def _model_config():
@@ -24,16 +24,39 @@ def smallest_config():
     return ModelConfig(EncodingConfig(2, 1, 3, 2, 2.0), NetworkConfig(16, 1))
 
 
-def config_for_ratio(shape: tuple[int, ...], ratio: float, *, n_features_per_level: int = 2, strict: bool = True):
+def param_section_bytes(config, param_bits: int) -> int:
+    """Bytes of a model's parameter section before entropy coding (an upper bound after it, for 8 and 16 bits).
+
+    For 4..7 bits the int8 codes are counted at ``param_bits / 8`` bytes each: zstd
+    gets close to that on trained parameters, but it is an estimate, not a bound.
+    """
+    from .quantize import check_param_bits, param_groups
+
+    bits = check_param_bits(param_bits)
+    if bits == 16:
+        return 2 * config.n_params
+    groups = param_groups(config)
+    n_q = sum(sl.stop - sl.start for sl, q in groups if q)
+    n_groups = sum(1 for _, q in groups if q)
+    return 4 * n_groups + int(math.ceil(n_q * bits / 8)) + 2 * (config.n_params - n_q)
+
+
+def config_for_ratio(shape: tuple[int, ...], ratio: float, *, n_features_per_level: int = 2,
+                     param_bits: int | None = None, strict: bool = True):
     """The largest default-shaped model whose stored bytes give at least ``ratio``:1.
 
-    ``shape`` is the owned grid (z, y, x); raw size is 4 bytes per sample. The
+    ``shape`` is the owned grid (z, y, x); raw size is 4 bytes per sample;
+    ``param_bits`` the storage of the parameters (default
+    :data:`inr.quantize.DEFAULT_PARAM_BITS`; see :func:`param_section_bytes`). The
     grid spans resolutions from 4 up to the block's longest axis over
     ``n_levels`` levels; the hash table size is the largest power of two that
     fits the byte budget after the MLP (16 neurons, 1 hidden layer; wider when
     the budget is large). When no model is small enough, raises
     :class:`InrValueError`, or with ``strict=False`` returns the smallest one.
     """
+    from .quantize import DEFAULT_PARAM_BITS, check_param_bits
+
+    bits = check_param_bits(DEFAULT_PARAM_BITS if param_bits is None else param_bits)
     ModelConfig = _model_config()
     if len(shape) != 3 or min(shape) < 1:
         raise InrValueError(f"shape={tuple(shape)} must be three positive sizes (z, y, x)")
@@ -41,7 +64,8 @@ def config_for_ratio(shape: tuple[int, ...], ratio: float, *, n_features_per_lev
             or not math.isfinite(ratio) or ratio < 1:
         raise InrValueError(f"ratio={ratio!r} is invalid: expected a number >= 1")
     raw = 4 * int(np.prod(shape))
-    budget_params = int((raw / float(ratio) - MODEL_OVERHEAD_BYTES) // 2)
+    budget_bytes = raw / float(ratio) - MODEL_OVERHEAD_BYTES
+    budget_params = int(budget_bytes // (2 if bits == 16 else bits / 8))  # what picks the shape
     finest = max(8, max(shape))
     neurons = 16 if budget_params < 200_000 else 32
     for n_levels in (16, 12, 8, 6, 4, 2):
@@ -54,7 +78,7 @@ def config_for_ratio(shape: tuple[int, ...], ratio: float, *, n_features_per_lev
         mlp = net.n_params(n_levels * n_features_per_level)
         for log2_t in range(24, 3, -1):
             enc = EncodingConfig(n_levels, n_features_per_level, log2_t, base, round(scale, 4))
-            if mlp + enc.n_params <= budget_params:
+            if mlp + enc.n_params <= budget_params and param_section_bytes(ModelConfig(enc, net), bits) <= budget_bytes:
                 return ModelConfig(enc, net)
     if not strict:
         return smallest_config()

@@ -7,6 +7,7 @@ live in module state, since the interpreter persists between executes.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import math
 import os
 import time
@@ -32,6 +33,9 @@ COMPRESS_PARAMS = {
     "keep_last": "keep only the newest N cycles (default: all)",
     "keep_every": "keep every k-th cycle (default: all)",
     "warm_start": "start each fit from the previous cycle's model of the domain (default True)",
+    "max_error": "error-bounded mode: every decoded owned value within this absolute error of the data (the "
+                 "quantised residual is stored with the model; default: none)",
+    "param_bits": "bits per stored parameter: 8 (default, quantised + zstd), 4..7, or 16 (float16)",
     "backend": f"one of {list(inr.BACKENDS)} (default 'auto')",
     "seed": "random seed of the fits (default 0)",
 }
@@ -55,6 +59,8 @@ class CompressParams:
     keep_last: int | None = None
     keep_every: int | None = None
     warm_start: bool = True
+    max_error: float | None = None
+    param_bits: int = inr.DEFAULT_PARAM_BITS
     backend: str = "auto"
     seed: int = 0
 
@@ -74,6 +80,12 @@ class CompressParams:
             except ValueError:
                 raise FilterParamError(f"compress: {CYCLE_BUDGET_ENV}={os.environ[CYCLE_BUDGET_ENV]!r} must be a "
                                        "number of seconds") from None
+        if p.max_error is not None and (isinstance(p.max_error, bool) or not isinstance(p.max_error, (int, float))
+                                        or not math.isfinite(p.max_error) or p.max_error <= 0):
+            raise FilterParamError(f"compress: max_error={p.max_error!r} must be a number > 0 (absolute error)")
+        if isinstance(p.param_bits, bool) or p.param_bits not in inr.VALID_PARAM_BITS:
+            raise FilterParamError(f"compress: param_bits={p.param_bits!r} is invalid: valid choices are "
+                                   f"{list(inr.VALID_PARAM_BITS)}")
         for name, lo in (("ratio", 1.0), ("target_psnr", 0.0), ("time_budget_s", 0.0), ("cycle_budget_s", 0.0)):
             v = getattr(p, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
@@ -174,14 +186,16 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
                 model, report = inr.fit(block.values, ghost_mask=block.ghost, association=block.association,
                                         ratio=params.ratio, target_psnr=params.target_psnr,
                                         max_steps=params.max_steps, time_budget_s=budget, init=prev,
-                                        backend=params.backend, seed=params.seed)
+                                        backend=params.backend, seed=params.seed, param_bits=params.param_bits,
+                                        max_abs_error=params.max_error)
                 box = block.owned_box
                 origin = tuple(block.origin[2 - a] + box[a][0] * block.spacing[2 - a] for a in range(3))
                 spacing = tuple(block.spacing[2 - a] for a in range(3))
                 meta = EntryMeta.from_model(model, report, start=block.global_start(), origin=origin,
                                             spacing=spacing, time=block.time)
                 cache.put(name, block.cycle, block.domain_id, model.to_bytes(), meta)
-                _PREVIOUS[key] = model
+                # the warm start needs the network only: an error-bounded model's residual is not kept
+                _PREVIOUS[key] = model if model.residual is None else dataclasses.replace(model, residual=None)
                 psnrs.append(report.psnr)
                 ratios.append(report.ratio)
                 fit_s += report.seconds

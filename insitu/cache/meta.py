@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # the cache treats models as opaque bytes; inr is only needed
 ASSOCIATIONS = ("vertex", "element")
 
 #: the FitReport keys every entry carries (None when unknown).
-FIT_KEYS = ("psnr", "max_abs_error", "ratio", "seconds")
+FIT_KEYS = ("psnr", "max_abs_error", "ratio", "seconds", "error_bound")
 
 
 def _triple(name: str, value: Sequence[Any], kind: type) -> tuple:
@@ -44,7 +44,9 @@ class EntryMeta:
     * ``association``: ``"vertex"`` or ``"element"``.
     * ``value_range``: (min, max) of the block's values.
     * ``fit``: the :class:`inr.FitReport` as a dict (``FitReport.to_dict()``):
-      at least ``psnr`` (None = exact), ``max_abs_error``, ``ratio``, ``seconds``.
+      at least ``psnr`` (None = exact), ``max_abs_error`` (measured), ``ratio``,
+      ``seconds``, ``error_bound`` (the guaranteed max abs error of an
+      error-bounded entry, None otherwise).
     * ``time``: simulation time of the cycle (None when unknown).
     * ``model_config``: the model's tiny-cuda-nn config dict (JSON), if known.
     """
@@ -87,6 +89,12 @@ class EntryMeta:
     def raw_bytes(self) -> int:
         """float32 bytes of the owned grid (what the entry stands for)."""
         return 4 * math.prod(self.dims)
+
+    @property
+    def error_bound(self) -> float | None:
+        """The guaranteed max abs error of the entry (error-bounded mode), None when unbounded."""
+        v = self.fit.get("error_bound")
+        return None if v is None else float(v)
 
     @property
     def psnr(self) -> float | None:
