@@ -198,8 +198,8 @@ def render_scene(spec: SceneSpec, published: Any, comm: Any, cycle: int, errors:
 
     from .blueprint import blocks
     from .render.cached import RenderSpec
-    from .render.frame import agree, camera_for, render_frame
-    from .render.output import CinemaDatabase, cinema_views, image_name, write_png
+    from .render.frame import agree, render_views
+    from .render.output import CinemaDatabase, cinema_views, image_name
 
     layers = []
     for p in spec.plots:
@@ -221,27 +221,19 @@ def render_scene(spec: SceneSpec, published: Any, comm: Any, cycle: int, errors:
         plots.append((rs.make_plot(rng), pieces))
     written = []
     for r in spec.renders:
-        views = cinema_views(r.cinema[0], r.cinema[1]) if r.cinema else [None]
-        db = CinemaDatabase(Path(f"{r.cinema[2]}.cdb")) if r.cinema and rank == 0 else None
-        for view in views:
-            cam = dict(r.camera)
-            if view is not None:
-                cam["azimuth"] = float(cam.get("azimuth", 0.0)) + view[0]
-                cam["elevation"] = float(cam.get("elevation", 0.0)) + view[1]
-            with warnings.catch_warnings(record=True) as seen:
-                warnings.simplefilter("always")
-                image = render_frame(plots, lattice, camera_for(lattice, cam, r.width, r.height), comm)
-            for w in {str(w.message) for w in seen}:
-                errors.append(f"scene '{spec.name}' render '{r.name}': warning: {w}")
-            if image is None:
-                continue
-            if db is not None and view is not None:
-                written.append(str(db.add(view[0], view[1], cycle, image, r.background)))
-            else:
-                name = r.exact_name if r.exact_name is not None else image_name(r.prefix or spec.name, cycle)
-                written.append(str(write_png(Path(name + ".png"), image, r.background)))
-        if db is not None:
-            db.save()
+        path = None
+        if not r.cinema:
+            path = Path((r.exact_name if r.exact_name is not None else image_name(r.prefix or spec.name, cycle))
+                        + ".png")
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            written += render_views(plots, lattice, r.camera, r.width, r.height, comm, cycle,
+                                    background=r.background, image_path=path,
+                                    views=cinema_views(r.cinema[0], r.cinema[1]) if r.cinema else None,
+                                    cinema=CinemaDatabase(Path(f"{r.cinema[2]}.cdb")) if r.cinema and rank == 0
+                                    else None)
+        for w in {str(w.message) for w in seen}:
+            errors.append(f"scene '{spec.name}' render '{r.name}': warning: {w}")
     return written
 
 

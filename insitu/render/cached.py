@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-import numpy as np
-
 from .bricks import Extent, Lattice
-from .camera import CAMERA_PARAMS, Camera
-from .frame import FrameStats, Piece, piece_from_model, render_frame
-from .output import CinemaDatabase, cinema_views, image_name, write_png
+from .camera import CameraError
+from .camera import check_params as check_camera
+from .frame import FrameStats, Piece, meta_placement, piece_from_model, render_views
+from .output import CinemaDatabase, cinema_views, image_name
 from .raymarch import PLOT_KINDS, RENDER_BACKENDS, Plot
 from .transfer import TransferFunction, check_colormap, check_opacity
 
@@ -51,11 +50,10 @@ class RenderSpec:
             vr = list(self.value_range)
             if len(vr) != 2 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in vr) or vr[1] < vr[0]:
                 raise ValueError(f"{where}: value_range={self.value_range!r} must be [min, max] numbers, min <= max")
-        if not isinstance(self.camera, dict):
-            raise ValueError(f"{where}: camera={self.camera!r} must be a mapping of {sorted(CAMERA_PARAMS)}")
-        unknown = sorted(set(self.camera) - set(CAMERA_PARAMS))
-        if unknown:
-            raise ValueError(f"{where}: unknown camera parameter(s) {unknown}: valid ones are {sorted(CAMERA_PARAMS)}")
+        try:
+            check_camera(self.camera)
+        except CameraError as exc:
+            raise ValueError(f"{where}: {exc}") from None
         for name in ("width", "height"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 8192:
@@ -86,9 +84,7 @@ class RenderSpec:
 def lattice_of(metas: Sequence[Any]) -> Lattice:
     """The lattice of cached blocks (from their index metadata; the same on every rank)."""
     exts = [Extent(tuple(m.start), tuple(m.dims), m.association) for m in metas]
-    h = tuple(float(v) for v in metas[0].spacing[::-1])
-    anchors = [tuple(float(m.origin[2 - a]) - m.start[2 - a] * h[a] for a in range(3)) for m in metas]
-    return Lattice.common(exts, anchors, h)  # type: ignore[arg-type]
+    return Lattice.common(exts, [meta_placement(m)[0] for m in metas], meta_placement(metas[0])[1])
 
 
 def check_cycles(reader: Any, field_name: str, cycles: Sequence[int]) -> list[int]:
@@ -134,7 +130,7 @@ def render_cached(reader: Any, field_name: str, cycles: Sequence[int], spec: Ren
     out = CachedRender()
     prefix = image_prefix or f"{field_name}_%06d"
     db = CinemaDatabase(Path(output_dir) / f"{cinema[2]}.cdb") if cinema and rank == 0 else None
-    views = cinema_views(cinema[0], cinema[1]) if cinema else [None]
+    views = cinema_views(cinema[0], cinema[1]) if cinema else None
     for cycle in (progress(cycles) if progress else cycles):
         t0 = time.perf_counter()
         doms = reader.domains(field_name, cycle)
@@ -148,24 +144,10 @@ def render_cached(reader: Any, field_name: str, cycles: Sequence[int], spec: Ren
                 pieces.append(piece_from_model(model, meta, backend=decode_backend))
             except Exception as exc:  # this domain is left out; the other ranks must not wait for us
                 out.errors.append(f"field {field_name!r} cycle {cycle} domain {d}: {exc}")
-        plot = spec.make_plot(data_range)
-        for view in views:
-            cam_params = dict(spec.camera)
-            if view is not None:
-                cam_params["azimuth"] = cam_params.get("azimuth", 0.0) + view[0]
-                cam_params["elevation"] = cam_params.get("elevation", 0.0) + view[1]
-            lo, hi = lattice.bounds()
-            camera = Camera.from_params(cam_params, (lo, hi), spec.width, spec.height)
-            image = render_frame([(plot, pieces)], lattice, camera, comm, step=spec.step,
-                                 backend=spec.render_backend, stats=out.stats)
-            if image is None:
-                continue
-            if db is not None and view is not None:
-                out.written.append(str(db.add(view[0], view[1], cycle, image, spec.background)))
-            else:
-                path = Path(output_dir) / (image_name(prefix, cycle) + ".png")
-                out.written.append(str(write_png(path, image, spec.background)))
-        if db is not None:
-            db.save()
+        out.written += render_views([(spec.make_plot(data_range), pieces)], lattice, spec.camera, spec.width,
+                                    spec.height, comm, cycle, background=spec.background,
+                                    image_path=Path(output_dir) / (image_name(prefix, cycle) + ".png"),
+                                    views=views, cinema=db, step=spec.step, backend=spec.render_backend,
+                                    stats=out.stats)
         out.seconds.append(time.perf_counter() - t0)
     return out

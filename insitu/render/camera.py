@@ -30,6 +30,18 @@ class CameraError(ValueError):
     """Bad camera parameters (the message names the parameter and the valid ones)."""
 
 
+def check_params(params: Any) -> dict:
+    """``params`` as a dict when it is a mapping of :data:`CAMERA_PARAMS` names; CameraError otherwise."""
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise CameraError(f"camera={params!r} must be a mapping of {sorted(CAMERA_PARAMS)}")
+    unknown = sorted(set(params) - set(CAMERA_PARAMS))
+    if unknown:
+        raise CameraError(f"camera: unknown parameter(s) {unknown}: valid ones are {sorted(CAMERA_PARAMS)}")
+    return dict(params)
+
+
 def _vec(name: str, value: Any) -> np.ndarray:
     try:
         v = np.asarray([float(x) for x in value], dtype=np.float64)
@@ -102,10 +114,7 @@ class Camera:
     def from_params(cls, params: dict | None, bounds: tuple[Sequence[float], Sequence[float]],
                     width: int = 512, height: int = 512) -> "Camera":
         """A camera from Ascent-style ``params`` (see :data:`CAMERA_PARAMS`) around world ``bounds`` (lo, hi)."""
-        params = dict(params or {})
-        unknown = sorted(set(params) - set(CAMERA_PARAMS))
-        if unknown:
-            raise CameraError(f"camera: unknown parameter(s) {unknown}: valid ones are {sorted(CAMERA_PARAMS)}")
+        params = check_params(params)
         lo, hi = np.asarray(bounds[0], dtype=np.float64), np.asarray(bounds[1], dtype=np.float64)
         centre = (lo + hi) / 2
         radius = max(float(np.linalg.norm(hi - lo)) / 2, 1e-12)

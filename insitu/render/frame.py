@@ -50,12 +50,17 @@ def pieces_from_blocks(blocks: Iterable[Any], margin: int = 1) -> list[Piece]:
     return out
 
 
+def meta_placement(meta: Any) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """World anchor (x, y, z of global index 0) and spacing (x, y, z) of a cached block's :class:`EntryMeta`."""
+    h = tuple(float(v) for v in meta.spacing[::-1])
+    return tuple(float(meta.origin[2 - a]) - meta.start[2 - a] * h[a] for a in range(3)), h  # type: ignore[return-value]
+
+
 def piece_from_model(model: Any, meta: Any, margin: int = 1, backend: str = "auto") -> Piece:
     """A cached block: the model decoded over its owned box plus ``margin`` samples of its ghost region."""
     box, mlo = margin_box(model.owned, model.grid_shape, margin)
     vals = model.decode(backend=backend, box=box)
-    h = tuple(float(v) for v in meta.spacing[::-1])
-    anchor = tuple(float(meta.origin[2 - a]) - meta.start[2 - a] * h[a] for a in range(3))
+    anchor, h = meta_placement(meta)
     ext = Extent(tuple(meta.start), tuple(meta.dims), meta.association)  # type: ignore[arg-type]
     return Piece(Brick(vals, ext, mlo), anchor, h, tuple(meta.value_range))  # type: ignore[arg-type]
 
@@ -128,3 +133,35 @@ def camera_for(lattice: Lattice, params: dict | None, width: int, height: int) -
     """An Ascent-style camera around the lattice's bounds."""
     lo, hi = lattice.bounds()
     return Camera.from_params(params, (lo, hi), width, height)
+
+
+def render_views(plots: Sequence[tuple[Plot, Sequence[Piece]]], lattice: Lattice, camera: dict, width: int,
+                 height: int, comm: Any, cycle: int, *, background: Sequence[float], image_path: Any = None,
+                 views: Sequence[tuple[float, float]] | None = None, cinema: Any = None, step: float = 0.5,
+                 backend: str = "auto", stats: FrameStats | None = None) -> list[str]:
+    """Draw one cycle and write it on root (collective); the files written there.
+
+    Without ``views``: one picture from the Ascent ``camera`` to ``image_path``.
+    With ``views`` ((phi, theta) pairs, turning the camera by azimuth and
+    elevation): one picture each into the Cinema database ``cinema`` (given on
+    root only), saved at the end.
+    """
+    from .output import write_png
+
+    written = []
+    for view in views or [None]:
+        cam = dict(camera)
+        if view is not None:
+            cam["azimuth"] = float(cam.get("azimuth", 0.0)) + view[0]
+            cam["elevation"] = float(cam.get("elevation", 0.0)) + view[1]
+        image = render_frame(plots, lattice, camera_for(lattice, cam, width, height), comm, step=step,
+                             backend=backend, stats=stats)
+        if image is None:
+            continue
+        if view is not None:
+            written.append(str(cinema.add(view[0], view[1], cycle, image, background)))
+        else:
+            written.append(str(write_png(image_path, image, background)))
+    if cinema is not None:
+        cinema.save()
+    return written
