@@ -106,6 +106,12 @@ class CompressParams:
 _CACHES: dict[tuple[str, int], Any] = {}
 _PREVIOUS: dict[tuple[str, str, int], inr.Model] = {}
 _NOTED: set[str] = set()
+_FIT_SECONDS = [0.0]  # every fit of this process, for in situ overhead accounting
+
+
+def fit_seconds_total() -> float:
+    """Seconds this process has spent fitting so far (a simulation takes differences per cycle)."""
+    return _FIT_SECONDS[0]
 
 
 def open_cache(path: str, comm: Any, params: CompressParams | None = None) -> Any:
@@ -199,6 +205,7 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
                 psnrs.append(report.psnr)
                 ratios.append(report.ratio)
                 fit_s += report.seconds
+                _FIT_SECONDS[0] += report.seconds
                 raw += model.raw_bytes
                 stored += report.stored_bytes
                 n_done += 1
