@@ -62,7 +62,7 @@ def worker(cache: str, frames: int, width: int, height: int, out: str) -> None:
     lattice = lattice_of(metas)
     comm.Barrier()
     t0 = time.perf_counter()
-    pieces = [piece_from_model(inr.Model.from_bytes(reader.get("f", 0, d)), m, backend="native")
+    pieces = [piece_from_model(reader.model("f", 0, d), m, backend="native")
               for d, m in list(zip(doms, metas))[rank::size]]
     decode = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
     rng = (min(m.value_range[0] for m in metas), max(m.value_range[1] for m in metas))

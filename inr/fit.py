@@ -22,7 +22,7 @@ from .layout import init_params
 from .metrics import max_abs_error as measured_max_abs_error, psnr
 from .model import FitReport, Model, ModelConfig
 from .problem import LOSSES, FitProblem
-from .quantize import DEFAULT_PARAM_BITS, check_param_bits
+from .quantize import DEFAULT_PARAM_BITS, check_param_bits, grid_misfit
 from .residual import check_error_bound, compute_residual
 from .sizing import config_for_ratio, smallest_config
 
@@ -101,6 +101,7 @@ def fit(
     progress: Callable[[int, float], None] | None = None,
     param_bits: int = DEFAULT_PARAM_BITS,
     max_abs_error: float | None = None,
+    delta_base: Model | None = None,
 ) -> tuple[Model, FitReport]:
     """Fit a hash-grid INR to ``values`` (3D, C order (z, y, x), x fastest).
 
@@ -118,6 +119,13 @@ def fit(
     stores, after the fit, the residual quantised with step ~2*eps
     (:mod:`inr.residual`): every decoded owned value is then within ``eps``
     of ``values``, and the stored bytes (hence the ratio) include it.
+
+    ``delta_base`` (temporal weight-delta coding): warm-start from that model
+    (unless ``init`` says otherwise) and put the parameters on its
+    quantisation grid, so that ``model.to_bytes(base=delta_base)`` stores only
+    their change. The report's bytes and ratio are then the delta's and
+    ``report.delta`` is True; when the parameters do not fit that grid (or the
+    configs differ) a whole model is made instead (``report.delta`` False).
     Returns the Model and a FitReport measured on the real data, on exactly
     what the stored bytes decode to.
     """
@@ -141,6 +149,11 @@ def fit(
     eps = None if max_abs_error is None else check_error_bound(max_abs_error)
     if config is not None and not isinstance(config, ModelConfig):
         raise InrValueError(f"config must be an inr.ModelConfig or None; got {type(config).__name__}")
+    if delta_base is not None:
+        if not isinstance(delta_base, Model):
+            raise InrValueError(f"delta_base must be an inr.Model or None; got {type(delta_base).__name__}")
+        if init is None and (config is None or config == delta_base.config):
+            init = delta_base
     if init is not None:
         if not isinstance(init, Model):
             raise InrValueError(f"init must be an inr.Model or None; got {type(init).__name__}")
@@ -222,15 +235,20 @@ def fit(
             next_eval = steps + eval_every
 
     params16 = np.clip(trainer.params(), -65504.0, 65504.0).astype(np.float16)
-    model = Model(config, params16, (lo, hi), vals.shape, association, owned, bits)  # quantised here
+    scales = None  # own grid; a delta lives on its base's grid
+    if (delta_base is not None and not delta_base.is_constant and delta_base.config == config
+            and delta_base.param_bits == bits and bits != 16
+            and grid_misfit(params16, config, bits, delta_base.scales) is None):
+        scales = delta_base.scales
+    model = Model(config, params16, (lo, hi), vals.shape, association, owned, bits, scales=scales)  # quantised here
     final_psnr, rec = measure(model.params.astype(np.float32))
     if eps is not None:
         model.residual = compute_residual(owned_vals, rec, eps, value_range)
         rec = model.residual.apply(rec)
         final_psnr = psnr(owned_vals, rec, value_range)
-    stored = len(model.to_bytes())
+    stored = len(model.to_bytes(base=delta_base if scales is not None else None))
     report = FitReport(final_psnr, measured_max_abs_error(owned_vals, rec), steps, time.perf_counter() - t0,
-                       stored, raw_bytes / stored, be.name, reason, eps, bits)
+                       stored, raw_bytes / stored, be.name, reason, eps, bits, scales is not None)
     if progress is not None:
         progress(steps, final_psnr)
     return model, report

@@ -18,6 +18,12 @@ section is zstd-compressed (:func:`inr.quantize.encode_params`); the residual
 section (error-bounded mode) is described in :mod:`inr.residual`. So the bytes
 describe themselves; no pickle anywhere.
 
+A temporal delta (``to_bytes(base=...)``) has ``dtype`` ``"d<b>"`` and a
+parameter section that holds only the change from its base model
+(:func:`inr.quantize.encode_delta`), plus ``bc``: the CRC-32 of the base's
+float16 parameters, so that decoding against any other base is refused.
+It decodes only with its base: ``Model.from_bytes(data, base=...)``.
+
 Version 1 (still read): the same prefix and header without ``pb``/``rb``/``eb``
 (``dtype`` "f16"), then the raw float16 parameters and the CRC.
 """
@@ -35,7 +41,8 @@ from . import layout
 from .config import EncodingConfig, NetworkConfig
 from .errors import InrValueError, ModelFormatError
 from .grid import ASSOCIATIONS, Box, axis_coords, box_shape
-from .quantize import VALID_PARAM_BITS, check_param_bits, decode_params, encode_params, quantize_params
+from .quantize import (VALID_PARAM_BITS, check_param_bits, decode_delta, decode_params, encode_delta, encode_params,
+                       grid_scales, param_groups, quantize_params)
 from .residual import Residual
 
 MAGIC = b"INRM"
@@ -79,6 +86,9 @@ class Model:
     ``residual`` (error-bounded mode, see :mod:`inr.residual`) corrects the
     owned grid so that every decoded owned value is within ``residual.eps`` of
     the data; :meth:`sample` at arbitrary points returns the network alone.
+    ``scales`` is the quantisation grid (float32 step per quantised group); by
+    default the parameters' own, or a base model's for a temporal delta
+    (:meth:`to_bytes` with ``base``).
     """
 
     config: ModelConfig
@@ -89,6 +99,7 @@ class Model:
     owned: Box
     param_bits: int = 16
     residual: Residual | None = None
+    scales: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.param_bits = check_param_bits(self.param_bits)
@@ -107,8 +118,15 @@ class Model:
             raise InrValueError(f"params has {self.params.size} values; the config needs {self.config.n_params}")
         if self.is_constant or self.param_bits == 16:
             self.params = self.params.astype(np.float16)
+            self.scales = None
         else:
-            self.params = quantize_params(self.params, self.config, self.param_bits)
+            if self.scales is None:
+                self.scales = grid_scales(self.params, self.config, self.param_bits)
+            self.scales = np.asarray(self.scales, np.float32).ravel()
+            if self.scales.size != sum(1 for _, q in param_groups(self.config) if q):
+                raise InrValueError(f"scales has {self.scales.size} steps; the config has "
+                                    f"{sum(1 for _, q in param_groups(self.config) if q)} quantised groups")
+            self.params = quantize_params(self.params, self.config, self.param_bits, self.scales)
         if self.residual is not None and (self.is_constant or self.residual.shape != self.owned_shape):
             raise InrValueError(f"residual of shape {self.residual.shape} does not fit the owned grid "
                                 f"{self.owned_shape}" + (" (a constant block needs none)" if self.is_constant else ""))
@@ -225,20 +243,54 @@ class Model:
             "dtype": "f16" if self.param_bits == 16 else f"q{self.param_bits}",
         }
 
-    def to_bytes(self) -> bytes:
-        """Versioned, self-describing bytes (format version 2, see module docstring)."""
-        pblob = encode_params(self.params, self.config, self.param_bits) if self.params.size else b""
-        rblob = self.residual.to_bytes() if self.residual is not None else b""
+    # --- temporal deltas ---
+    def delta_misfit(self, base: "Model") -> str | None:
+        """Why this model cannot be stored as a delta against ``base`` (None when it can)."""
+        if self.is_constant or base.is_constant:
+            return "a constant block is stored whole"
+        if self.param_bits == 16 or base.param_bits != self.param_bits:
+            return (f"deltas need the same quantised param_bits (4..8) in both models; got {self.param_bits} "
+                    f"and base {base.param_bits}")
+        if base.config != self.config:
+            return "the base model has a different config"
+        if not np.array_equal(base.scales, self.scales):
+            return "the model is not on the base model's quantisation grid (give Model(..., scales=base.scales))"
+        return None
+
+    def to_bytes(self, base: "Model | None" = None) -> bytes:
+        """Versioned, self-describing bytes (format version 2, see module docstring).
+
+        With ``base``, a temporal delta: only the change of the parameters from
+        ``base`` is stored (the model must be on ``base``'s grid,
+        ``scales=base.scales``); it decodes with ``Model.from_bytes(data, base=base)``.
+        """
         h = self._header()
+        if base is not None:
+            why = self.delta_misfit(base)
+            if why is not None:
+                raise InrValueError(f"cannot store this model as a delta: {why}")
+            pblob = encode_delta(self.params, base.params, self.config, self.param_bits, self.scales)
+            h.update(dtype=f"d{self.param_bits}", bc=_params_crc(base.params))
+        else:
+            pblob = (encode_params(self.params, self.config, self.param_bits, self.scales)
+                     if self.params.size else b"")
+        rblob = self.residual.to_bytes() if self.residual is not None else b""
         h.update(pb=len(pblob), rb=len(rblob), eb=None if self.residual is None else self.residual.eps)
         header = json.dumps(h, separators=(",", ":")).encode()
         body = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header)) + header + pblob + rblob
         return body + struct.pack("<I", zlib.crc32(body))
 
-    @classmethod
-    def from_bytes(cls, data: bytes) -> "Model":
-        """Inverse of :meth:`to_bytes`; raises :class:`ModelFormatError` on bad bytes."""
-        data = bytes(data)
+    @staticmethod
+    def is_delta(data: bytes) -> bool:
+        """Whether model bytes are a temporal delta (decoding them needs the base model)."""
+        try:
+            return str(Model._read_header(bytes(data))[0].get("dtype", "")).startswith("d")
+        except ModelFormatError:
+            return False
+
+    @staticmethod
+    def _read_header(data: bytes) -> tuple[dict, int, int]:
+        """(header, format version, end of the header) of model bytes, CRC checked."""
         if len(data) < _PREFIX.size + 4:
             raise ModelFormatError(f"model bytes truncated: {len(data)} bytes is shorter than any model")
         magic, version, hlen = _PREFIX.unpack_from(data)
@@ -254,6 +306,22 @@ class Model:
         end = _PREFIX.size + hlen
         try:
             h = json.loads(data[_PREFIX.size:end].decode())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ModelFormatError(f"model header malformed: {exc}") from exc
+        if not isinstance(h, dict):
+            raise ModelFormatError("model header malformed: not a JSON object")
+        return h, version, end
+
+    @classmethod
+    def from_bytes(cls, data: bytes, base: "Model | None" = None) -> "Model":
+        """Inverse of :meth:`to_bytes`; raises :class:`ModelFormatError` on bad bytes.
+
+        A temporal delta needs ``base``, the model it was stored against (the
+        cache's ``reader.model()`` resolves that chain); a wrong base is refused.
+        """
+        data = bytes(data)
+        h, version, end = cls._read_header(data)
+        try:
             config = ModelConfig(EncodingConfig(*h["enc"]), NetworkConfig(*h["net"]))
             n = int(h["np"])
             dtype = h.get("dtype")
@@ -267,22 +335,44 @@ class Model:
                                            f"{2 * n}")
                 params = np.frombuffer(data, dtype="<f2", count=n, offset=end).astype(np.float16)
                 return cls(config, params, tuple(h["range"]), tuple(h["grid"]), h["assoc"], owned)
-            valid = ["f16"] + [f"q{b}" for b in VALID_PARAM_BITS if b != 16]
+            quantised = [b for b in VALID_PARAM_BITS if b != 16]
+            valid = ["f16"] + [f"q{b}" for b in quantised] + [f"d{b}" for b in quantised]
             if dtype not in valid:
                 raise ModelFormatError(f"parameter dtype {dtype!r} unknown: valid choices are {valid}")
             bits = 16 if dtype == "f16" else int(dtype[1:])
             pb, rb = int(h["pb"]), int(h["rb"])
             if len(data) - 4 - end != pb + rb:
                 raise ModelFormatError(f"model bytes hold {len(data) - 4 - end} section bytes, header says {pb + rb}")
-            params = decode_params(data[end:end + pb], config, bits, n) if pb else np.zeros(0, np.float16)
             residual = None
             if rb:
                 residual = Residual.from_bytes(data[end + pb:end + pb + rb], box_shape(owned))
-            return cls(config, params, tuple(h["range"]), tuple(h["grid"]), h["assoc"], owned, bits, residual)
+            scales = None
+            if dtype.startswith("d"):
+                if base is None:
+                    raise ModelFormatError("these model bytes are a temporal delta: decoding needs their base model "
+                                           "(Model.from_bytes(data, base=...); a cache resolves it: reader.model())")
+                if base.is_constant or base.config != config or base.param_bits != bits or base.params.size != n:
+                    raise ModelFormatError("the base model given does not match this delta (config, param_bits or "
+                                           "size differ)")
+                if _params_crc(base.params) != int(h["bc"]):
+                    raise ModelFormatError("the base model given is not the one this delta was stored against "
+                                           "(base CRC mismatch)")
+                scales = base.scales
+                params = decode_delta(data[end:end + pb], base.params, config, bits, scales, n)
+            elif pb:
+                params, scales = decode_params(data[end:end + pb], config, bits, n)
+            else:
+                params = np.zeros(0, np.float16)
+            return cls(config, params, tuple(h["range"]), tuple(h["grid"]), h["assoc"], owned, bits, residual, scales)
         except ModelFormatError:
             raise
         except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
             raise ModelFormatError(f"model header malformed: {exc}") from exc
+
+
+def _params_crc(params: np.ndarray) -> int:
+    """CRC-32 of float16 parameters: the identity of a delta's base."""
+    return zlib.crc32(np.ascontiguousarray(params, dtype="<f2").tobytes()) & 0xFFFFFFFF
 
 
 @dataclass
@@ -301,6 +391,8 @@ class FitReport:
     error_bound: float | None = None
     #: bit depth of the stored parameters (16: float16)
     param_bits: int = 16
+    #: stored as a temporal delta against the previous model (``fit(..., delta_base=...)``)
+    delta: bool = False
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)

@@ -21,6 +21,20 @@ Stored section (then zstd-compressed as one frame)::
 
 Quantisation is a projection: ``dequantize(quantize(p))`` is a fixed point,
 so a model's bytes do not change when it is read and written again.
+
+Temporal deltas. A model may also live on another model's grid (its
+``scales``): then ``q = rint(g / scale)`` may reach ``chain_limit(b)`` =
+4 (2^(b-1) - 1), and the q of the stored section are int16 when any exceeds
+int8 (the width follows from the section's length). On a shared grid the
+parameters of two models differ by whole steps, so a delta section stores
+only ``q - q_base`` (int8, or int16 when needed; mostly zeros, which zstd
+shrinks to little) and the output layer's float16 values::
+
+    int8/int16 (q - q_base) of the quantised groups | float16 of the unquantised groups
+
+``rint(p / scale)`` recovers q exactly from the float16 parameters for
+``|q| <= chain_limit``: float16 keeps 11 significant bits, an error of at most
+1/4 step there.
 """
 from __future__ import annotations
 
@@ -59,27 +73,40 @@ def param_groups(config) -> list[tuple[slice, bool]]:
     return out
 
 
-def _quantise(params: np.ndarray, config, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(scales float32, q int8 of the quantised groups, float16 values of the others)."""
+def chain_limit(bits: int) -> int:
+    """The largest |q| a parameter may reach on a shared (delta) grid of ``bits`` bits."""
+    return 4 * (2 ** (bits - 1) - 1)
+
+
+def grid_scales(params: np.ndarray, config, bits: int) -> np.ndarray:
+    """The float32 step of each quantised group (layout order) for ``params`` at ``bits`` bits: max |g| / qmax."""
     p = np.asarray(params, dtype=np.float32).ravel()
     qmax = 2 ** (bits - 1) - 1
-    scales, qs, keep = [], [], []
+    out = []
     for sl, quantised in param_groups(config):
-        g = p[sl]
+        if quantised:
+            g = p[sl]
+            s = np.float32((float(np.max(np.abs(g))) if g.size else 0.0) / qmax)
+            out.append(s if np.isfinite(s) and s >= _MIN_SCALE else np.float32(0.0))
+    return np.array(out, np.float32)
+
+
+def _steps(params: np.ndarray, config, scales: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """(q int16 of the quantised groups on the grid ``scales``, clipped at ``limit``; float16 of the others)."""
+    p = np.asarray(params, dtype=np.float32).ravel()
+    qs, keep, ig = [], [], 0
+    for sl, quantised in param_groups(config):
         if not quantised:
-            keep.append(g.astype(np.float16))
+            keep.append(p[sl].astype(np.float16))
             continue
-        m = float(np.max(np.abs(g))) if g.size else 0.0
-        s = np.float32(m / qmax)
-        if not np.isfinite(s) or s < _MIN_SCALE:
-            s = np.float32(0.0)
-            q = np.zeros(g.size, np.int8)
+        s = scales[ig]
+        ig += 1
+        if s == 0:  # a group of (near) zeros
+            qs.append(np.zeros(sl.stop - sl.start, np.int16))
         else:
-            q = np.clip(np.rint(g.astype(np.float64) / np.float64(s)), -qmax, qmax).astype(np.int8)
-        scales.append(s)
-        qs.append(q)
+            qs.append(np.clip(np.rint(p[sl].astype(np.float64) / np.float64(s)), -limit, limit).astype(np.int16))
     cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt))
-    return np.array(scales, np.float32), cat(qs, np.int8), cat(keep, np.float16)
+    return cat(qs, np.int16), cat(keep, np.float16)
 
 
 def _assemble(config, scales: np.ndarray, q: np.ndarray, kept: np.ndarray, n: int) -> np.ndarray:
@@ -97,49 +124,116 @@ def _assemble(config, scales: np.ndarray, q: np.ndarray, kept: np.ndarray, n: in
     return out
 
 
-def quantize_params(params: np.ndarray, config, bits: int) -> np.ndarray:
-    """The float16 parameters a model stored at ``bits`` decodes with (a projection: idempotent)."""
+def quantize_params(params: np.ndarray, config, bits: int, scales: np.ndarray | None = None) -> np.ndarray:
+    """The float16 parameters a model stored at ``bits`` decodes with (a projection: idempotent).
+
+    ``scales`` puts them on a given grid (another model's, for temporal
+    deltas) instead of their own; steps beyond :func:`chain_limit` are clipped
+    (check with :func:`grid_misfit` first).
+    """
     bits = check_param_bits(bits)
     p = np.asarray(params)
     if bits == 16:
         return p.astype(np.float16).ravel()
-    scales, q, kept = _quantise(p, config, bits)
+    own = scales is None
+    scales = grid_scales(p, config, bits) if own else np.asarray(scales, np.float32)
+    q, kept = _steps(p, config, scales, 2 ** (bits - 1) - 1 if own else chain_limit(bits))
     return _assemble(config, scales, q, kept, p.size)
 
 
-def encode_params(params: np.ndarray, config, bits: int) -> bytes:
-    """The stored (zstd-compressed) parameter section of a model at ``bits``."""
+def grid_misfit(params: np.ndarray, config, bits: int, scales: np.ndarray) -> str | None:
+    """Why ``params`` cannot live on the grid ``scales`` (a step beyond the chain limit, or a
+    non-zero group whose step is 0), or None when they can."""
+    p = np.asarray(params, dtype=np.float32).ravel()
+    limit, ig = chain_limit(bits), 0
+    for sl, quantised in param_groups(config):
+        if not quantised:
+            continue
+        s, m = float(scales[ig]), float(np.max(np.abs(p[sl]))) if sl.stop > sl.start else 0.0
+        ig += 1
+        if s == 0 and m >= _MIN_SCALE * (2 ** (bits - 1) - 1):
+            return "a parameter group that was zero in the base is not any more"
+        if s > 0 and m / s > limit + 0.5:
+            return f"a parameter moved {m / s:.0f} steps from zero, beyond the chain limit {limit}"
+    return None
+
+
+def _pack(q: np.ndarray, kept: np.ndarray, head: bytes = b"") -> bytes:
+    """zstd of head | q (int8 when it fits, else int16) | kept float16."""
+    import zstandard
+
+    wide = q.size and int(np.max(np.abs(q))) > 127
+    raw = head + (q.astype("<i2") if wide else q.astype(np.int8)).tobytes() + kept.astype("<f2").tobytes()
+    return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(raw)
+
+
+def _unpack(blob: bytes, what: str) -> bytes:
+    import zstandard
+
+    try:
+        return zstandard.ZstdDecompressor().decompress(bytes(blob))
+    except zstandard.ZstdError as exc:
+        raise ModelFormatError(f"model {what} section is not a valid zstd frame: {exc}") from exc
+
+
+def _sizes(config, n_params: int) -> tuple[int, int, int]:
+    """(quantised groups, quantised values, float16 values) of a model's parameters."""
+    groups = param_groups(config)
+    n_q = sum(sl.stop - sl.start for sl, qz in groups if qz)
+    return sum(1 for _, qz in groups if qz), n_q, n_params - n_q
+
+
+def _split(raw: bytes, offset: int, n_q: int, n_kept: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """(q, kept) from ``raw[offset:]``; the width of q (1 or 2 bytes) follows from the length."""
+    for width, dt in ((1, np.int8), (2, "<i2")):
+        if len(raw) == offset + width * n_q + 2 * n_kept:
+            q = np.frombuffer(raw, dt, n_q, offset).astype(np.int16)
+            return q, np.frombuffer(raw, "<f2", n_kept, offset + width * n_q)
+    raise ModelFormatError(f"model {what} section holds {len(raw)} bytes, expected "
+                           f"{offset + n_q + 2 * n_kept} or {offset + 2 * n_q + 2 * n_kept}")
+
+
+def encode_params(params: np.ndarray, config, bits: int, scales: np.ndarray | None = None) -> bytes:
+    """The stored (zstd-compressed) parameter section of a model at ``bits`` (on its grid ``scales``)."""
     import zstandard
 
     bits = check_param_bits(bits)
     if bits == 16:
-        raw = np.asarray(params).astype("<f2").tobytes()
-    else:
-        scales, q, kept = _quantise(params, config, bits)
-        raw = scales.astype("<f4").tobytes() + q.tobytes() + kept.astype("<f2").tobytes()
-    return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(raw)
+        return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(np.asarray(params).astype("<f2").tobytes())
+    own = scales is None
+    scales = grid_scales(params, config, bits) if own else np.asarray(scales, np.float32)
+    q, kept = _steps(params, config, scales, 2 ** (bits - 1) - 1 if own else chain_limit(bits))
+    return _pack(q, kept, scales.astype("<f4").tobytes())
 
 
-def decode_params(blob: bytes, config, bits: int, n_params: int) -> np.ndarray:
-    """Inverse of :func:`encode_params`: float16 parameters; :class:`ModelFormatError` on bad bytes."""
-    import zstandard
+def encode_delta(params: np.ndarray, base_params: np.ndarray, config, bits: int, scales: np.ndarray) -> bytes:
+    """The delta section of ``params`` against ``base_params``, both on the grid ``scales`` (module docstring)."""
+    limit = chain_limit(bits)
+    q, kept = _steps(params, config, scales, limit)
+    q_base, _ = _steps(base_params, config, scales, limit)
+    return _pack(q - q_base, kept)
 
-    try:
-        raw = zstandard.ZstdDecompressor().decompress(bytes(blob))
-    except zstandard.ZstdError as exc:
-        raise ModelFormatError(f"model parameter section is not a valid zstd frame: {exc}") from exc
+
+def decode_delta(blob: bytes, base_params: np.ndarray, config, bits: int, scales: np.ndarray,
+                 n_params: int) -> np.ndarray:
+    """Inverse of :func:`encode_delta`: the float16 parameters; :class:`ModelFormatError` on bad bytes."""
+    _, n_q, n_kept = _sizes(config, n_params)
+    dq, kept = _split(_unpack(blob, "delta"), 0, n_q, n_kept, "delta")
+    q_base, _ = _steps(base_params, config, scales, chain_limit(bits))
+    return _assemble(config, scales, q_base + dq, kept, n_params)
+
+
+def decode_params(blob: bytes, config, bits: int, n_params: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Inverse of :func:`encode_params`: (float16 parameters, their grid's scales or None at 16 bits);
+    :class:`ModelFormatError` on bad bytes."""
+    raw = _unpack(blob, "parameter")
     if bits == 16:
         if len(raw) != 2 * n_params:
             raise ModelFormatError(f"model parameter section holds {len(raw)} bytes, expected {2 * n_params}")
-        return np.frombuffer(raw, dtype="<f2").astype(np.float16)
-    groups = param_groups(config)
-    n_groups = sum(1 for _, qz in groups if qz)
-    n_q = sum(sl.stop - sl.start for sl, qz in groups if qz)
-    n_kept = n_params - n_q
-    expected = 4 * n_groups + n_q + 2 * n_kept
-    if len(raw) != expected:
-        raise ModelFormatError(f"model parameter section holds {len(raw)} bytes, expected {expected}")
-    scales = np.frombuffer(raw, "<f4", n_groups, 0)
-    q = np.frombuffer(raw, np.int8, n_q, 4 * n_groups)
-    kept = np.frombuffer(raw, "<f2", n_kept, 4 * n_groups + n_q)
-    return _assemble(config, scales, q, kept, n_params)
+        return np.frombuffer(raw, dtype="<f2").astype(np.float16), None
+    n_groups, n_q, n_kept = _sizes(config, n_params)
+    if len(raw) < 4 * n_groups:
+        raise ModelFormatError(f"model parameter section holds {len(raw)} bytes, too few for {n_groups} scales")
+    scales = np.frombuffer(raw, "<f4", n_groups, 0).astype(np.float32)
+    q, kept = _split(raw, 4 * n_groups, n_q, n_kept, "parameter")
+    return _assemble(config, scales, q, kept, n_params), scales

@@ -31,7 +31,8 @@ def _group(rows: list[Any]) -> dict[str, Any]:
     metas = [r.meta for r in rows]
     raw = sum(m.raw_bytes for m in metas)
     stored = sum(r.nbytes for r in rows)
-    return {"entries": len(rows), "raw_bytes": raw, "stored_bytes": stored,
+    return {"entries": len(rows), "deltas": sum(1 for r in rows if r.base is not None), "raw_bytes": raw,
+            "stored_bytes": stored,
             "ratio": raw / stored if stored else None, "psnr": _psnr_stats([m.psnr for m in metas])}
 
 
@@ -109,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         print("  (empty: no entries committed yet)")
     for name, f in s["fields"].items():
         print(f"field {name!r}: {len(f['cycles'])} cycles ({_cycles_text(f['cycles'])}), {len(f['domains'])} domains, "
-              f"{f['entries']} entries")
+              f"{f['entries']} entries" + (f" ({f['deltas']} temporal deltas)" if f["deltas"] else ""))
         print(f"  raw {human_bytes(f['raw_bytes'])}, stored {human_bytes(f['stored_bytes'])}, ratio "
               f"{_fmt_ratio(f['ratio'])}, PSNR min/mean/max {_fmt_psnr(f['psnr'])}")
         if args.verbose:

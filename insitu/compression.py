@@ -36,10 +36,18 @@ COMPRESS_PARAMS = {
     "max_error": "error-bounded mode: every decoded owned value within this absolute error of the data (the "
                  "quantised residual is stored with the model; default: none)",
     "param_bits": "bits per stored parameter: 8 (default, quantised + zstd), 4..7, or 16 (float16)",
+    "temporal": "'none' (default: every cycle's model stored whole) or 'delta' (temporal weight-delta coding: "
+                "each model warm-starts from the previous cycle's and stores only the change of its parameters)",
+    "keyframe_every": "with temporal='delta', a whole model at least every K cycles, so any cycle decodes from at "
+                      "most K entries (default 10)",
     "backend": f"one of {list(inr.BACKENDS)} (default 'auto')",
+    "device": "'auto' (default: this rank's GPU, rank modulo the GPUs torch sees, else the CPU), 'cpu', 'cuda' "
+              "or 'cuda:N'",
     "seed": "random seed of the fits (default 0)",
 }
 
+
+TEMPORAL_MODES = ("none", "delta")
 
 #: a simulation sets this to cap the seconds of fitting per cycle (e.g. ``sims --fit-budget``)
 CYCLE_BUDGET_ENV = "INSITU_CYCLE_BUDGET_S"
@@ -61,7 +69,10 @@ class CompressParams:
     warm_start: bool = True
     max_error: float | None = None
     param_bits: int = inr.DEFAULT_PARAM_BITS
+    temporal: str = "none"
+    keyframe_every: int = 10
     backend: str = "auto"
+    device: str = "auto"
     seed: int = 0
 
     @classmethod
@@ -91,12 +102,28 @@ class CompressParams:
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
                                   or v < lo):
                 raise FilterParamError(f"compress: {name}={v!r} must be a number >= {lo}")
-        for name in ("max_steps", "keep_last", "keep_every", "seed"):
+        if p.temporal not in TEMPORAL_MODES:
+            raise FilterParamError(f"compress: temporal={p.temporal!r} is invalid: valid choices are "
+                                   f"{list(TEMPORAL_MODES)}")
+        if p.temporal == "delta" and p.param_bits == 16:
+            raise FilterParamError("compress: temporal='delta' needs quantised parameters: param_bits 4..8, not 16")
+        if p.temporal == "delta" and not p.warm_start:
+            raise FilterParamError("compress: temporal='delta' needs warm_start=True (each model starts from the "
+                                   "previous cycle's)")
+        for name in ("max_steps", "keep_last", "keep_every", "keyframe_every", "seed"):
             v = getattr(p, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "seed" else 1)):
                 raise FilterParamError(f"compress: {name}={v!r} must be a positive integer")
         if p.backend not in inr.BACKENDS:
             raise FilterParamError(f"compress: backend={p.backend!r} is invalid: valid choices are {list(inr.BACKENDS)}")
+        if not isinstance(p.device, str) or not (p.device in ("auto", "cpu", "cuda") or
+                                                   (p.device.startswith("cuda:") and p.device[5:].isdigit())):
+            raise FilterParamError(f"compress: device={p.device!r} is invalid: valid choices are 'auto', 'cpu', "
+                                   "'cuda', 'cuda:N'")
+        if p.backend == "native" and p.device.startswith("cuda"):
+            raise FilterParamError(f"compress: backend='native' runs on the CPU only; got device={p.device!r}")
+        if p.backend == "tcnn" and p.device == "cpu":
+            raise FilterParamError("compress: backend='tcnn' needs a GPU: use device='cuda' or 'auto'")
         if not isinstance(p.cache, (str, os.PathLike)) or not str(p.cache):
             raise FilterParamError(f"compress: cache={p.cache!r} must be a directory path")
         return p
@@ -105,6 +132,8 @@ class CompressParams:
 # ---- module state (persists between executes: the interpreter lives for the whole run)
 _CACHES: dict[tuple[str, int], Any] = {}
 _PREVIOUS: dict[tuple[str, str, int], inr.Model] = {}
+#: the delta chain of each (cache, field, domain): (cycle of its newest entry, entries in the chain so far)
+_CHAIN: dict[tuple[str, str, int], tuple[int, int]] = {}
 _NOTED: set[str] = set()
 _FIT_SECONDS = [0.0]  # every fit of this process, for in situ overhead accounting
 
@@ -112,6 +141,26 @@ _FIT_SECONDS = [0.0]  # every fit of this process, for in situ overhead accounti
 def fit_seconds_total() -> float:
     """Seconds this process has spent fitting so far (a simulation takes differences per cycle)."""
     return _FIT_SECONDS[0]
+
+
+def fit_device(params: CompressParams, comm: Any) -> str:
+    """The device this rank fits on: ``params.device``, with 'auto' resolved.
+
+    'auto' spreads the ranks over the GPUs torch sees (rank modulo their number:
+    ranks of one node are numbered consecutively by the usual launchers), and
+    falls back to the CPU where there is none or the backend is 'native'.
+    """
+    if params.device != "auto":
+        return params.device
+    if params.backend == "native":
+        return "cpu"
+    import torch
+
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if n == 0:
+        return "cpu"
+    rank = comm.Get_rank() if comm is not None else 0
+    return f"cuda:{rank % n}"
 
 
 def open_cache(path: str, comm: Any, params: CompressParams | None = None) -> Any:
@@ -142,11 +191,14 @@ def flush_all() -> None:
 
 
 def close_all() -> None:
+    """Flush and close every cache; warm starts and delta chains start over after this."""
     for key, cache in list(_CACHES.items()):
         try:
             cache.close()
         finally:
             _CACHES.pop(key, None)
+    _PREVIOUS.clear()
+    _CHAIN.clear()
 
 
 # h5py registers its own exit handler when first imported; handlers run last-in first-out, so
@@ -162,7 +214,8 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
 
     names = params.fields or published_fields(env.data)
     cache = open_cache(params.cache, env.comm, params)
-    psnrs, ratios, fit_s, n_done = [], [], 0.0, 0
+    device = fit_device(params, env.comm)
+    psnrs, ratios, fit_s, n_done, n_delta = [], [], 0.0, 0, 0
     raw = stored = 0
     t0 = time.perf_counter()
     work: list[tuple[str, list]] = []
@@ -189,17 +242,24 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
                 if prev is not None and (prev.grid_shape != block.values.shape or prev.association != block.association
                                          or prev.is_constant):
                     prev = None
+                base_cycle = delta_base_cycle(params, cache, key, block.cycle) if prev is not None else None
                 model, report = inr.fit(block.values, ghost_mask=block.ghost, association=block.association,
                                         ratio=params.ratio, target_psnr=params.target_psnr,
                                         max_steps=params.max_steps, time_budget_s=budget, init=prev,
-                                        backend=params.backend, seed=params.seed, param_bits=params.param_bits,
-                                        max_abs_error=params.max_error)
+                                        backend=params.backend, device=device, seed=params.seed,
+                                        param_bits=params.param_bits, max_abs_error=params.max_error,
+                                        delta_base=prev if base_cycle is not None else None)
+                if not report.delta:
+                    base_cycle = None
                 box = block.owned_box
                 origin = tuple(block.origin[2 - a] + box[a][0] * block.spacing[2 - a] for a in range(3))
                 spacing = tuple(block.spacing[2 - a] for a in range(3))
                 meta = EntryMeta.from_model(model, report, start=block.global_start(), origin=origin,
                                             spacing=spacing, time=block.time)
-                cache.put(name, block.cycle, block.domain_id, model.to_bytes(), meta)
+                cache.put(name, block.cycle, block.domain_id, model.to_bytes(base=prev if report.delta else None), meta,
+                          base_cycle=base_cycle)
+                _CHAIN[key] = (block.cycle, _CHAIN[key][1] + 1 if report.delta else 1)
+                n_delta += int(report.delta)
                 # the warm start needs the network only: an error-bounded model's residual is not kept
                 _PREVIOUS[key] = model if model.residual is None else dataclasses.replace(model, residual=None)
                 psnrs.append(report.psnr)
@@ -211,8 +271,19 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
                 n_done += 1
             except Exception as exc:  # e.g. NaN/Inf: this domain and cycle skipped, the rest goes on
                 result.error(f"{where}: skipped: {exc}")
-    result.stats = {"blocks": n_done, "psnr": psnrs, "ratios": ratios, "fit_seconds": fit_s,
+    result.stats = {"blocks": n_done, "deltas": n_delta, "psnr": psnrs, "ratios": ratios, "fit_seconds": fit_s,
                     "seconds": time.perf_counter() - t0, "raw_bytes": raw, "stored_bytes": stored}
+
+
+def delta_base_cycle(params: CompressParams, cache: Any, key: tuple[str, str, int], cycle: int) -> int | None:
+    """The cycle this block's model may be stored against as a delta, or None for a keyframe:
+    temporal='delta', the chain shorter than keyframe_every, and its newest entry still cached."""
+    if params.temporal != "delta" or key not in _CHAIN:
+        return None
+    last, length = _CHAIN[key]
+    if length >= params.keyframe_every or last >= cycle or (key[1], last, key[2]) not in cache:
+        return None
+    return last
 
 
 def summarise(results: list[FilterResult]) -> str:
@@ -227,6 +298,8 @@ def summarise(results: list[FilterResult]) -> str:
     notes = {note for r in results for note in r.notes}
     line = f"compress: {n} blocks on {len(results)} ranks"
     if n:
+        deltas = sum(s.get("deltas", 0) for s in stats)
+        line += f" ({deltas} stored as deltas)" if deltas else ""
         line += (f", ratio {raw / max(stored, 1):.1f}:1, PSNR min {min(finite) if finite else math.inf:.2f} "
                  f"mean {sum(finite) / len(finite) if finite else math.inf:.2f} dB, "
                  f"fit {max(s['seconds'] for s in stats):.2f} s")

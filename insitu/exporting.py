@@ -68,7 +68,7 @@ def export_cycles(env: ExtractEnv, params: ExportParams, result: FilterResult) -
             mine[cycle] = []
             for d in share:
                 meta = reader.meta(params.field, cycle, d)
-                values = decode_entry(reader.get(params.field, cycle, d), meta,
+                values = decode_entry(reader.model(params.field, cycle, d), meta,
                                       f"field {params.field!r} cycle {cycle} domain {d}", params.backend)
                 mine[cycle].append(Block(d, meta, values))
         reader.close()

@@ -242,8 +242,6 @@ def _pieces(p: PlotSpec, published: Any, comm: Any, cycle: int, blocks: Any) -> 
 
     if p.source == "published":
         return pieces_from_blocks(blocks(published, p.field))
-    import inr
-
     from .compression import open_cache
 
     cache = open_cache(p.cache, comm)
@@ -254,6 +252,6 @@ def _pieces(p: PlotSpec, published: Any, comm: Any, cycle: int, blocks: Any) -> 
             raise SceneError(f"field '{p.field}' domain {b.domain_id} cycle {b.cycle} is not in cache {p.cache}: "
                              "run af.compress on it before the scene (source: reconstruction)")
         meta = cache.meta(*key)
-        out.append(piece_from_model(inr.Model.from_bytes(cache.get(*key)), meta))
+        out.append(piece_from_model(cache.model(*key), meta))
     return out
 

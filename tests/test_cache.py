@@ -148,7 +148,7 @@ def test_keep_last(tmp_path):
                 cache.put("f", c, d, *entry(10 * c + d))
             cache.flush()
         assert cache.cycles("f") == [7, 8, 9]
-        assert cache.dropped == {"keep_last": 14, "keep_every": 0, "disk_budget": 0}
+        assert cache.dropped == {"keep_last": 14, "keep_every": 0, "disk_budget": 0, "base_replaced": 0}
         assert [k for k in cache.drop_log][:2] == [("f", 0, 0, "keep_last"), ("f", 0, 1, "keep_last")]
     assert {parse_segment_name(n)[1] for n in segments(path)} == {7, 8, 9}
     with TemporalCache.open(path) as r:
@@ -235,9 +235,11 @@ def test_segment_files_are_self_describing(tmp_path):
         ds = f["entries/000000"]
         assert ds[()].tobytes() == b
         assert json.loads(ds.attrs["entry"])["domain"] == 7
-        assert EntryMeta.from_json(ds.attrs["meta"]) == m
         idx = f["index"][()]
         assert idx["field"][0].decode() == "energy" and idx["cycle"][0] == 42 and idx["base_cycle"][0] == -1
+        assert EntryMeta.from_json(idx["meta"][0].decode()) == m
+    # fixed-length strings everywhere: no 4 KiB global heap, little beyond the model bytes and meta JSON
+    assert (path / name).stat().st_size - len(b) - len(m.to_json()) < 2500
     assert json.loads((path / MARKER).read_text())["format_version"] == 1
     assert not [p for p in path.iterdir() if p.name.startswith(".tmp-")]
 

@@ -96,3 +96,36 @@ def test_cycle_budget_is_shared_by_the_blocks(how, monkeypatch):
         capped = [r.meta("e", 1, d).fit["steps"] for d in range(3)]
         free = r.meta("e", 2, 9).fit["steps"]
     assert res["r"]["errors"] == [] and max(capped) < 50 and free == 200
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ("device='gpu'", r"device='gpu' is invalid: valid choices are 'auto', 'cpu', 'cuda', 'cuda:N'"),
+    ("device='cuda:x'", r"device='cuda:x' is invalid"),
+    ("backend='native', device='cuda'", r"backend='native' runs on the CPU only"),
+    ("backend='tcnn', device='cpu'", r"backend='tcnn' needs a GPU"),
+])
+def test_bad_device_is_reported_with_choices(kwargs, match, capsys):
+    rt = connect(prefer="embedded")
+    rt.publish([uniform_domain(gaussians((6, 6, 6)), field="e")])
+    rt.execute(extract(f"import ascent_filters as af; r = af.compress(fields=['e'], {kwargs})"))
+    r = runtime_mod._NAMESPACE["r"]
+    assert r["errors"] and not r.get("stats")
+    assert __import__("re").search(match, r["errors"][0]), r["errors"][0]
+
+
+def test_auto_device_is_the_cpu_without_a_gpu_or_for_native(monkeypatch):
+    import torch
+
+    p = compression.CompressParams.from_kwargs({"backend": "native"})
+    assert compression.fit_device(p, None) == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert compression.fit_device(compression.CompressParams.from_kwargs({}), None) == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+
+    class Comm:
+        def Get_rank(self):
+            return 3
+
+    assert compression.fit_device(compression.CompressParams.from_kwargs({}), Comm()) == "cuda:1"
+    assert compression.fit_device(compression.CompressParams.from_kwargs({"device": "cpu"}), Comm()) == "cpu"

@@ -12,11 +12,15 @@ Key = tuple[str, int, int]
 
 @dataclass
 class MemEntry:
-    """An entry in memory; ``on_disk`` once a segment holding it has been committed."""
+    """An entry in memory; ``on_disk`` once a segment holding it has been committed.
+
+    ``base_cycle``: the cycle of the entry a temporal delta was stored against (-1: a whole entry).
+    """
 
     data: bytes
     meta: EntryMeta
     on_disk: bool = False
+    base_cycle: int = -1
 
     @property
     def nbytes(self) -> int:

@@ -77,23 +77,63 @@ def assemble(blocks: Sequence[Block], fill: float = np.nan) -> np.ndarray:
     return out
 
 
-def decode_entry(data: bytes, meta: EntryMeta, where: str, backend: str = "auto") -> np.ndarray:
-    """``inr.Model.from_bytes(data).decode()``, checked against the meta's dims."""
-    import inr
-
-    values = inr.Model.from_bytes(data).decode(backend=backend)
+def decode_entry(model: Any, meta: EntryMeta, where: str, backend: str = "auto") -> np.ndarray:
+    """``model.decode()`` (an ``inr.Model``, see :meth:`ReconstructMixin.model`), checked against the meta's dims."""
+    values = model.decode(backend=backend)
     if tuple(values.shape) != tuple(meta.dims):
         raise CacheError(f"{where}: the model decodes to shape {values.shape} but the entry's dims are {meta.dims}")
     return values
 
 
+#: decoded models kept for delta chains (a sequential replay decodes each delta once)
+MODEL_MEMO = 64
+
+
 class ReconstructMixin:
-    """``blocks()`` / ``reconstruct()`` over anything with ``domains``, ``get``, ``meta``, ``_share``, ``comm``."""
+    """``model()`` / ``blocks()`` / ``reconstruct()`` over anything with ``domains``, ``get``, ``meta``,
+    ``base_of``, ``_share``, ``comm``."""
 
     comm: Any
+    _models: "OrderedDict[Key, Any]"
+    path: Path
 
     def _share(self, domains: list[int]) -> list[int]:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    def model(self, field: str, cycle: int, domain_id: int) -> Any:
+        """The entry as an ``inr.Model``, resolving a temporal delta's chain back to its keyframe.
+
+        A broken chain (a base missing, or not the one the delta was stored
+        against) raises CacheCorruptError naming the entry.
+        """
+        import inr
+
+        key = (field, int(cycle), int(domain_id))
+        chain = []  # walk back to a whole entry or one already decoded
+        k: Key | None = key
+        while k is not None and k not in self._models:
+            chain.append(k)
+            if len(chain) > 100_000:
+                raise CacheCorruptError(f"field {field!r} cycle {cycle} domain {domain_id}: delta chain loops",
+                                        file=str(self.path), field=field, cycle=key[1], domain=key[2])
+            b = self.base_of(*k)  # type: ignore[attr-defined]
+            if b is not None and (k[0], b, k[2]) not in self:  # type: ignore[operator]
+                raise CacheCorruptError(f"broken delta chain: field {field!r} cycle {k[1]} domain {k[2]} needs its "
+                                        f"base, cycle {b}, which is not in the cache", file=str(self.path),
+                                        field=field, cycle=k[1], domain=k[2])
+            k = None if b is None else (k[0], b, k[2])
+        model = None if k is None else self._models[k]
+        for k in reversed(chain):
+            try:
+                model = inr.Model.from_bytes(self.get(*k), base=model)  # type: ignore[attr-defined]
+            except inr.ModelFormatError as exc:
+                raise CacheCorruptError(f"field {k[0]!r} cycle {k[1]} domain {k[2]}: {exc}",
+                                        file=str(self.path), field=k[0], cycle=k[1], domain=k[2]) from exc
+            self._models[k] = model
+            while len(self._models) > MODEL_MEMO:
+                self._models.popitem(last=False)
+        self._models.move_to_end(key)
+        return model
 
     def _size(self) -> int:
         return 1 if self.comm is None else self.comm.Get_size()
@@ -104,8 +144,8 @@ class ReconstructMixin:
         mine = self._share(self.domains(field, cycle))  # type: ignore[attr-defined]
         out = []
         for d in (progress(mine) if progress else mine):
-            data, meta = self.get(field, cycle, d), self.meta(field, cycle, d)  # type: ignore[attr-defined]
-            out.append(Block(d, meta, decode_entry(data, meta, f"field {field!r} cycle {cycle} domain {d}", backend)))
+            model, meta = self.model(field, cycle, d), self.meta(field, cycle, d)  # type: ignore[attr-defined]
+            out.append(Block(d, meta, decode_entry(model, meta, f"field {field!r} cycle {cycle} domain {d}", backend)))
         return out
 
     def reconstruct(self, field: str, cycle: int, *, blocks: bool | None = None, backend: str = "auto",
@@ -151,6 +191,7 @@ class CacheReader(KeyQueries, ReconstructMixin):
         self._index = _collective(comm, lambda: _scan(self.path))
         self._files: "OrderedDict[str, h5py.File]" = OrderedDict()
         self._max_open = int(max_open_files)
+        self._models = OrderedDict()
 
     # --- queries ---
     @property
@@ -188,6 +229,13 @@ class CacheReader(KeyQueries, ReconstructMixin):
             raise self._missing(field, int(cycle), int(domain_id))
         return row.meta
 
+    def base_of(self, field: str, cycle: int, domain_id: int) -> int | None:
+        """The cycle an entry's temporal delta was stored against, None for a whole entry."""
+        row = self._index.row((field, int(cycle), int(domain_id)))
+        if row is None:
+            raise self._missing(field, int(cycle), int(domain_id))
+        return None if row.base_cycle < 0 else row.base_cycle
+
     def get(self, field: str, cycle: int, domain_id: int) -> bytes:
         """The model bytes of an entry, checksum verified (CacheCorruptError naming file/field/cycle/domain)."""
         row = self._index.row((field, int(cycle), int(domain_id)))
@@ -215,17 +263,40 @@ class CacheReader(KeyQueries, ReconstructMixin):
 
     # --- whole-cache operations ---
     def verify(self, progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None) -> list[CacheCorruptError]:
-        """Read every entry and check its checksum; the problems found (empty: all good).
-
-        Unreadable segment files count as problems too.
+        """Read every entry and check its checksum, and every temporal delta's chain (each base
+        present, earlier, and the very model the delta was stored against); the problems found
+        (empty: all good). Unreadable segment files count as problems too.
         """
         problems = [CacheCorruptError(msg, file=f) for f, msg in self._index.bad_segments]
         rows = sorted(self._index.rows(), key=lambda r: (r.segment, r.row))
+        bad: set[Key] = set()
         for row in (progress(rows) if progress else rows):
             try:
                 read_entry(self._index.path(row), row, self._handle(row.segment))
             except CacheCorruptError as exc:
                 problems.append(exc)
+                bad.add(row.key)
+        # chains, oldest first: each base is judged (and decoded, once: the model memo) before its deltas
+        for row in sorted((r for r in self._index.rows() if r.base is not None), key=lambda r: (r.field, r.domain,
+                                                                                                r.cycle)):
+            if row.key in bad:
+                continue  # already reported
+            where, why = f"field {row.field!r} cycle {row.cycle} domain {row.domain}", None
+            if row.base_cycle >= row.cycle:
+                why = f"{where}: delta base cycle {row.base_cycle} is not earlier"
+            elif row.base not in self._index:
+                why = f"broken delta chain: {where} needs its base, cycle {row.base_cycle}, which is not in the cache"
+            elif row.base in bad:
+                why = f"broken delta chain: {where}: its base, cycle {row.base_cycle}, is broken (see above)"
+            else:
+                try:
+                    self.model(row.field, row.cycle, row.domain)
+                except CacheCorruptError as exc:
+                    why = str(exc)
+            if why is not None:
+                problems.append(CacheCorruptError(why, file=str(self._index.path(row)), field=row.field,
+                                                  cycle=row.cycle, domain=row.domain))
+                bad.add(row.key)
         return problems
 
     def dropped(self) -> dict[str, int]:

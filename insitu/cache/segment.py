@@ -39,16 +39,22 @@ TMP_PREFIX = ".tmp-"
 
 SEGMENT_RE = re.compile(r"^r(\d{5,})-c(\d{10,})-s(\d{6,})\.h5$")
 
-#: one row per entry in a segment's ``index`` dataset.
-INDEX_DTYPE = np.dtype([
-    ("field", h5py.string_dtype("utf-8")),
-    ("cycle", "<i8"),
-    ("domain", "<i8"),
-    ("nbytes", "<i8"),
-    ("checksum", "<u4"),
-    ("base_cycle", "<i8"),   # -1: a full entry; reserved for delta entries (not written yet)
-    ("meta", h5py.string_dtype("utf-8")),
-])
+def index_dtype(field_len: int, meta_len: int) -> np.dtype:
+    """One row per entry in a segment's ``index`` dataset.
+
+    Strings are fixed-length UTF-8 bytes sized to the longest in the segment:
+    HDF5 keeps variable-length strings in a global heap of at least 4 KiB per file.
+    (Segments written before 0.1.0 hold variable-length strings; both read the same.)
+    """
+    return np.dtype([
+        ("field", f"S{max(1, field_len)}"),
+        ("cycle", "<i8"),
+        ("domain", "<i8"),
+        ("nbytes", "<i8"),
+        ("checksum", "<u4"),
+        ("base_cycle", "<i8"),   # -1: a whole entry; else the cycle of the entry a temporal delta was stored against
+        ("meta", f"S{max(1, meta_len)}"),
+    ])
 
 
 # --- names -------------------------------------------------------------------------------------------
@@ -212,25 +218,34 @@ class Row:
         return (self.field, self.cycle, self.domain)
 
     @property
+    def base(self) -> tuple[str, int, int] | None:
+        """The key of the entry this temporal delta was stored against; None for a whole entry."""
+        return None if self.base_cycle < 0 else (self.field, self.base_cycle, self.domain)
+
+    @property
     def meta(self) -> EntryMeta:
         return EntryMeta.from_json(self.meta_json)
 
 
 def build_segment(rank: int, cycle: int, seq: int,
-                  entries: Iterable[tuple[str, int, bytes, EntryMeta]]) -> tuple[bytes, list["Row"]]:
-    """The bytes (and index rows) of one segment file holding ``entries`` (field, domain, model bytes, meta) of ``cycle``.
+                  entries: Iterable[tuple[str, int, bytes, EntryMeta, int]]) -> tuple[bytes, list["Row"]]:
+    """The bytes (and index rows) of one segment file holding ``entries`` of ``cycle``:
+    (field, domain, model bytes, meta, base_cycle (-1: a whole entry)).
 
     Layout: root attributes (format, format_version, rank, cycle, seq, ...),
-    dataset ``index`` (one row per entry, see INDEX_DTYPE), dataset
-    ``entries/<row>`` (uint8 model bytes) with attributes ``entry`` (JSON: field,
-    cycle, domain, checksum) and ``meta`` (the EntryMeta JSON).
+    dataset ``index`` (one row per entry, see :func:`index_dtype`, the EntryMeta
+    JSON included), dataset ``entries/<row>`` (uint8 model bytes) with attribute
+    ``entry`` (JSON: field, cycle, domain, checksum).
     """
     rows = []
     name = segment_name(rank, cycle, seq)
     # built in memory (core driver, no backing store), written to disk by atomic_write;
     # libver v108..v110: compact object headers, readable by HDF5 >= 1.10
-    with h5py.File(f"mem-{name}", "w", driver="core", backing_store=False, libver=("v108", "v110")) as f:
-        f.attrs["format"] = SEGMENT_KIND
+    # meta_block_size: metadata in small blocks, not the default 2 KiB ones (a few KiB per segment otherwise)
+    with h5py.File(f"mem-{name}", "w", driver="core", backing_store=False, libver=("v108", "v110"),
+                   meta_block_size=512) as f:
+        # string attributes as fixed-length bytes, for the same reason as the index (see index_dtype)
+        f.attrs["format"] = np.bytes_(SEGMENT_KIND.encode())
         f.attrs["format_version"] = FORMAT_VERSION
         f.attrs["rank"] = rank
         f.attrs["cycle"] = cycle
@@ -238,22 +253,25 @@ def build_segment(rank: int, cycle: int, seq: int,
         f.attrs["created_unix"] = time.time()
         configs: list[str] = []
         grp = f.create_group("entries")
-        for i, (field, domain, data, meta) in enumerate(entries):
+        for i, (field, domain, data, meta, base_cycle) in enumerate(entries):
             meta_json = meta.to_json()
             crc = entry_checksum(data, meta_json)
             ds = grp.create_dataset(f"{i:06d}", data=np.frombuffer(data, dtype=np.uint8))
             # two attributes only: each HDF5 attribute costs a few hundred bytes per entry
-            ds.attrs["entry"] = json.dumps({"field": field, "cycle": cycle, "domain": domain, "checksum": crc})
-            ds.attrs["meta"] = meta_json
+            # the EntryMeta JSON is in the index only: a copy here would cost its length again per entry
+            ds.attrs["entry"] = np.bytes_(json.dumps({"field": field, "cycle": cycle, "domain": domain,
+                                                      "checksum": crc}).encode())
             if meta.model_config is not None:
                 cfg = json.dumps(meta.model_config, sort_keys=True)
                 if cfg not in configs:
                     configs.append(cfg)
-            rows.append(Row(field, cycle, domain, len(data), crc, -1, meta_json, name, i))
+            rows.append(Row(field, cycle, domain, len(data), crc, int(base_cycle), meta_json, name, i))
         f.attrs["n_entries"] = len(rows)
-        f.attrs["model_configs"] = json.dumps([json.loads(c) for c in configs])
-        table = np.array([(r.field, r.cycle, r.domain, r.nbytes, r.checksum, r.base_cycle, r.meta_json)
-                          for r in rows], dtype=INDEX_DTYPE)
+        f.attrs["model_configs"] = np.bytes_(json.dumps([json.loads(c) for c in configs]).encode())
+        cells = [(r.field.encode(), r.cycle, r.domain, r.nbytes, r.checksum, r.base_cycle, r.meta_json.encode())
+                 for r in rows]
+        dtype = index_dtype(max((len(c[0]) for c in cells), default=1), max((len(c[6]) for c in cells), default=1))
+        table = np.array(cells, dtype=dtype)
         f.create_dataset("index", data=table)
         f.flush()
         return bytes(f.id.get_file_image()), rows

@@ -11,6 +11,12 @@ Life of an entry::
                 ▼
               dropped: counted per reason, logged, listed in ``drop_log``
 
+Temporal deltas (``put(..., base_cycle=b)``) form chains back to a whole
+entry (a keyframe). Dropping never breaks one: retention keeps every entry a
+kept entry needs, the disk budget removes a chain's oldest entries together
+with everything that depends on them, and replacing an entry drops the
+deltas stored against the old one (reason ``base_replaced``).
+
 ``flush()`` commits every entry put so far; once it returns 0 they survive a
 crash. A failed write (disk full) keeps the entries in memory, warns, and is
 retried at the next spill or flush: the simulation goes on.
@@ -21,6 +27,7 @@ import json
 import logging
 import os
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -40,7 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("insitu.cache")
 
 DEFAULT_MEMORY_BUDGET = "512MB"
-DROP_REASONS = ("keep_last", "keep_every", "disk_budget")
+DROP_REASONS = ("keep_last", "keep_every", "disk_budget", "base_replaced")
 
 
 class TemporalCache(KeyQueries, ReconstructMixin):
@@ -98,6 +105,7 @@ class TemporalCache(KeyQueries, ReconstructMixin):
                                                                        key=lambda s: s.seq)])
         self._journal_dead = 0
         self._mem = MemoryTier(self.memory_budget)
+        self._models: OrderedDict[Key, Any] = OrderedDict()  # decoded models (model(), delta chains)
         #: every drop: (field, cycle, domain, reason), oldest first (this session)
         self.drop_log: list[tuple[str, int, int, str]] = []
         self._drops_total = self._load_drop_counts()
@@ -135,11 +143,16 @@ class TemporalCache(KeyQueries, ReconstructMixin):
         return CacheReader(path, comm=comm)
 
     # --- writing ---
-    def put(self, field: str, cycle: int, domain_id: int, model_bytes: bytes, meta: EntryMeta) -> None:
+    def put(self, field: str, cycle: int, domain_id: int, model_bytes: bytes, meta: EntryMeta,
+            base_cycle: int | None = None) -> None:
         """Cache one block: ``model_bytes`` (opaque, e.g. ``model.to_bytes()``) with its ``meta``.
 
-        A later put of the same key replaces the entry. The entry is durable
-        once :meth:`flush` has returned 0 (or a spill wrote it).
+        ``base_cycle``: the bytes are a temporal delta stored against the entry
+        of the same field and domain at that (earlier, cached) cycle
+        (``model.to_bytes(base=...)``); :meth:`model` resolves the chain.
+        A later put of the same key replaces the entry (and drops the deltas
+        stored against the old one). The entry is durable once :meth:`flush`
+        has returned 0 (or a spill wrote it).
         """
         self._check_open()
         key = _check_key(field, cycle, domain_id)
@@ -148,7 +161,18 @@ class TemporalCache(KeyQueries, ReconstructMixin):
         data = bytes(model_bytes)
         if not data:
             raise ValueError(f"put({field!r}, {cycle}, {domain_id}): model_bytes is empty")
-        self._mem.put(key, MemEntry(data, meta))
+        base = -1
+        if base_cycle is not None:
+            if isinstance(base_cycle, bool) or not hasattr(base_cycle, "__index__") or not 0 <= int(base_cycle) < key[1]:
+                raise ValueError(f"put({field!r}, {cycle}, {domain_id}): base_cycle={base_cycle!r} must be an earlier "
+                                 "cycle")
+            base = int(base_cycle)
+            if (key[0], base, key[2]) not in self:
+                raise self._missing(key[0], base, key[2])
+        if key in self:
+            self._drop(sorted(self._dependents({key}) - {key}), "base_replaced")
+        self._mem.put(key, MemEntry(data, meta, base_cycle=base))
+        self._models.pop(key, None)
         if len(data) > self.memory_budget:
             warnings.warn(f"insitu cache: entry {key} is {len(data)} bytes, more than the whole memory_budget "
                           f"({self.memory_budget} bytes): it goes straight to disk", RuntimeWarning, stacklevel=2)
@@ -206,6 +230,17 @@ class TemporalCache(KeyQueries, ReconstructMixin):
         if row is None:
             raise self._missing(*key)
         return row.meta
+
+    def base_of(self, field: str, cycle: int, domain_id: int) -> int | None:
+        """The cycle an entry's temporal delta was stored against, None for a whole entry."""
+        key = (field, int(cycle), int(domain_id))
+        e = self._mem.get(key, touch=False)
+        if e is not None:
+            return None if e.base_cycle < 0 else e.base_cycle
+        row = self._disk.row(key)
+        if row is None:
+            raise self._missing(*key)
+        return None if row.base_cycle < 0 else row.base_cycle
 
     def location(self, field: str, cycle: int, domain_id: int) -> str:
         """Where an entry is: ``"memory"``, ``"disk"``, ``"memory+disk"``; CacheKeyError if absent."""
@@ -269,7 +304,7 @@ class TemporalCache(KeyQueries, ReconstructMixin):
         ok = True
         for cycle, ks in sorted(by_cycle.items()):
             entries = [(k, self._mem.get(k, touch=False)) for k in ks]
-            if self._write_segment(cycle, [(k[0], k[2], e.data, e.meta) for k, e in entries]):
+            if self._write_segment(cycle, [(k[0], k[2], e.data, e.meta, e.base_cycle) for k, e in entries]):
                 for _, e in entries:
                     e.on_disk = True
             else:
@@ -278,7 +313,7 @@ class TemporalCache(KeyQueries, ReconstructMixin):
             self._enforce_disk_budget()
         return ok
 
-    def _write_segment(self, cycle: int, entries: list[tuple[str, int, bytes, EntryMeta]]) -> bool:
+    def _write_segment(self, cycle: int, entries: list[tuple[str, int, bytes, EntryMeta, int]]) -> bool:
         """Build and atomically write one segment; on OSError (disk full...) warn and return False."""
         name = segment_name(self.rank, cycle, self._seq)
         path = self.path / name
@@ -304,6 +339,7 @@ class TemporalCache(KeyQueries, ReconstructMixin):
             return
         for k in keys:
             self._mem.discard(k)
+            self._models.pop(k, None)
             self._drops_total[reason] += 1
             self.drop_log.append((k[0], k[1], k[2], reason))
             log.info("insitu cache %s rank %d: dropped %s cycle %d domain %d (%s)", self.path, self.rank,
@@ -319,7 +355,7 @@ class TemporalCache(KeyQueries, ReconstructMixin):
         if keep:
             path = self._disk.path(keep[0])
             try:
-                entries = [(r.field, r.domain, read_entry(path, r), r.meta) for r in keep]
+                entries = [(r.field, r.domain, read_entry(path, r), r.meta, r.base_cycle) for r in keep]
             except CacheCorruptError as exc:
                 warnings.warn(f"insitu cache: cannot rewrite {path} without its dropped entries ({exc}); "
                               "the segment is kept as is", RuntimeWarning, stacklevel=4)
@@ -340,6 +376,33 @@ class TemporalCache(KeyQueries, ReconstructMixin):
             warnings.warn(f"insitu cache: could not remove {self.path / seg.name}: {exc}", RuntimeWarning,
                           stacklevel=4)
 
+    # --- internals: delta chains ---
+    def _base_key(self, key: Key) -> Key | None:
+        b = self.base_of(*key)
+        return None if b is None else (key[0], b, key[2])
+
+    def _dependents(self, keys: set[Key]) -> set[Key]:
+        """``keys`` and every entry whose delta chain passes through one of them."""
+        out = set(keys)
+        pending = sorted(k for k in self._all_keys() if k not in out and k[0] in {f for f, _, _ in keys})
+        changed = True
+        while changed:  # chains are short (keyframe_every): a few passes
+            changed = False
+            for k in pending:
+                if k not in out and self._base_key(k) in out:
+                    out.add(k)
+                    changed = True
+        return out
+
+    def _needed(self, keys: Iterable[Key]) -> set[Key]:
+        """``keys`` and every entry their delta chains need."""
+        out: set[Key] = set()
+        for k in keys:
+            while k is not None and k not in out:
+                out.add(k)
+                k = self._base_key(k) if k in self else None
+        return out
+
     def _apply_retention(self, field: str) -> None:
         if self.retention.keeps_all:
             return
@@ -349,7 +412,8 @@ class TemporalCache(KeyQueries, ReconstructMixin):
             return
         last_only = self.retention.keep_every is None
         reason = "keep_last" if last_only else "keep_every"
-        self._drop(sorted(k for k in keys if k[1] in dropped), reason)
+        needed = self._needed(k for k in keys if k[1] not in dropped)  # a kept delta keeps its chain
+        self._drop(sorted(k for k in keys if k[1] in dropped and k not in needed), reason)
 
     def _enforce_disk_budget(self) -> None:
         assert self.disk_budget is not None
@@ -364,6 +428,15 @@ class TemporalCache(KeyQueries, ReconstructMixin):
                 return
             oldest = cycles[0]
             keys = {r.key for s in self._disk.segments.values() if s.cycle == oldest for r in s.rows}
+            keys = self._dependents(keys)  # a chain leaves from its keyframe on, never cut in the middle
+            if any(k[1] == cycles[-1] for k in keys):
+                if not self._budget_warned:
+                    warnings.warn(f"insitu cache: disk_budget {self.disk_budget} bytes is smaller than the newest "
+                                  f"cycle's delta chain ({self._disk.disk_bytes()} bytes on rank {self.rank}); "
+                                  "keeping it (a smaller keyframe_every shortens chains)", RuntimeWarning,
+                                  stacklevel=4)
+                    self._budget_warned = True
+                return
             self._drop(sorted(keys), "disk_budget")
             if any(s.cycle == oldest for s in self._disk.segments.values()):
                 return  # it could not be removed (see the warning): stop rather than spin

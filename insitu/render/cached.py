@@ -123,8 +123,6 @@ def render_cached(reader: Any, field_name: str, cycles: Sequence[int], spec: Ren
     """
     import time
 
-    import inr
-
     rank = 0 if comm is None else comm.Get_rank()
     size = 1 if comm is None else comm.Get_size()
     out = CachedRender()
@@ -140,7 +138,7 @@ def render_cached(reader: Any, field_name: str, cycles: Sequence[int], spec: Ren
         pieces: list[Piece] = []
         for d, meta in list(zip(doms, metas))[rank::size]:
             try:
-                model = inr.Model.from_bytes(reader.get(field_name, cycle, d))
+                model = reader.model(field_name, cycle, d)
                 pieces.append(piece_from_model(model, meta, backend=decode_backend))
             except Exception as exc:  # this domain is left out; the other ranks must not wait for us
                 out.errors.append(f"field {field_name!r} cycle {cycle} domain {d}: {exc}")

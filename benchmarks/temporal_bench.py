@@ -1,0 +1,138 @@
+"""Capacity of the temporal cache with and without temporal weight-delta coding; prints JSON.
+
+    python benchmarks/temporal_bench.py                    # advection, 48^3, 100 cycles, ratios 100 300 (~10 min)
+    python benchmarks/temporal_bench.py --quick            # 32^3, 30 cycles, two ratios (~1 min)
+    python benchmarks/temporal_bench.py --sim gray_scott --ranks 2 --keyframe-every 20
+
+Runs a bundled proxy simulation for real (``python -m sims.<sim>``, under
+``mpiexec -n RANKS`` when RANKS > 1) once per (mode, ratio): mode ``none``
+stores every cycle's model whole (warm-started from the previous one, the
+default), mode ``delta`` uses ``af.compress(temporal='delta',
+keyframe_every=K)``. Every run fits the same number of steps per cycle, so
+the two modes get the same work. From each run's ``summary.json``:
+
+* capacity = raw float32 bytes of all cycles / every byte of the cache folder
+  (HDF5 segments, journals, markers), and the same over the model bytes alone;
+* mean and min PSNR over every (cycle, domain), measured at compression time
+  on what the stored bytes decode to (for a delta: through its chain).
+
+Then, per mode, capacity at equal mean PSNR: log(capacity) interpolated
+linearly in PSNR between the ratios run, at the PSNRs both modes reach; the
+reported gain is delta / none at those PSNRs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+ACTIONS = """-
+  action: "add_extracts"
+  extracts:
+    inr:
+      type: "python"
+      params:
+        source: "import ascent_filters as af; af.compress(fields=['{field}'], ratio={ratio}, max_steps={steps}, \
+temporal='{mode}', keyframe_every={k}, backend='{backend}', cache='run.cache')"
+"""
+
+FIELDS = {"advection": "temperature", "gray_scott": "v"}
+
+
+def run_once(args: argparse.Namespace, mode: str, ratio: float, work: Path) -> dict:
+    """One proxy run; the figures of its summary.json."""
+    out = work / f"{mode}_{ratio:g}"
+    actions = work / f"{mode}_{ratio:g}.yaml"
+    actions.write_text(ACTIONS.format(field=FIELDS[args.sim], ratio=ratio, steps=args.fit_steps, mode=mode,
+                                      k=args.keyframe_every, backend=args.backend))
+    cmd = [sys.executable, "-m", f"sims.{args.sim}", "--grid", str(args.grid), "--steps", str(args.cycles),
+           "--actions", str(actions), "--final-actions", "none", "--output", str(out), "--runtime", "embedded",
+           "--quiet"]
+    if args.ranks > 1:
+        cmd = [shutil.which("mpiexec") or "mpiexec", "-n", str(args.ranks)] + cmd
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    s = json.loads((out / "summary.json").read_text())
+    deltas = sum(line.count("stored as deltas") for line in proc.stdout.splitlines())
+    row = {"mode": mode, "ratio": ratio, "capacity": round(s["capacity"], 1),
+           "model_capacity": round(s["raw_bytes"] / s["model_bytes"], 1),
+           "psnr_mean": round(s["psnr"]["mean"], 2), "psnr_min": round(s["psnr"]["min"], 2),
+           "cache_bytes": s["cache_bytes"], "model_bytes": s["model_bytes"], "raw_bytes": s["raw_bytes"],
+           "cycles_with_deltas": deltas, "fit_s_per_cycle": round(s["timings"]["fit_s_per_cycle"], 3),
+           "seconds": round(time.perf_counter() - t, 1)}
+    print(json.dumps(row), file=sys.stderr, flush=True)
+    return row
+
+
+def capacity_at(rows: list[dict], psnr: float, key: str) -> float | None:
+    """log-linear interpolation of ``key`` at mean PSNR ``psnr`` over one mode's runs (None outside them)."""
+    pts = sorted((r["psnr_mean"], math.log(r[key])) for r in rows)
+    for (p0, c0), (p1, c1) in zip(pts, pts[1:]):
+        if p0 <= psnr <= p1:
+            w = 0.0 if p1 == p0 else (psnr - p0) / (p1 - p0)
+            return math.exp(c0 + w * (c1 - c0))
+    return None
+
+
+def equal_psnr(rows: list[dict], key: str) -> list[dict]:
+    """delta/none capacity at the PSNRs both modes reach (each delta run's PSNR, and each none run's)."""
+    none = [r for r in rows if r["mode"] == "none"]
+    delta = [r for r in rows if r["mode"] == "delta"]
+    out = []
+    for p in sorted({r["psnr_mean"] for r in rows}):
+        a, b = capacity_at(none, p, key), capacity_at(delta, p, key)
+        if a and b:
+            out.append({"psnr_mean": p, "none": round(a, 1), "delta": round(b, 1), "gain": round(b / a, 2)})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sim", default="advection", choices=list(FIELDS))
+    ap.add_argument("--grid", type=int, default=48)
+    ap.add_argument("--cycles", type=int, default=100)
+    ap.add_argument("--ratios", type=float, nargs="+", default=[100, 300])
+    ap.add_argument("--fit-steps", type=int, default=60, help="training steps per block and cycle (default 60)")
+    ap.add_argument("--keyframe-every", type=int, default=10)
+    ap.add_argument("--ranks", type=int, default=1)
+    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--quick", action="store_true", help="32^3, 30 cycles, ratios 50 and 200")
+    ap.add_argument("--keep", action="store_true", help="keep the run folders (printed)")
+    args = ap.parse_args()
+    if args.quick:
+        args.grid, args.cycles, args.ratios = 32, 30, [50, 200]
+    work = Path(tempfile.mkdtemp(prefix="temporal_bench_"))
+    t0 = time.perf_counter()
+    try:
+        rows = [run_once(args, mode, ratio, work) for ratio in args.ratios for mode in ("none", "delta")]
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    out = {"sim": args.sim, "grid": args.grid, "cycles": args.cycles, "ranks": args.ranks,
+           "fit_steps": args.fit_steps, "keyframe_every": args.keyframe_every, "runs": rows,
+           "equal_psnr_capacity": equal_psnr(rows, "capacity"),
+           "equal_psnr_model_capacity": equal_psnr(rows, "model_capacity"),
+           "same_ratio_gain": {f"{r:g}": round(next(x["capacity"] for x in rows if x["mode"] == "delta"
+                                                    and x["ratio"] == r) /
+                                               next(x["capacity"] for x in rows if x["mode"] == "none"
+                                                    and x["ratio"] == r), 2) for r in args.ratios},
+           "bench_seconds": round(time.perf_counter() - t0, 1)}
+    if args.keep:
+        out["folders"] = str(work)
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
