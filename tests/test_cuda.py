@@ -105,3 +105,16 @@ def test_compress_filter_fits_on_the_gpu(tmp_path, monkeypatch, capsys):
     finally:
         compression.close_all()
         compression._PREVIOUS.clear()
+
+
+@pytest.mark.parametrize("backend", ["torch", "tcnn"])
+def test_temporal_delta_fitted_on_the_gpu_decodes_on_the_cpu(backend):
+    if backend == "tcnn":
+        tcnn_or_skip()
+    f0, f1 = FIELDS["gaussians"]((32, 32, 32)), FIELDS["gaussians"]((32, 32, 32), shift=0.01)
+    m0, _ = inr.fit(f0, ratio=30, max_steps=300, backend=backend, device="cuda")
+    m1, rep = inr.fit(f1, ratio=30, max_steps=100, backend=backend, device="cuda", delta_base=m0)
+    assert rep.delta
+    back = inr.Model.from_bytes(m1.to_bytes(base=m0), base=inr.Model.from_bytes(m0.to_bytes()))
+    assert np.array_equal(back.params.view(np.uint16), m1.params.view(np.uint16))
+    assert psnr_of(back, f1) == pytest.approx(rep.psnr, abs=1.0 if backend == "tcnn" else 0.05)
