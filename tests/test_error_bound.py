@@ -95,6 +95,30 @@ def test_residual_bytes_round_trip():
     assert np.abs(back.apply(net).astype(np.float64) - data).max() <= 1e-3
 
 
+def test_smooth_residual_is_coded_as_lorenzo_errors_noise_is_not():
+    from inr.residual import LORENZO, lorenzo, unlorenzo
+
+    z, y, x = np.indices((20, 21, 22))
+    rng = np.random.default_rng(0)
+    smooth = np.rint(300 * np.sin(x / 5.0) * np.cos(y / 7.0) + z).astype(np.int64)
+    noise = rng.integers(-3, 4, smooth.shape)
+    assert np.array_equal(unlorenzo(lorenzo(smooth)), smooth)
+    sizes = {}
+    for name, k in (("smooth", smooth), ("noise", noise)):
+        res = Residual(0.1, 0.2, k, np.array([5, 17]), np.array([1.5, -2.0], np.float32))
+        blob = res.to_bytes()
+        back = Residual.from_bytes(blob, k.shape)
+        assert np.array_equal(back.k, k) and np.array_equal(back.exact_index, [5, 17])
+        sizes[name] = (bool(blob[16] & LORENZO), len(blob))
+    assert sizes["smooth"][0] and not sizes["noise"][0]
+    # what the predictor saves on a smooth residual
+    plain = Residual(0.1, 0.2, smooth, np.zeros(0, np.int64), np.zeros(0, np.float32))
+    import zstandard
+
+    from inr.residual import _planes
+    assert sizes["smooth"][1] < 0.5 * len(zstandard.ZstdCompressor(level=19).compress(_planes(plain.k)[1]))
+
+
 @pytest.mark.parametrize("bad", [0, -1.0, float("nan"), "0.1", True])
 def test_bad_bound_is_rejected_naming_the_parameter(bad):
     with pytest.raises(inr.InrValueError, match="max_abs_error="):
