@@ -139,6 +139,38 @@ def test_an_entry_larger_than_the_budget_goes_straight_to_disk(tmp_path):
         assert cache.location("f", 0, 0) == "disk" and cache.get("f", 0, 0) == b
 
 
+def test_a_commit_shares_segment_files_between_cycles(tmp_path):
+    path = tmp_path / "c"
+    blobs = {}
+    with TemporalCache(path) as cache:
+        for c in range(30):
+            blobs[c] = entry(c)
+            cache.put("f", c, 0, *blobs[c])
+    # one commit (at close) of 30 small entries: one file, not 30 (each costs ~2 KB of HDF5 structure)
+    assert len(segments(path)) == 1
+    total = sum((path / n).stat().st_size for n in segments(path))
+    assert (total - sum(len(b) + len(m.to_json()) for b, m in blobs.values())) / len(blobs) < 1000  # per entry
+    # dropping some of its cycles rewrites the file with the rest
+    with TemporalCache(path, retention={"keep_last": 3}) as cache:
+        cache.put("f", 30, 0, *entry(30))
+        assert cache.cycles("f") == [28, 29, 30]
+    with TemporalCache.open(path) as r:
+        assert r.cycles("f") == [28, 29, 30] and r.verify() == []
+        assert r.get("f", 29, 0) == blobs[29][0]
+
+
+def test_large_commits_are_split_between_cycles(tmp_path, monkeypatch):
+    from insitu.cache import store
+
+    monkeypatch.setattr(store, "SEGMENT_BYTES", 1)  # every cycle fills a file
+    path = tmp_path / "c"
+    with TemporalCache(path) as cache:
+        for c in range(4):
+            for d in range(3):
+                cache.put("f", c, d, *entry(10 * c + d))
+    assert sorted(parse_segment_name(n)[1] for n in segments(path)) == [0, 1, 2, 3]  # a cycle is never split
+
+
 # --- retention -----------------------------------------------------------------------------------
 def test_keep_last(tmp_path):
     path = tmp_path / "c"
@@ -456,3 +488,21 @@ def test_index_rebuilds_without_journals_and_past_a_torn_line(tmp_path):
     (path / "r00009-c0000000000-s000001.h5").replace(seg)
     with TemporalCache.open(path) as r:
         assert ("f", 3, 0) not in r and ("g", 0, 0) in r and r.get("g", 0, 0) == entry(77)[0]
+
+
+def test_journal_lines_compressed_and_plain_both_read(tmp_path):
+    import zlib
+
+    from insitu.cache import journal
+    from insitu.cache.segment import Row
+
+    rows = [Row("f", c, 0, 100, 7, -1 if c == 0 else c - 1, entry(c)[1].to_json(), "seg.h5", c) for c in range(20)]
+    line = journal.encode("seg.h5", 1234, rows)
+    assert line[9:10] == b"z" and len(line) < len(json.dumps([r.meta_json for r in rows])) / 3
+    body = json.dumps({"segment": "old.h5", "size": 99, "rows": [[r.field, r.cycle, r.domain, r.nbytes, r.checksum,
+                                                                   r.base_cycle, r.meta_json] for r in rows[:2]]})
+    plain = f"{zlib.crc32(body.encode()) & 0xFFFFFFFF:08x} {body}\n".encode()  # as earlier writers wrote
+    (tmp_path / "r00000.journal").write_bytes(line + plain + line[:-30])  # the last one torn
+    got = list(journal.read(tmp_path / "r00000.journal"))
+    assert [(n, s) for n, s, _ in got] == [("seg.h5", 1234), ("old.h5", 99)]
+    assert got[0][2] == rows and got[1][2][1].base_cycle == 0

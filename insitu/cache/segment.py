@@ -5,7 +5,7 @@ A cache is a directory (see docs/cache_format.md)::
     CACHE/insitu-cache.json              marker: {"format": "insitu-inr-cache", "format_version": 1, ...}
     CACHE/r00003.lock                    rank 3's writer lock (fcntl.flock), holds the writer's pid
     CACHE/r00003.drops.json              what retention dropped on rank 3 (counters, cumulative)
-    CACHE/r00003-c0000000042-s000007.h5  a segment: entries of rank 3, cycle 42, written 7th
+    CACHE/r00003-c0000000042-s000007.h5  a segment: entries of rank 3 from cycle 42 on, written 7th
 
 Segments are immutable HDF5 files: built in memory, written under a temporary
 name (``.tmp-...``), fsync'ed, renamed into place, and the directory fsync'ed.
@@ -227,16 +227,21 @@ class Row:
         return EntryMeta.from_json(self.meta_json)
 
 
-def build_segment(rank: int, cycle: int, seq: int,
-                  entries: Iterable[tuple[str, int, bytes, EntryMeta, int]]) -> tuple[bytes, list["Row"]]:
-    """The bytes (and index rows) of one segment file holding ``entries`` of ``cycle``:
-    (field, domain, model bytes, meta, base_cycle (-1: a whole entry)).
+def build_segment(rank: int, seq: int,
+                  entries: list[tuple[str, int, int, bytes, EntryMeta, int]]) -> tuple[bytes, list["Row"]]:
+    """The bytes (and index rows) of one segment file holding ``entries``:
+    (field, cycle, domain, model bytes, meta, base_cycle (-1: a whole entry)).
 
-    Layout: root attributes (format, format_version, rank, cycle, seq, ...),
-    dataset ``index`` (one row per entry, see :func:`index_dtype`, the EntryMeta
-    JSON included), dataset ``entries/<row>`` (uint8 model bytes) with attribute
-    ``entry`` (JSON: field, cycle, domain, checksum).
+    A segment holds the entries of one commit, of one or more cycles; its name
+    and ``cycle`` attribute give the first. Layout: root attributes (format,
+    format_version, rank, cycle, seq, ...), dataset ``index`` (one row per
+    entry, see :func:`index_dtype`, the EntryMeta JSON included), dataset
+    ``entries/<row>`` (uint8 model bytes) with attribute ``entry`` (JSON:
+    field, cycle, domain, checksum).
     """
+    if not entries:
+        raise ValueError("a segment needs at least one entry")
+    cycle = min(e[1] for e in entries)
     rows = []
     name = segment_name(rank, cycle, seq)
     # built in memory (core driver, no backing store), written to disk by atomic_write;
@@ -253,19 +258,19 @@ def build_segment(rank: int, cycle: int, seq: int,
         f.attrs["created_unix"] = time.time()
         configs: list[str] = []
         grp = f.create_group("entries")
-        for i, (field, domain, data, meta, base_cycle) in enumerate(entries):
+        for i, (field, entry_cycle, domain, data, meta, base_cycle) in enumerate(entries):
             meta_json = meta.to_json()
             crc = entry_checksum(data, meta_json)
             ds = grp.create_dataset(f"{i:06d}", data=np.frombuffer(data, dtype=np.uint8))
             # two attributes only: each HDF5 attribute costs a few hundred bytes per entry
             # the EntryMeta JSON is in the index only: a copy here would cost its length again per entry
-            ds.attrs["entry"] = np.bytes_(json.dumps({"field": field, "cycle": cycle, "domain": domain,
+            ds.attrs["entry"] = np.bytes_(json.dumps({"field": field, "cycle": entry_cycle, "domain": domain,
                                                       "checksum": crc}).encode())
             if meta.model_config is not None:
                 cfg = json.dumps(meta.model_config, sort_keys=True)
                 if cfg not in configs:
                     configs.append(cfg)
-            rows.append(Row(field, cycle, domain, len(data), crc, int(base_cycle), meta_json, name, i))
+            rows.append(Row(field, entry_cycle, domain, len(data), crc, int(base_cycle), meta_json, name, i))
         f.attrs["n_entries"] = len(rows)
         f.attrs["model_configs"] = np.bytes_(json.dumps([json.loads(c) for c in configs]).encode())
         cells = [(r.field.encode(), r.cycle, r.domain, r.nbytes, r.checksum, r.base_cycle, r.meta_json.encode())

@@ -6,7 +6,8 @@ Life of an entry::
                 │  an entry that must leave memory and is not on disk yet
                 │  triggers a spill: every not-yet-written entry is committed
                 ▼
-              segment files on disk (one per cycle per commit, immutable, atomic)
+              segment files on disk (immutable, atomic; a commit writes its entries in
+                │  segments of consecutive cycles up to SEGMENT_BYTES each)
                 │  retention (keep_last / keep_every) and ``disk_budget``
                 ▼
               dropped: counted per reason, logged, listed in ``drop_log``
@@ -48,6 +49,9 @@ log = logging.getLogger("insitu.cache")
 
 DEFAULT_MEMORY_BUDGET = "512MB"
 DROP_REASONS = ("keep_last", "keep_every", "disk_budget", "base_replaced")
+#: model bytes per segment file a commit aims at: each file costs ~2 KB of HDF5 structure, so small
+#: entries share files, but a file is rewritten when some of its entries are dropped: keep that cheap
+SEGMENT_BYTES = 256 * 1024
 
 
 class TemporalCache(KeyQueries, ReconstructMixin):
@@ -297,14 +301,21 @@ class TemporalCache(KeyQueries, ReconstructMixin):
                 self._mem.discard(k)
 
     def _commit(self, keys: list[Key]) -> bool:
-        """Write ``keys`` (in memory) as one new segment per cycle; False if a write failed."""
-        by_cycle: dict[int, list[Key]] = {}
-        for k in keys:
-            by_cycle.setdefault(k[1], []).append(k)
+        """Write ``keys`` (in memory) as new segments of consecutive cycles; False if a write failed."""
+        ordered = sorted(keys, key=lambda k: (k[1], k[0], k[2]))
+        chunks: list[list[Key]] = []
+        size = SEGMENT_BYTES
+        for k in ordered:  # a new file when the current one is full, never splitting a cycle's entries apart
+            n = self._mem.get(k, touch=False).nbytes
+            if size >= SEGMENT_BYTES and (not chunks or chunks[-1][-1][1] != k[1]):
+                chunks.append([])
+                size = 0
+            chunks[-1].append(k)
+            size += n
         ok = True
-        for cycle, ks in sorted(by_cycle.items()):
+        for ks in chunks:
             entries = [(k, self._mem.get(k, touch=False)) for k in ks]
-            if self._write_segment(cycle, [(k[0], k[2], e.data, e.meta, e.base_cycle) for k, e in entries]):
+            if self._write_segment([(k[0], k[1], k[2], e.data, e.meta, e.base_cycle) for k, e in entries]):
                 for _, e in entries:
                     e.on_disk = True
             else:
@@ -313,12 +324,13 @@ class TemporalCache(KeyQueries, ReconstructMixin):
             self._enforce_disk_budget()
         return ok
 
-    def _write_segment(self, cycle: int, entries: list[tuple[str, int, bytes, EntryMeta, int]]) -> bool:
+    def _write_segment(self, entries: list[tuple[str, int, int, bytes, EntryMeta, int]]) -> bool:
         """Build and atomically write one segment; on OSError (disk full...) warn and return False."""
+        cycle = min(e[1] for e in entries)
         name = segment_name(self.rank, cycle, self._seq)
         path = self.path / name
         try:
-            image, rows = build_segment(self.rank, cycle, self._seq, entries)
+            image, rows = build_segment(self.rank, self._seq, entries)
             atomic_write(path, image)
         except OSError as exc:
             self.write_failures += 1
@@ -355,12 +367,12 @@ class TemporalCache(KeyQueries, ReconstructMixin):
         if keep:
             path = self._disk.path(keep[0])
             try:
-                entries = [(r.field, r.domain, read_entry(path, r), r.meta, r.base_cycle) for r in keep]
+                entries = [(r.field, r.cycle, r.domain, read_entry(path, r), r.meta, r.base_cycle) for r in keep]
             except CacheCorruptError as exc:
                 warnings.warn(f"insitu cache: cannot rewrite {path} without its dropped entries ({exc}); "
                               "the segment is kept as is", RuntimeWarning, stacklevel=4)
                 return
-            if not self._write_segment(seg.cycle, entries):
+            if not self._write_segment(entries):
                 return
         self._disk.remove_segment(seg.name)
         self._journal_dead += 1
@@ -418,7 +430,7 @@ class TemporalCache(KeyQueries, ReconstructMixin):
     def _enforce_disk_budget(self) -> None:
         assert self.disk_budget is not None
         while self._disk.disk_bytes() > self.disk_budget:
-            cycles = sorted({s.cycle for s in self._disk.segments.values()})
+            cycles = sorted({r.cycle for r in self._disk.rows()})
             if len(cycles) <= 1:
                 if not self._budget_warned:
                     warnings.warn(f"insitu cache: disk_budget {self.disk_budget} bytes is smaller than the newest "
@@ -427,7 +439,7 @@ class TemporalCache(KeyQueries, ReconstructMixin):
                     self._budget_warned = True
                 return
             oldest = cycles[0]
-            keys = {r.key for s in self._disk.segments.values() if s.cycle == oldest for r in s.rows}
+            keys = {r.key for r in self._disk.rows() if r.cycle == oldest}
             keys = self._dependents(keys)  # a chain leaves from its keyframe on, never cut in the middle
             if any(k[1] == cycles[-1] for k in keys):
                 if not self._budget_warned:
@@ -438,7 +450,7 @@ class TemporalCache(KeyQueries, ReconstructMixin):
                     self._budget_warned = True
                 return
             self._drop(sorted(keys), "disk_budget")
-            if any(s.cycle == oldest for s in self._disk.segments.values()):
+            if any(r.cycle == oldest for r in self._disk.rows()):
                 return  # it could not be removed (see the warning): stop rather than spin
 
     def _save_drop_counts(self) -> None:
