@@ -378,7 +378,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--size", type=int, default=64, help="samples per axis of every field (default %(default)s)")
     p.add_argument("--fields", nargs="*", choices=sorted(ANALYTIC), help="analytic fields (default: all)")
     p.add_argument("--no-proxies", dest="proxies", action="store_false", help="skip the proxy simulations")
-    p.add_argument("--cycles", type=int, nargs="+", default=[10], help="proxy cycles to take (default 10)")
+    p.add_argument("--cycles", type=int, nargs="+", default=[5, 20], help="proxy cycles to take (default 5 20)")
     p.add_argument("--ratios", type=float, nargs="+", default=list(RATIOS))
     p.add_argument("--steps", type=int, default=800, help="max training steps per fit (default %(default)s)")
     p.add_argument("--quick", action="store_true", help="one 24^3 field, a few points: a smoke test")
