@@ -277,7 +277,9 @@ def build_segment(rank: int, seq: int,
                  for r in rows]
         dtype = index_dtype(max((len(c[0]) for c in cells), default=1), max((len(c[6]) for c in cells), default=1))
         table = np.array(cells, dtype=dtype)
-        f.create_dataset("index", data=table)
+        # many rows: gzip the index (its meta JSON is most of a segment beyond the model bytes)
+        gzip = {"compression": "gzip", "compression_opts": 6} if len(rows) >= 8 else {}
+        f.create_dataset("index", data=table, **gzip)
         f.flush()
         return bytes(f.id.get_file_image()), rows
 
