@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "mpi"))
-from cache_common import make_entry  # noqa: E402
+from cache_common import entry_file_offset, make_entry  # noqa: E402
 
 from insitu.cache import (CacheBudgetError, CacheCorruptError, CacheError, CacheFormatError, CacheKeyError,  # noqa: E402
                           CacheLockedError, CacheNotFoundError, CacheReadOnlyError, EntryMeta, Retention,
@@ -264,13 +264,11 @@ def test_segment_files_are_self_describing(tmp_path):
     (name,) = segments(path)
     assert name == "r00003-c0000000042-s000001.h5"
     with h5py.File(path / name, "r") as f:
-        assert f.attrs["format_version"] == 1 and f.attrs["rank"] == 3 and f.attrs["cycle"] == 42
+        assert f.attrs["format_version"] == 2 and f.attrs["rank"] == 3 and f.attrs["cycle"] == 42
         configs = json.loads(f.attrs["model_configs"])
         assert configs[0]["encoding"]["otype"] == "HashGrid"
-        ds = f["entries/000000"]
-        assert ds[()].tobytes() == b
-        assert json.loads(ds.attrs["entry"])["domain"] == 7
         idx = f["index"][()]
+        assert f["data"][idx["offset"][0]:idx["offset"][0] + idx["nbytes"][0]].tobytes() == b
         assert idx["field"][0].decode() == "energy" and idx["cycle"][0] == 42 and idx["base_cycle"][0] == -1
         assert EntryMeta.from_json(idx["meta"][0].decode()) == m
     # fixed-length strings everywhere: no 4 KiB global heap, little beyond the model bytes and meta JSON
@@ -289,7 +287,7 @@ def test_flipped_byte_names_exactly_that_entry(tmp_path):
     seg = path / "r00000-c0000000001-s000002.h5"
     with h5py.File(seg, "r") as f:
         row = [i for i, r in enumerate(f["index"][()]) if r["domain"] == 2][0]
-        offset = f[f"entries/{row:06d}"].id.get_offset()
+    offset = entry_file_offset(seg, row)
     with open(seg, "r+b") as fh:
         fh.seek(offset + 100)
         byte = fh.read(1)
@@ -509,3 +507,27 @@ def test_journal_lines_compressed_and_plain_both_read(tmp_path):
     got = list(journal.read(tmp_path / "r00000.journal"))
     assert [(n, s) for n, s, _ in got] == [("seg.h5", 1234), ("old.h5", 99)]
     assert got[0][2] == rows and got[1][2][1].base_cycle == 0
+
+
+def test_version_1_segments_still_read(tmp_path):
+    """A segment as earlier writers wrote it: one dataset per entry, variable-length strings, no offsets."""
+    from insitu.cache.segment import entry_checksum
+
+    path = tmp_path / "c"
+    with TemporalCache(path):
+        pass
+    b, m = entry(3)
+    crc = entry_checksum(b, m.to_json())
+    old = np.dtype([("field", h5py.string_dtype("utf-8")), ("cycle", "<i8"), ("domain", "<i8"), ("nbytes", "<i8"),
+                    ("checksum", "<u4"), ("base_cycle", "<i8"), ("meta", h5py.string_dtype("utf-8"))])
+    with h5py.File(path / "r00000-c0000000004-s000001.h5", "w") as f:
+        f.attrs.update(format="insitu-inr-cache-segment", format_version=1, rank=0, cycle=4, seq=1, n_entries=1)
+        ds = f.create_group("entries").create_dataset("000000", data=np.frombuffer(b, np.uint8))
+        ds.attrs["meta"] = m.to_json()
+        f.create_dataset("index", data=np.array([("f", 4, 0, len(b), crc, -1, m.to_json())], dtype=old))
+    with TemporalCache.open(path) as r:
+        assert r.get("f", 4, 0) == b and r.meta("f", 4, 0) == m and r.verify() == []
+    with TemporalCache(path) as w:  # a writer appends next to it
+        w.put("f", 5, 0, *entry(5))
+    with TemporalCache.open(path) as r:
+        assert r.cycles("f") == [4, 5] and r.verify() == []

@@ -6,12 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "mpi"))
-from cache_common import decomposition, make_entry  # noqa: E402
+from cache_common import decomposition, entry_file_offset, make_entry  # noqa: E402
 
 from insitu.cache import TemporalCache  # noqa: E402
 from insitu.cli import main  # noqa: E402
@@ -65,8 +64,7 @@ def test_verify_names_the_bad_entry(tmp_path, capsys):
         for d in range(3):
             c.put("energy", 7, d, *make_entry(d)[1:])
     (seg,) = path.glob("*.h5")
-    with h5py.File(seg, "r") as f:
-        offset = f["entries/000001"].id.get_offset()
+    offset = entry_file_offset(seg, 1)
     raw = bytearray(seg.read_bytes())
     raw[offset + 10] ^= 0x01
     seg.write_bytes(bytes(raw))

@@ -8,11 +8,13 @@ import sys
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 
 from insitu.cache import TemporalCache
+
+sys.path.insert(0, str(Path(__file__).parent / "mpi"))
+from cache_common import entry_file_offset  # noqa: E402
 from insitu.viewer.data import CacheView, CycleUnavailable
 from insitu.viewer.harness import (INSTALL_HINT, ViewerProcess, coloured_fraction, drawn_fraction, find_browser,
                                    headless_chrome, shot, wait_for)
@@ -25,8 +27,7 @@ BAD_CYCLE = 40  # written like the others, then one of its entries is corrupted
 def corrupt_entry(path: Path, cycle: int, rank: int = 0) -> str:
     """Flip one byte of the model bytes of the first entry of ``rank``'s segment of ``cycle``; returns the file name."""
     (seg,) = path.glob(f"r{rank:05d}-c{cycle:010d}-s*.h5")
-    with h5py.File(seg, "r") as f:
-        offset = f["entries/000000"].id.get_offset()
+    offset = entry_file_offset(seg, 0)
     raw = bytearray(seg.read_bytes())
     raw[offset + 10] ^= 0x01
     seg.write_bytes(bytes(raw))

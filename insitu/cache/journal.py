@@ -37,8 +37,8 @@ def encode(segment: str, size: int, rows: list[Row]) -> bytes:
     import zstandard
 
     body = json.dumps({"segment": segment, "size": size,
-                       "rows": [[r.field, r.cycle, r.domain, r.nbytes, r.checksum, r.base_cycle, r.meta_json]
-                                for r in rows]}, separators=(",", ":")).encode()
+                       "rows": [[r.field, r.cycle, r.domain, r.nbytes, r.checksum, r.base_cycle, r.meta_json,
+                                 r.offset] for r in rows]}, separators=(",", ":")).encode()
     payload = b"z" + base64.b64encode(zstandard.ZstdCompressor(level=9).compress(body))
     return f"{zlib.crc32(payload) & 0xFFFFFFFF:08x} ".encode() + payload + b"\n"
 
@@ -62,8 +62,9 @@ def read(path: Path) -> Iterator[tuple[str, int, list[Row]]]:
                 body = zstandard.ZstdDecompressor().decompress(base64.b64decode(body[1:], validate=True))
             doc = json.loads(body)
             name = doc["segment"]
-            rows = [Row(f, int(c), int(d), int(n), int(k), int(b), m, name, i)
-                    for i, (f, c, d, n, k, b, m) in enumerate(doc["rows"])]
+            # 8 fields; 7 (no offset: a version-1 segment) from earlier writers
+            rows = [Row(f, int(c), int(d), int(n), int(k), int(b), m, name, i, int(rest[0]) if rest else -1)
+                    for i, (f, c, d, n, k, b, m, *rest) in enumerate(doc["rows"])]
             yield name, int(doc["size"]), rows
         except (ValueError, KeyError, TypeError, zstandard.ZstdError):
             continue

@@ -31,8 +31,12 @@ from .errors import CacheCorruptError, CacheFormatError, CacheLockedError, Cache
 from .meta import EntryMeta
 
 FORMAT_NAME = "insitu-inr-cache"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1            # of the cache directory (the marker)
 SUPPORTED_VERSIONS = (1,)
+#: of a segment file: 2 = all entries' bytes in one dataset ``data`` at the index's offsets;
+#: 1 = one dataset ``entries/<row>`` per entry (still read)
+SEGMENT_VERSION = 2
+SUPPORTED_SEGMENT_VERSIONS = (1, 2)
 MARKER = "insitu-cache.json"
 SEGMENT_KIND = "insitu-inr-cache-segment"
 TMP_PREFIX = ".tmp-"
@@ -54,6 +58,7 @@ def index_dtype(field_len: int, meta_len: int) -> np.dtype:
         ("checksum", "<u4"),
         ("base_cycle", "<i8"),   # -1: a whole entry; else the cycle of the entry a temporal delta was stored against
         ("meta", f"S{max(1, meta_len)}"),
+        ("offset", "<i8"),       # where the entry's bytes start in dataset ``data`` (segment version 2)
     ])
 
 
@@ -211,7 +216,8 @@ class Row:
     base_cycle: int
     meta_json: str
     segment: str   # file name
-    row: int       # position in the segment (dataset entries/<row>)
+    row: int       # position in the segment's index
+    offset: int = -1  # start of the bytes in dataset ``data``; -1: dataset ``entries/<row>`` (segment version 1)
 
     @property
     def key(self) -> tuple[str, int, int]:
@@ -233,11 +239,12 @@ def build_segment(rank: int, seq: int,
     (field, cycle, domain, model bytes, meta, base_cycle (-1: a whole entry)).
 
     A segment holds the entries of one commit, of one or more cycles; its name
-    and ``cycle`` attribute give the first. Layout: root attributes (format,
-    format_version, rank, cycle, seq, ...), dataset ``index`` (one row per
-    entry, see :func:`index_dtype`, the EntryMeta JSON included), dataset
-    ``entries/<row>`` (uint8 model bytes) with attribute ``entry`` (JSON:
-    field, cycle, domain, checksum).
+    and ``cycle`` attribute give the first. Layout (segment version 2): root
+    attributes (format, format_version, rank, cycle, seq, ...), dataset
+    ``index`` (one row per entry, see :func:`index_dtype`, the EntryMeta JSON
+    and the entry's offset included), dataset ``data`` (uint8: every entry's
+    model bytes, one after the other; one dataset, not one per entry, which
+    would cost ~700 bytes of HDF5 structure each).
     """
     if not entries:
         raise ValueError("a segment needs at least one entry")
@@ -251,30 +258,27 @@ def build_segment(rank: int, seq: int,
                    meta_block_size=512) as f:
         # string attributes as fixed-length bytes, for the same reason as the index (see index_dtype)
         f.attrs["format"] = np.bytes_(SEGMENT_KIND.encode())
-        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["format_version"] = SEGMENT_VERSION
         f.attrs["rank"] = rank
         f.attrs["cycle"] = cycle
         f.attrs["seq"] = seq
         f.attrs["created_unix"] = time.time()
         configs: list[str] = []
-        grp = f.create_group("entries")
+        offset = 0
         for i, (field, entry_cycle, domain, data, meta, base_cycle) in enumerate(entries):
             meta_json = meta.to_json()
             crc = entry_checksum(data, meta_json)
-            ds = grp.create_dataset(f"{i:06d}", data=np.frombuffer(data, dtype=np.uint8))
-            # two attributes only: each HDF5 attribute costs a few hundred bytes per entry
-            # the EntryMeta JSON is in the index only: a copy here would cost its length again per entry
-            ds.attrs["entry"] = np.bytes_(json.dumps({"field": field, "cycle": entry_cycle, "domain": domain,
-                                                      "checksum": crc}).encode())
             if meta.model_config is not None:
                 cfg = json.dumps(meta.model_config, sort_keys=True)
                 if cfg not in configs:
                     configs.append(cfg)
-            rows.append(Row(field, entry_cycle, domain, len(data), crc, int(base_cycle), meta_json, name, i))
+            rows.append(Row(field, entry_cycle, domain, len(data), crc, int(base_cycle), meta_json, name, i, offset))
+            offset += len(data)
+        f.create_dataset("data", data=np.frombuffer(b"".join(e[3] for e in entries), dtype=np.uint8))
         f.attrs["n_entries"] = len(rows)
         f.attrs["model_configs"] = np.bytes_(json.dumps([json.loads(c) for c in configs]).encode())
-        cells = [(r.field.encode(), r.cycle, r.domain, r.nbytes, r.checksum, r.base_cycle, r.meta_json.encode())
-                 for r in rows]
+        cells = [(r.field.encode(), r.cycle, r.domain, r.nbytes, r.checksum, r.base_cycle, r.meta_json.encode(),
+                  r.offset) for r in rows]
         dtype = index_dtype(max((len(c[0]) for c in cells), default=1), max((len(c[6]) for c in cells), default=1))
         table = np.array(cells, dtype=dtype)
         # many rows: gzip the index (its meta JSON is most of a segment beyond the model bytes)
@@ -297,28 +301,35 @@ def read_index(path: Path) -> list[Row]:
             version = int(version) if isinstance(version, (int, np.integer)) else version
             if _text(f.attrs.get("format", "")) != SEGMENT_KIND:
                 raise CacheCorruptError(f"{path}: not a cache segment (format attribute missing)", file=str(path))
-            if version not in SUPPORTED_VERSIONS:
+            if version not in SUPPORTED_SEGMENT_VERSIONS:
                 raise CacheFormatError(f"segment {str(path)!r} has format_version {version!r}; this insitu reads "
-                                       f"versions {list(SUPPORTED_VERSIONS)}")
+                                       f"versions {list(SUPPORTED_SEGMENT_VERSIONS)}")
             table = f["index"][()]
     except (CacheFormatError, CacheCorruptError):
         raise
     except (OSError, KeyError, ValueError, RuntimeError) as exc:
         raise CacheCorruptError(f"segment {str(path)!r} is unreadable: {exc}", file=str(path)) from exc
     name = path.name
+    has_offset = "offset" in (table.dtype.names or ())
     return [Row(_text(r["field"]), int(r["cycle"]), int(r["domain"]), int(r["nbytes"]), int(r["checksum"]),
-                int(r["base_cycle"]), _text(r["meta"]), name, i) for i, r in enumerate(table)]
+                int(r["base_cycle"]), _text(r["meta"]), name, i, int(r["offset"]) if has_offset else -1)
+            for i, r in enumerate(table)]
 
 
 def read_entry(path: Path, row: Row, handle: h5py.File | None = None) -> bytes:
     """The model bytes of ``row`` from segment ``path``, checksum verified."""
     where = f"file {str(path)!r}, field {row.field!r}, cycle {row.cycle}, domain {row.domain}"
+    def read(f: h5py.File) -> bytes:
+        if row.offset >= 0:
+            return f["data"][row.offset:row.offset + row.nbytes].tobytes()
+        return f["entries"][f"{row.row:06d}"][()].tobytes()  # segment version 1
+
     try:
         if handle is None:
             with h5py.File(path, "r", locking=False) as f:
-                data = f["entries"][f"{row.row:06d}"][()].tobytes()
+                data = read(f)
         else:
-            data = handle["entries"][f"{row.row:06d}"][()].tobytes()
+            data = read(handle)
     except (OSError, KeyError, ValueError, RuntimeError) as exc:
         raise CacheCorruptError(f"unreadable entry ({where}): {exc}", file=str(path), field=row.field,
                                 cycle=row.cycle, domain=row.domain) from exc

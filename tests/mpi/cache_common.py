@@ -49,3 +49,13 @@ def decomposition(global_shape=(10, 12, 14), parts=(2, 2, 2)):
                 out.append((d, tuple(int(a) for a in lo), tuple(int(b - a) for a, b in zip(lo, hi))))
                 d += 1
     return out
+
+
+def entry_file_offset(segment_path, row: int) -> int:
+    """Where entry ``row``'s model bytes start in a segment file (to corrupt them on purpose in tests)."""
+    import h5py
+
+    with h5py.File(segment_path, "r") as f:
+        if "data" in f:  # segment version 2: one dataset, the index gives each entry's offset
+            return f["data"].id.get_offset() + int(f["index"][row]["offset"])
+        return f[f"entries/{row:06d}"].id.get_offset()
