@@ -1,0 +1,48 @@
+"""benchmarks/temporal_bench.py: capacity at equal PSNR and the markdown report (the runs themselves are the
+benchmark's; the pipeline they drive is tested in test_temporal.py)."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("temporal_bench", ROOT / "benchmarks" / "temporal_bench.py")
+tb = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tb)
+
+
+def run(mode, ratio, capacity, psnr):
+    return {"mode": mode, "ratio": ratio, "capacity": capacity, "model_capacity": capacity * 1.2,
+            "psnr_mean": psnr, "psnr_min": psnr - 3, "cycles_with_deltas": 9 if mode == "delta" else 0}
+
+
+def test_capacity_is_compared_at_equal_psnr():
+    rows = [run("none", 100, 100.0, 40.0), run("none", 400, 400.0, 30.0),
+            run("delta", 100, 150.0, 41.0), run("delta", 400, 500.0, 31.0)]
+    # none at 35 dB: log-midway between 100 and 400 -> 200
+    assert tb.capacity_at([r for r in rows if r["mode"] == "none"], 35.0, "capacity") == pytest.approx(200.0)
+    assert tb.capacity_at([r for r in rows if r["mode"] == "none"], 45.0, "capacity") is None  # outside: no guess
+    table = tb.equal_psnr(rows, "capacity")
+    assert [t["psnr_mean"] for t in table] == [31.0, 40.0]  # the PSNRs both modes span
+    at40 = table[1]
+    assert at40["none"] == 100.0 and at40["delta"] == pytest.approx(150 * (500 / 150) ** 0.1, rel=1e-3)
+
+
+def test_markdown_report_from_the_json(tmp_path):
+    doc = {"sim": "advection", "backend": "native", "grid": 32, "cycles": 30, "ranks": 1, "fit_steps": 60,
+           "keyframe_every": 10, "runs": [run("none", 100, 100.0, 40.0), run("delta", 100, 150.0, 40.0)],
+           "equal_psnr_capacity": [{"psnr_mean": 40.0, "none": 100.0, "delta": 150.0, "gain": 1.5}],
+           "equal_psnr_model_capacity": [{"psnr_mean": 40.0, "none": 120.0, "delta": 180.0, "gain": 1.5}]}
+    (tmp_path / "a.json").write_text(json.dumps([doc]))
+    import sys
+
+    argv = sys.argv
+    sys.argv = ["temporal_bench", "--from-json", str(tmp_path / "a.json"), "--markdown", str(tmp_path / "r.md")]
+    try:
+        tb.main()
+    finally:
+        sys.argv = argv
+    text = (tmp_path / "r.md").read_text()
+    assert "## advection, 32^3, 30 cycles" in text and "| delta | 100 | 150.0 | 180.0 | 40.00 |" in text
+    assert "| 40.00 | 100.0 | 150.0 | 1.5 | 120.0 | 180.0 | 1.5 |" in text
