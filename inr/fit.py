@@ -8,6 +8,7 @@ Quality is always measured on the owned grid, after rounding to fp16.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
@@ -108,6 +109,8 @@ def fit(
     Stops at the first of: ``target_psnr`` reached on the owned grid,
     ``max_steps``, ``time_budget_s``. ``config`` defaults to
     ``config_for_ratio(owned shape, ratio)`` (or ``init``'s config);
+    ``ratio=None`` with a ``target_psnr`` (and no config or init) searches for
+    the smallest model that reaches it (see :func:`smallest_for_psnr`);
     ``init`` warm-starts from a previous Model of the same config.
     ``learning_rate`` defaults to 1e-2, or 3e-3 for a warm start (a model that
     is already close is disturbed less). ``progress(step, psnr)`` is called
@@ -129,6 +132,13 @@ def fit(
     Returns the Model and a FitReport measured on the real data, on exactly
     what the stored bytes decode to.
     """
+    if ratio is None and target_psnr is not None and config is None and init is None and delta_base is None:
+        _check_number("target_psnr", target_psnr, 0.0)
+        return smallest_for_psnr(values, target_psnr, ghost_mask=ghost_mask, association=association,
+                                 max_steps=max_steps, time_budget_s=time_budget_s, backend=backend, device=device,
+                                 seed=seed, batch_size=batch_size, learning_rate=learning_rate, loss=loss,
+                                 boundary_weight=boundary_weight, threads=threads, progress=progress,
+                                 param_bits=param_bits, max_abs_error=max_abs_error)
     t0 = time.perf_counter()
     vals = validate_values(values)
     if association not in ASSOCIATIONS:
@@ -252,3 +262,64 @@ def fit(
     if progress is not None:
         progress(steps, final_psnr)
     return model, report
+
+
+#: the search's first guess, and its bounds (ratios of the raw float32 bytes to the stored ones)
+SEARCH_START_RATIO, SEARCH_MAX_RATIO = 100.0, 5000.0
+#: fits the search tries at most; it stops earlier once the bracket is within 30 %
+SEARCH_TRIES = 7
+
+
+def smallest_for_psnr(values: np.ndarray, target_psnr: float, *, time_budget_s: float | None = None,
+                      **kwargs) -> tuple[Model, FitReport]:
+    """The smallest model (highest ratio) whose fit reaches ``target_psnr``, by bisection on log(ratio).
+
+    Starts at 100:1 and moves by 4x until the target is bracketed, then halves
+    the bracket (at most :data:`SEARCH_TRIES` fits; ``time_budget_s`` is shared
+    out over the fits left). Each fit stops as soon as it reaches the target.
+    Returns the smallest model that reached it; when none did, the best one
+    tried (a RuntimeWarning says so). The report's seconds and steps are those
+    of the whole search.
+    """
+    t0 = time.perf_counter()
+    best_ok: tuple[Model, FitReport] | None = None
+    best_any: tuple[Model, FitReport] | None = None
+    ok_ratio = fail_ratio = None
+    ratio, steps = SEARCH_START_RATIO, 0
+    for tries_left in range(SEARCH_TRIES, 0, -1):
+        budget = None
+        if time_budget_s is not None:
+            budget = max(time_budget_s - (time.perf_counter() - t0), 0.0) / tries_left
+            if budget <= 0 and best_any is not None:
+                break
+        model, rep = fit(values, ratio=ratio, target_psnr=target_psnr, time_budget_s=budget, **kwargs)
+        steps += rep.steps
+        if best_any is None or rep.psnr > best_any[1].psnr:
+            best_any = (model, rep)
+        if rep.psnr >= target_psnr:
+            if best_ok is None or rep.stored_bytes < best_ok[1].stored_bytes:
+                best_ok = (model, rep)
+            ok_ratio = ratio
+        else:
+            fail_ratio = ratio
+        if ok_ratio is not None and fail_ratio is not None:
+            if fail_ratio / ok_ratio < 1.3 or fail_ratio < ok_ratio:
+                break
+            ratio = math.sqrt(ok_ratio * fail_ratio)
+        elif ok_ratio is not None:
+            if ratio >= SEARCH_MAX_RATIO:
+                break
+            ratio = min(ratio * 4, SEARCH_MAX_RATIO)
+        else:
+            if ratio <= 1.0:
+                break
+            ratio = max(ratio / 4, 1.0)
+    chosen = best_ok or best_any
+    assert chosen is not None  # the first fit always runs
+    if best_ok is None:
+        warnings.warn(f"inr.fit: no model size tried reached target_psnr={target_psnr} dB (best "
+                      f"{chosen[1].psnr:.2f} dB at ratio {chosen[1].ratio:.1f}); returning the best", RuntimeWarning,
+                      stacklevel=3)
+    model, rep = chosen
+    rep = dataclasses.replace(rep, seconds=time.perf_counter() - t0, steps=steps)
+    return model, rep

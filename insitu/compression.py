@@ -21,7 +21,8 @@ from .extract_env import ExtractEnv, FilterParamError, FilterResult, check_kwarg
 
 COMPRESS_PARAMS = {
     "fields": "list of field names to compress (default: every published scalar field)",
-    "ratio": "compression ratio the model is sized for (default 100)",
+    "ratio": "compression ratio the model is sized for (default 100); null with target_psnr: the smallest model "
+             "reaching that PSNR, searched on a domain's first cycle and kept by the warm starts after it",
     "target_psnr": "stop fitting once this PSNR (dB) is reached (default: none)",
     "max_steps": "training steps per block at most (default 1000)",
     "time_budget_s": "seconds of fitting per block at most (default: none)",

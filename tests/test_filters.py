@@ -129,3 +129,12 @@ def test_auto_device_is_the_cpu_without_a_gpu_or_for_native(monkeypatch):
 
     assert compression.fit_device(compression.CompressParams.from_kwargs({}), Comm()) == "cuda:1"
     assert compression.fit_device(compression.CompressParams.from_kwargs({"device": "cpu"}), Comm()) == "cpu"
+
+
+def test_compress_without_a_ratio_searches_the_size_for_the_target(capsys):
+    rt = connect(prefer="embedded")
+    rt.publish([uniform_domain(gaussians((16, 18, 20)), field="e")])
+    rt.execute(extract("import ascent_filters as af; "
+                       "r = af.compress(fields=['e'], ratio=None, target_psnr=32, max_steps=300, backend='native')"))
+    r = runtime_mod._NAMESPACE["r"]
+    assert not r["errors"] and r["stats"]["psnr"][0] >= 32
