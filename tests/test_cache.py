@@ -531,3 +531,24 @@ def test_version_1_segments_still_read(tmp_path):
         w.put("f", 5, 0, *entry(5))
     with TemporalCache.open(path) as r:
         assert r.cycles("f") == [4, 5] and r.verify() == []
+
+
+def test_cache_created_by_another_rank_between_two_looks_is_joined(tmp_path, monkeypatch):
+    """Rank B looks for the marker (absent), rank A writes it and its lock file, B lists the directory."""
+    from insitu.cache import segment
+
+    path = tmp_path / "c"
+    with TemporalCache(path, rank=0):  # rank A: the marker, then r00000.lock
+        pass
+    marker, real_exists, looks = path / MARKER, Path.exists, []
+
+    def exists(self):
+        if self == marker:
+            looks.append(1)
+            if len(looks) == 1:
+                return False  # B's first look happened before A wrote it
+        return real_exists(self)
+
+    monkeypatch.setattr(Path, "exists", exists)
+    assert segment.init_cache_dir(path)["format"] == "insitu-inr-cache"
+    assert len(looks) >= 2

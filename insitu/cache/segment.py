@@ -160,9 +160,14 @@ def init_cache_dir(path: Path) -> dict:
         raise CacheFormatError(f"{str(path)!r} is not a cache: it is a file, a cache is a directory")
     if (path / MARKER).exists():
         return check_cache_dir(path)
-    if path.is_dir() and any(not p.name.startswith(TMP_PREFIX) for p in path.iterdir()):
+    # the marker is written before any other file, so look for it again after listing: another rank may
+    # have created the cache (marker, then its lock file) between the first look and the listing
+    if path.is_dir() and any(not p.name.startswith(TMP_PREFIX) for p in path.iterdir()) \
+            and not (path / MARKER).exists():
         raise CacheFormatError(f"{str(path)!r} is not an insitu cache (no {MARKER}) and is not empty: "
                                "refusing to write a cache into it")
+    if (path / MARKER).exists():
+        return check_cache_dir(path)
     path.mkdir(parents=True, exist_ok=True)
     try:
         atomic_write(path / MARKER, (json.dumps(marker_doc(), indent=1) + "\n").encode())
