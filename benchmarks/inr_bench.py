@@ -118,7 +118,8 @@ def main() -> None:
                 model, rep = inr.fit(values, ratio=100, max_steps=steps, batch_size=BATCH, backend=name,
                                      device=args.device, threads=threads, seed=0)
                 entry[name] = {
-                    "fit_samples_per_s": round(train_rate(be, model.config, values, 20 if fast else (2 if size > 64 else 4),
+                    "fit_samples_per_s": round(train_rate(be, model.config, values,
+                                                          20 if fast else (2 if size > 64 else 4),
                                                           warmup=2 if fast else 1)),
                     "decode_voxels_per_s": round(decode_rate(model, name, threads, 1.0 if fast else 0.0, args.device)),
                     "psnr": round(rep.psnr, 2), "ratio": round(rep.ratio, 1), "fit_seconds": round(rep.seconds, 3),
@@ -152,7 +153,8 @@ def main() -> None:
         values = FIELDS["gaussians"]((64, 64, 64))
         model, rep = inr.fit(values, ratio=100, target_psnr=40, max_steps=5000, backend=target_backend,
                              device=args.device, threads=threads)
-        out["target_64_40dB_100to1"] = {"field": "gaussians 64^3", "backend": target_backend, "psnr": round(rep.psnr, 2),
+        out["target_64_40dB_100to1"] = {"field": "gaussians 64^3", "backend": target_backend,
+                                        "psnr": round(rep.psnr, 2),
                                         "ratio": round(rep.ratio, 1), "seconds": round(rep.seconds, 3),
                                         "steps": rep.steps, "stop_reason": rep.stop_reason,
                                         "met": bool(rep.psnr >= 40 and rep.ratio >= 100 and rep.seconds <= 2.0)}

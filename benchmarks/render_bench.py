@@ -49,7 +49,6 @@ def build_cache(path: Path, n: int) -> dict:
 def worker(cache: str, frames: int, width: int, height: int, out: str) -> None:
     from mpi4py import MPI
 
-    import inr
     from insitu.cache import TemporalCache
     from insitu.render.cached import RenderSpec, lattice_of
     from insitu.render.frame import FrameStats, camera_for, piece_from_model, render_frame
