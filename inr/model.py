@@ -42,7 +42,7 @@ from .config import EncodingConfig, NetworkConfig
 from .errors import InrValueError, ModelFormatError
 from .grid import ASSOCIATIONS, Box, axis_coords, box_shape
 from .quantize import (VALID_PARAM_BITS, check_param_bits, decode_delta, decode_params, encode_delta, encode_params,
-                       grid_scales, param_groups, quantize_params)
+                       grid_scales, group_sizes, quantize_params)
 from .residual import Residual
 
 MAGIC = b"INRM"
@@ -123,9 +123,9 @@ class Model:
             if self.scales is None:
                 self.scales = grid_scales(self.params, self.config, self.param_bits)
             self.scales = np.asarray(self.scales, np.float32).ravel()
-            if self.scales.size != sum(1 for _, q in param_groups(self.config) if q):
-                raise InrValueError(f"scales has {self.scales.size} steps; the config has "
-                                    f"{sum(1 for _, q in param_groups(self.config) if q)} quantised groups")
+            n_groups = group_sizes(self.config)[0]
+            if self.scales.size != n_groups:
+                raise InrValueError(f"scales has {self.scales.size} steps; the config has {n_groups} quantised groups")
             self.params = quantize_params(self.params, self.config, self.param_bits, self.scales)
         if self.residual is not None and (self.is_constant or self.residual.shape != self.owned_shape):
             raise InrValueError(f"residual of shape {self.residual.shape} does not fit the owned grid "

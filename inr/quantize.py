@@ -109,6 +109,17 @@ def _steps(params: np.ndarray, config, scales: np.ndarray, limit: int) -> tuple[
     return cat(qs, np.int16), cat(keep, np.float16)
 
 
+def _on_grid(params: np.ndarray, config, bits: int,
+             scales: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(scales, q, kept) of ``params`` on the grid ``scales``, or on their own grid (steps up to
+    2^(b-1) - 1) when None; on a given grid steps may reach :func:`chain_limit`."""
+    if scales is None:
+        scales = grid_scales(params, config, bits)
+        return (scales, *_steps(params, config, scales, 2 ** (bits - 1) - 1))
+    scales = np.asarray(scales, np.float32)
+    return (scales, *_steps(params, config, scales, chain_limit(bits)))
+
+
 def _assemble(config, scales: np.ndarray, q: np.ndarray, kept: np.ndarray, n: int) -> np.ndarray:
     out = np.empty(n, np.float16)
     iq = ik = ig = 0
@@ -135,9 +146,7 @@ def quantize_params(params: np.ndarray, config, bits: int, scales: np.ndarray | 
     p = np.asarray(params)
     if bits == 16:
         return p.astype(np.float16).ravel()
-    own = scales is None
-    scales = grid_scales(p, config, bits) if own else np.asarray(scales, np.float32)
-    q, kept = _steps(p, config, scales, 2 ** (bits - 1) - 1 if own else chain_limit(bits))
+    scales, q, kept = _on_grid(p, config, bits, scales)
     return _assemble(config, scales, q, kept, p.size)
 
 
@@ -176,11 +185,11 @@ def _unpack(blob: bytes, what: str) -> bytes:
         raise ModelFormatError(f"model {what} section is not a valid zstd frame: {exc}") from exc
 
 
-def _sizes(config, n_params: int) -> tuple[int, int, int]:
+def group_sizes(config) -> tuple[int, int, int]:
     """(quantised groups, quantised values, float16 values) of a model's parameters."""
     groups = param_groups(config)
     n_q = sum(sl.stop - sl.start for sl, qz in groups if qz)
-    return sum(1 for _, qz in groups if qz), n_q, n_params - n_q
+    return sum(1 for _, qz in groups if qz), n_q, config.n_params - n_q
 
 
 def _split(raw: bytes, offset: int, n_q: int, n_kept: int, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -200,9 +209,7 @@ def encode_params(params: np.ndarray, config, bits: int, scales: np.ndarray | No
     bits = check_param_bits(bits)
     if bits == 16:
         return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(np.asarray(params).astype("<f2").tobytes())
-    own = scales is None
-    scales = grid_scales(params, config, bits) if own else np.asarray(scales, np.float32)
-    q, kept = _steps(params, config, scales, 2 ** (bits - 1) - 1 if own else chain_limit(bits))
+    scales, q, kept = _on_grid(params, config, bits, scales)
     return _pack(q, kept, scales.astype("<f4").tobytes())
 
 
@@ -217,7 +224,7 @@ def encode_delta(params: np.ndarray, base_params: np.ndarray, config, bits: int,
 def decode_delta(blob: bytes, base_params: np.ndarray, config, bits: int, scales: np.ndarray,
                  n_params: int) -> np.ndarray:
     """Inverse of :func:`encode_delta`: the float16 parameters; :class:`ModelFormatError` on bad bytes."""
-    _, n_q, n_kept = _sizes(config, n_params)
+    _, n_q, n_kept = group_sizes(config)
     dq, kept = _split(_unpack(blob, "delta"), 0, n_q, n_kept, "delta")
     q_base, _ = _steps(base_params, config, scales, chain_limit(bits))
     return _assemble(config, scales, q_base + dq, kept, n_params)
@@ -231,7 +238,7 @@ def decode_params(blob: bytes, config, bits: int, n_params: int) -> tuple[np.nda
         if len(raw) != 2 * n_params:
             raise ModelFormatError(f"model parameter section holds {len(raw)} bytes, expected {2 * n_params}")
         return np.frombuffer(raw, dtype="<f2").astype(np.float16), None
-    n_groups, n_q, n_kept = _sizes(config, n_params)
+    n_groups, n_q, n_kept = group_sizes(config)
     if len(raw) < 4 * n_groups:
         raise ModelFormatError(f"model parameter section holds {len(raw)} bytes, too few for {n_groups} scales")
     scales = np.frombuffer(raw, "<f4", n_groups, 0).astype(np.float32)

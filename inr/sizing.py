@@ -30,15 +30,13 @@ def param_section_bytes(config, param_bits: int) -> int:
     For 4..7 bits the int8 codes are counted at ``param_bits / 8`` bytes each: zstd
     gets close to that on trained parameters, but it is an estimate, not a bound.
     """
-    from .quantize import check_param_bits, param_groups
+    from .quantize import check_param_bits, group_sizes
 
     bits = check_param_bits(param_bits)
     if bits == 16:
         return 2 * config.n_params
-    groups = param_groups(config)
-    n_q = sum(sl.stop - sl.start for sl, q in groups if q)
-    n_groups = sum(1 for _, q in groups if q)
-    return 4 * n_groups + int(math.ceil(n_q * bits / 8)) + 2 * (config.n_params - n_q)
+    n_groups, n_q, n_kept = group_sizes(config)
+    return 4 * n_groups + int(math.ceil(n_q * bits / 8)) + 2 * n_kept
 
 
 def config_for_ratio(shape: tuple[int, ...], ratio: float, *, n_features_per_level: int = 2,
