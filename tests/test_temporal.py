@@ -192,6 +192,17 @@ def test_disk_budget_drops_whole_chains_oldest_first(tmp_path):
     assert_chains_whole(tmp_path / "c", models, cycles)
 
 
+def test_disk_budget_smaller_than_the_newest_chain_keeps_it_and_says_so(tmp_path):
+    cache, models = chain_cache(tmp_path / "c", 4, 10)
+    cache.close()
+    with TemporalCache(tmp_path / "c", disk_budget=100) as cache:
+        m = nudged(models[3], 0.01, seed=4)
+        cache.put("f", 4, 0, m.to_bytes(base=models[3]), EntryMeta.from_model(m), base_cycle=3)
+        with pytest.warns(RuntimeWarning, match="newest cycle's delta chain .*a smaller keyframe_every"):
+            cache.flush()
+        assert cache.cycles("f") == [0, 1, 2, 3, 4] and cache.dropped["disk_budget"] == 0
+
+
 def test_replacing_a_base_drops_the_deltas_stored_against_it(tmp_path):
     cache, models = chain_cache(tmp_path / "c", 6, 10)
     m = model(seed=99)

@@ -431,22 +431,18 @@ class TemporalCache(KeyQueries, ReconstructMixin):
         assert self.disk_budget is not None
         while self._disk.disk_bytes() > self.disk_budget:
             cycles = sorted({r.cycle for r in self._disk.rows()})
-            if len(cycles) <= 1:
+            keys: set[Key] = set()
+            if len(cycles) > 1:
+                oldest = cycles[0]
+                # a chain leaves from its keyframe on, never cut in the middle
+                keys = self._dependents({r.key for r in self._disk.rows() if r.cycle == oldest})
+            if not keys or any(k[1] == cycles[-1] for k in keys):  # all that is left is the newest cycle's
                 if not self._budget_warned:
+                    what = "cycle alone" if len(cycles) <= 1 else "cycle's delta chain"
+                    hint = "" if len(cycles) <= 1 else " (a smaller keyframe_every shortens chains)"
                     warnings.warn(f"insitu cache: disk_budget {self.disk_budget} bytes is smaller than the newest "
-                                  f"cycle alone ({self._disk.disk_bytes()} bytes on rank {self.rank}); keeping it",
+                                  f"{what} ({self._disk.disk_bytes()} bytes on rank {self.rank}); keeping it{hint}",
                                   RuntimeWarning, stacklevel=4)
-                    self._budget_warned = True
-                return
-            oldest = cycles[0]
-            keys = {r.key for r in self._disk.rows() if r.cycle == oldest}
-            keys = self._dependents(keys)  # a chain leaves from its keyframe on, never cut in the middle
-            if any(k[1] == cycles[-1] for k in keys):
-                if not self._budget_warned:
-                    warnings.warn(f"insitu cache: disk_budget {self.disk_budget} bytes is smaller than the newest "
-                                  f"cycle's delta chain ({self._disk.disk_bytes()} bytes on rank {self.rank}); "
-                                  "keeping it (a smaller keyframe_every shortens chains)", RuntimeWarning,
-                                  stacklevel=4)
                     self._budget_warned = True
                 return
             self._drop(sorted(keys), "disk_budget")
