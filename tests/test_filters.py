@@ -1,4 +1,6 @@
 """ascent_filters entry points: parse, delegate, never raise; compress + export through the runtime."""
+import re
+
 import numpy as np
 import pytest
 
@@ -103,14 +105,18 @@ def test_cycle_budget_is_shared_by_the_blocks(how, monkeypatch):
     ("device='cuda:x'", r"device='cuda:x' is invalid"),
     ("backend='native', device='cuda'", r"backend='native' runs on the CPU only"),
     ("backend='tcnn', device='cpu'", r"backend='tcnn' needs a GPU"),
+    ("temporal='deltas'", r"temporal='deltas' is invalid: valid choices are \['none', 'delta'\]"),
+    ("temporal='delta', param_bits=16", r"param_bits 4..8, not 16"),
+    ("temporal='delta', warm_start=False", r"needs warm_start=True"),
+    ("temporal='delta', keyframe_every=0", r"keyframe_every=0 must be a positive integer"),
 ])
-def test_bad_device_is_reported_with_choices(kwargs, match, capsys):
+def test_bad_compress_parameter_is_reported_with_choices(kwargs, match, capsys):
     rt = connect(prefer="embedded")
     rt.publish([uniform_domain(gaussians((6, 6, 6)), field="e")])
     rt.execute(extract(f"import ascent_filters as af; r = af.compress(fields=['e'], {kwargs})"))
     r = runtime_mod._NAMESPACE["r"]
     assert r["errors"] and not r.get("stats")
-    assert __import__("re").search(match, r["errors"][0]), r["errors"][0]
+    assert re.search(match, r["errors"][0]), r["errors"][0]
 
 
 def test_auto_device_is_the_cpu_without_a_gpu_or_for_native(monkeypatch):

@@ -277,15 +277,3 @@ def test_compress_writes_chains_that_replay_exactly(embedded, capsys):
             got = reader.reconstruct("e", c)
             # the PSNR recorded at compression time is that of what replay decodes
             assert inr.psnr(fields[c], got, float(np.ptp(fields[c]))) == pytest.approx(meta.psnr, abs=1e-4)
-
-
-@pytest.mark.parametrize("kwargs, match", [
-    ("temporal='deltas'", r"temporal='deltas' is invalid: valid choices are \['none', 'delta'\]"),
-    ("temporal='delta', param_bits=16", r"param_bits 4..8, not 16"),
-    ("temporal='delta', warm_start=False", r"needs warm_start=True"),
-    ("temporal='delta', keyframe_every=0", r"keyframe_every=0 must be a positive integer"),
-])
-def test_bad_temporal_parameters_are_reported(embedded, kwargs, match):
-    embedded.publish([uniform_domain(gaussians((6, 6, 6)), field="e")])
-    r = compress(embedded, kwargs)
-    assert r["errors"] and __import__("re").search(match, r["errors"][0]), r["errors"]
