@@ -174,6 +174,22 @@ class Model:
                 raise InrValueError(f"decode box {box} does not fit the block's grid {self.grid_shape}")
         if self.is_constant:
             return np.full(box_shape(box), self.value_range[0], dtype=np.float32)
+        out = self._network(box, backend, device, threads)
+        if self.residual is not None:
+            lo = [max(a, oa) for (a, _), (oa, _) in zip(box, self.owned)]
+            hi = [min(b, ob) for (_, b), (_, ob) in zip(box, self.owned)]
+            if all(l < h for l, h in zip(lo, hi)):
+                # the correction is decoded coarse to fine over the whole owned grid, whatever the box
+                here = tuple(slice(l - a, h - a) for l, h, (a, _) in zip(lo, hi, box))
+                covers = all(a <= oa and ob <= b for (a, b), (oa, ob) in zip(box, self.owned))
+                net = out[here] if covers else self._network(self.owned, backend, device, threads)
+                fixed = self.residual.apply(net)
+                region = tuple(slice(l - oa, h - oa) for l, h, (oa, _) in zip(lo, hi, self.owned))
+                out[here] = fixed[region]
+        return out
+
+    def _network(self, box: Box, backend: str, device: str, threads: int | None) -> np.ndarray:
+        """The network's (denormalised) values on ``box``, without the residual."""
         from .backends import get_backend
 
         nz, ny, nx = self.grid_shape
@@ -183,19 +199,15 @@ class Model:
         zs = axis_coords(nz, self.association)[z0:z1]
         be = get_backend(backend, device, threads)
         out = be.decode_grid(self.config.encoding, self.config.network, self.params.astype(np.float32), xs, ys, zs)
-        out = self._denormalise(out)
-        if self.residual is not None:
-            lo = [max(a, oa) for (a, _), (oa, _) in zip(box, self.owned)]
-            hi = [min(b, ob) for (_, b), (_, ob) in zip(box, self.owned)]
-            if all(l < h for l, h in zip(lo, hi)):
-                here = tuple(slice(l - a, h - a) for l, h, (a, _) in zip(lo, hi, box))
-                region = tuple(slice(l - oa, h - oa) for l, h, (oa, _) in zip(lo, hi, self.owned))
-                out[here] = self.residual.apply(out[here], region)
-        return out
+        return self._denormalise(out)
 
     def sample(self, points: np.ndarray, backend: str = "auto", device: str = "cpu",
                threads: int | None = None) -> np.ndarray:
-        """Values at ``points`` (N, 3), (x, y, z) in [0, 1]^3 over the whole block (ghosts included)."""
+        """The network's values at ``points`` (N, 3), (x, y, z) in [0, 1]^3 over the whole block (ghosts included).
+
+        The residual of an error-bounded model lives on the owned grid, so only
+        :meth:`decode` meets the bound; sampled values are the network's.
+        """
         pts = np.asarray(points, dtype=np.float32)
         if pts.ndim != 2 or pts.shape[1] != 3:
             raise InrValueError(f"points must have shape (N, 3) in (x, y, z) order; got {pts.shape}")
