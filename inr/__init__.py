@@ -15,7 +15,7 @@ from __future__ import annotations
 from .backends import BACKENDS, available_backends, get_backend
 from .config import EncodingConfig, NetworkConfig
 from .errors import BackendUnavailableError, InrError, InrValueError, ModelFormatError
-from .fit import fit
+from .fit import DEFAULT_RATIO, fit
 from .metrics import max_abs_error, psnr
 from .model import FitReport, Model, ModelConfig
 from .quantize import DEFAULT_PARAM_BITS, VALID_PARAM_BITS
@@ -25,7 +25,7 @@ from .sizing import config_for_ratio
 __version__ = "0.1.0"
 
 __all__ = [
-    "BACKENDS", "BackendUnavailableError", "DEFAULT_PARAM_BITS", "Residual", "VALID_PARAM_BITS",
+    "BACKENDS", "BackendUnavailableError", "DEFAULT_PARAM_BITS", "DEFAULT_RATIO", "Residual", "VALID_PARAM_BITS",
     "EncodingConfig", "FitReport", "InrError", "InrValueError", "Model",
     "ModelConfig", "ModelFormatError", "NetworkConfig", "available_backends", "config_for_ratio", "fit",
     "get_backend", "max_abs_error", "psnr", "__version__",

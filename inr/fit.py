@@ -29,6 +29,8 @@ from .sizing import config_for_ratio, smallest_config
 
 #: fraction of the initial learning rate reached at ``max_steps`` (exponential decay).
 LR_FINAL_FRACTION = 0.1
+#: the ratio a model is sized for when nothing says otherwise
+DEFAULT_RATIO = 100.0
 LEARNING_RATE = 1e-2
 WARM_LEARNING_RATE = 3e-3
 _STEP_CHUNK = 10  # steps between time-budget checks
@@ -86,7 +88,7 @@ def fit(
     ghost_mask: np.ndarray | None = None,
     association: str = "vertex",
     config: ModelConfig | None = None,
-    ratio: float | None = 100.0,
+    ratio: float | None = None,
     target_psnr: float | None = None,
     max_steps: int = 2000,
     time_budget_s: float | None = None,
@@ -108,9 +110,10 @@ def fit(
 
     Stops at the first of: ``target_psnr`` reached on the owned grid,
     ``max_steps``, ``time_budget_s``. ``config`` defaults to
-    ``config_for_ratio(owned shape, ratio)`` (or ``init``'s config);
-    ``ratio=None`` with a ``target_psnr`` (and no config or init) searches for
-    the smallest model that reaches it (see :func:`smallest_for_psnr`);
+    ``config_for_ratio(owned shape, ratio)`` (or ``init``'s config). Without
+    a ``ratio`` (nor config or init) the model is sized for 100:1, except
+    that with a ``target_psnr`` the fit searches for the smallest model that
+    reaches it (see :func:`smallest_for_psnr`);
     ``init`` warm-starts from a previous Model of the same config.
     ``learning_rate`` defaults to 1e-2, or 3e-3 for a warm start (a model that
     is already close is disturbed less). ``progress(step, psnr)`` is called
@@ -121,7 +124,10 @@ def fit(
     the model is sized for it. ``max_abs_error=eps`` (error-bounded mode)
     stores, after the fit, the residual quantised with step ~2*eps
     (:mod:`inr.residual`): every decoded owned value is then within ``eps``
-    of ``values``, and the stored bytes (hence the ratio) include it.
+    of ``values``, and the stored bytes (hence the ratio) include it. With
+    ``max_abs_error`` and neither ``ratio`` nor ``target_psnr`` (nor config or
+    init) the network is the smallest there is: the residual coder predicts most samples from the
+    samples it has decoded, and a larger network rarely pays for itself.
 
     ``delta_base`` (temporal weight-delta coding): warm-start from that model
     (unless ``init`` says otherwise) and put the parameters on its
@@ -182,10 +188,12 @@ def fit(
     lo, hi = float(vals.min()), float(vals.max())
     if config is None and init is not None and not init.is_constant:
         config = init.config
-    if config is None and lo == hi:
+    if config is None and (lo == hi or (ratio is None and target_psnr is None and eps is not None)):
+        # error-bounded with no ratio asked for: the residual coder predicts the data itself from what it
+        # has decoded, and a larger network rarely makes it smaller (docs/rate_distortion.md)
         config = smallest_config()
     if config is None:
-        ratio = ratio if ratio is not None else 100.0
+        ratio = ratio if ratio is not None else DEFAULT_RATIO
         config = config_for_ratio(owned_vals.shape, ratio, param_bits=bits, strict=False)
         if config == smallest_config():
             warnings.warn(f"inr.fit: ratio={ratio} is out of reach for a block of {owned_vals.shape} samples; "

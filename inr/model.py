@@ -164,7 +164,9 @@ class Model:
 
         ``box`` may reach into the ghost layers the model was trained on; the
         renderer uses that to interpolate across block boundaries without seams.
-        The residual of an error-bounded model corrects the owned part of ``box``.
+        The residual of an error-bounded model corrects the owned part of ``box``
+        (every value there within its bound); ghost samples get the correction of
+        the nearest owned sample added to the network's value.
         """
         if box is None:
             box = self.owned
@@ -175,17 +177,24 @@ class Model:
         if self.is_constant:
             return np.full(box_shape(box), self.value_range[0], dtype=np.float32)
         out = self._network(box, backend, device, threads)
-        if self.residual is not None:
-            lo = [max(a, oa) for (a, _), (oa, _) in zip(box, self.owned)]
-            hi = [min(b, ob) for (_, b), (_, ob) in zip(box, self.owned)]
-            if all(l < h for l, h in zip(lo, hi)):
-                # the correction is decoded coarse to fine over the whole owned grid, whatever the box
-                here = tuple(slice(l - a, h - a) for l, h, (a, _) in zip(lo, hi, box))
-                covers = all(a <= oa and ob <= b for (a, b), (oa, ob) in zip(box, self.owned))
-                net = out[here] if covers else self._network(self.owned, backend, device, threads)
-                fixed = self.residual.apply(net)
-                region = tuple(slice(l - oa, h - oa) for l, h, (oa, _) in zip(lo, hi, self.owned))
-                out[here] = fixed[region]
+        if self.residual is None:
+            return out
+        # the correction is decoded coarse to fine over the whole owned grid, whatever the box
+        covers = all(a <= oa and ob <= b for (a, b), (oa, ob) in zip(box, self.owned))
+        inner = tuple(slice(oa - a, ob - a) for (a, _), (oa, ob) in zip(box, self.owned))
+        net = out[inner] if covers else self._network(self.owned, backend, device, threads)
+        fixed = self.residual.apply(net)
+        if box != self.owned:
+            # ghost samples: the network plus the correction of the nearest owned sample, so that they
+            # continue the corrected owned values instead of falling back to the bare network at the faces
+            nearest = np.ix_(*(np.clip(np.arange(a, b), oa, ob - 1) - oa for (a, b), (oa, ob) in zip(box, self.owned)))
+            out = (out + (fixed.astype(np.float64) - net)[nearest]).astype(np.float32)
+        lo = [max(a, oa) for (a, _), (oa, _) in zip(box, self.owned)]
+        hi = [min(b, ob) for (_, b), (_, ob) in zip(box, self.owned)]
+        if all(l < h for l, h in zip(lo, hi)):
+            here = tuple(slice(l - a, h - a) for l, h, (a, _) in zip(lo, hi, box))
+            region = tuple(slice(l - oa, h - oa) for l, h, (oa, _) in zip(lo, hi, self.owned))
+            out[here] = fixed[region]
         return out
 
     def _network(self, box: Box, backend: str, device: str, threads: int | None) -> np.ndarray:

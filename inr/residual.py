@@ -19,9 +19,11 @@ loop, so smooth data costs almost nothing whichever mode predicts it. The
 step of a level is ``step / min(alpha^(level - 1), beta)`` (level 1 the
 finest): coarse samples are stored more precisely because everything finer
 is predicted from them. The encoder tries each mode on each pass and keeps
-the one whose codes compress smallest. Every decoded value is checked, in
-float64, against ``eps - margin``; the rare misses (float32 rounding of large
-values when ``eps`` is tiny) are stored exactly.
+the one whose codes compress smallest; it does so twice, with and without
+the modes that read the network, and keeps the smaller result (on smooth
+data the network rarely wins, and the second needs no margin). Every decoded
+value is checked, in float64, against ``eps - margin``; the rare misses
+(float32 rounding of large values when ``eps`` is tiny) are stored exactly.
 
 The ``margin`` covers the last-bit differences between backends: a model
 fitted with the native kernels and decoded with torch gives network values a
@@ -294,9 +296,12 @@ def _cost(k: np.ndarray) -> int:
 def compute_residual(data: np.ndarray, network: np.ndarray, eps: float, value_range: float) -> Residual:
     """The residual making ``network`` (float32, owned grid) meet ``eps`` on ``data`` everywhere.
 
-    Each pass keeps the mode whose codes compress smallest among those whose
-    backend deviation bound stays within the margin; every decoded value is
-    verified here in float64 after the float32 rounding; misses are stored exactly.
+    Encodes twice and keeps the smaller: once with every mode, and once
+    without the modes that read the network. The second needs no margin for
+    backend differences (it decodes identically everywhere) and keeps the
+    whole deviation budget of the first from being spent on a coarse pass
+    where the network barely helps, which would rule out cubic interpolation
+    at the fine levels that hold most of the samples.
     """
     eps = check_error_bound(eps)
     d = np.asarray(data, dtype=np.float64)
@@ -304,10 +309,23 @@ def compute_residual(data: np.ndarray, network: np.ndarray, eps: float, value_ra
     if d.shape != net.shape or d.ndim != 3:
         raise InrValueError(f"data {d.shape} and network values {net.shape} must be the same 3D owned grid")
     tol = MARGIN_REL * float(value_range)
-    margin = min(MARGIN_FACTOR * tol, eps / 2)
-    step = 2.0 * (eps - margin)
     # float32 spacing at the largest value: a deviation may flip a rounding by that much per pass
     ulp = float(np.spacing(np.float32(max(np.abs(d).max(), float(np.abs(net).max())))))
+    alone = _encode(d, net, eps, min(ulp, eps / 2), tol, ulp, _TRIAL_ORDER[:3])
+    both = _encode(d, net, eps, min(MARGIN_FACTOR * tol, eps / 2), tol, ulp, _TRIAL_ORDER)
+    return min((alone, both), key=_size)  # on a tie the one that does not read the network
+
+
+def _size(res: Residual) -> int:
+    return _cost(res.codes) + 8 * int(res.exact_index.size)
+
+
+def _encode(d: np.ndarray, net: np.ndarray, eps: float, margin: float, tol: float, ulp: float,
+            modes_tried: tuple[str, ...]) -> Residual:
+    """One greedy encoding: each pass keeps the mode of ``modes_tried`` whose codes compress smallest among
+    those whose backend deviation bound stays within ``margin``; every decoded value is verified here in
+    float64 after the float32 rounding; misses are stored exactly."""
+    step = 2.0 * (eps - margin)
     res = Residual(eps, step, tuple(d.shape), (), np.zeros(0, np.int64), np.zeros(0, np.int64),
                    np.zeros(0, np.float32))
     out = np.zeros(d.shape, np.float32)
@@ -320,7 +338,7 @@ def compute_residual(data: np.ndarray, network: np.ndarray, eps: float, value_ra
         target, net_t = d[view][idx], nv[idx].astype(np.float64)
         st = res._step_of(i, h)
         best = None
-        for mode in _TRIAL_ORDER:
+        for mode in modes_tried:
             a, b = _GROWTH[mode]
             dev = a * deviation + b * tol
             dev = dev + ulp if dev > 0 else 0.0
@@ -346,5 +364,5 @@ def compute_residual(data: np.ndarray, network: np.ndarray, eps: float, value_ra
     res.modes, res.codes = tuple(modes), np.concatenate(codes)
     if exact:
         res.exact_index = np.concatenate(exact).astype(np.int64)
-        res.exact_values = np.asarray(data, dtype=np.float32).ravel()[res.exact_index]
+        res.exact_values = d.astype(np.float32).ravel()[res.exact_index]
     return res

@@ -21,8 +21,10 @@ from .extract_env import ExtractEnv, FilterParamError, FilterResult, check_kwarg
 
 COMPRESS_PARAMS = {
     "fields": "list of field names to compress (default: every published scalar field)",
-    "ratio": "compression ratio the model is sized for (default 100); null with target_psnr: the smallest model "
-             "reaching that PSNR, searched on a domain's first cycle and kept by the warm starts after it",
+    "ratio": "compression ratio the model is sized for (default 100); when not given, target_psnr searches for "
+             "the smallest model reaching that PSNR (on a domain's first cycle, kept by the warm starts after it) "
+             "and max_error uses the smallest model (the error-bounded residual coder rarely gains from a "
+             "larger one)",
     "target_psnr": "stop fitting once this PSNR (dB) is reached (default: none)",
     "max_steps": "training steps per block at most (default 1000)",
     "time_budget_s": "seconds of fitting per block at most (default: none)",
@@ -57,7 +59,7 @@ CYCLE_BUDGET_ENV = "INSITU_CYCLE_BUDGET_S"
 @dataclass
 class CompressParams:
     fields: list[str] | None = None
-    ratio: float = 100.0
+    ratio: float | None = None  # None: inr.fit decides (see COMPRESS_PARAMS)
     target_psnr: float | None = None
     max_steps: int = 1000
     time_budget_s: float | None = None

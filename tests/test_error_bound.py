@@ -56,11 +56,18 @@ def test_looser_bound_stores_fewer_bytes():
 def test_float32_rounding_violators_are_stored_exactly():
     # values near 1e4: float32 spacing there (2^-10 ~ 9.8e-4) lies between eps and 2 eps, so rounding the
     # corrected value to float32 can land on the neighbour of the datum, 9.8e-4 > eps away
+    from inr.residual import _encode, _TRIAL_ORDER
+
     v = (1e4 + gaussians((16, 16, 16), seed=2)).astype(np.float32)
     eps = 7e-4
     m, rep = inr.fit(v, ratio=20, max_steps=30, backend="native", max_abs_error=eps)
-    assert m.residual.exact_index.size > 0
     check_bound(m, v, eps, "native")
+    # the encoding that keeps a margin for the network (too small for float32 here) misses and stores exactly
+    net = m._network(m.owned, "native", "cpu", None)
+    spacing = float(np.spacing(np.float32(1e4)))
+    res = _encode(v.astype(np.float64), net, eps, 1e-5, 1e-6, spacing, _TRIAL_ORDER)
+    assert res.exact_index.size > 0
+    assert np.abs(res.apply(net).astype(np.float64) - v).max() <= eps
 
 
 def test_ghosts_owned_box_and_margin_decode():
@@ -72,16 +79,36 @@ def test_ghosts_owned_box_and_margin_decode():
     owned = v[1:19, 2:20, 1:23]
     assert m.residual.shape == owned.shape
     check_bound(m, owned, eps, "native")
-    # a box reaching one sample into the ghosts: the owned part meets the bound, the ghost part is the network
+    # a box reaching one sample into the ghosts: the owned part meets the bound, a ghost sample is the
+    # network plus the correction of its nearest owned sample
     box = ((0, 20), (1, 21), (0, 24))
     full = m.decode(backend="native", box=box)
     inner = full[1:19, 1:19, 1:23]
     assert np.abs(inner.astype(np.float64) - owned).max() <= eps
     plain = inr.Model(m.config, m.params, m.value_range, m.grid_shape, m.association, m.owned, m.param_bits)
-    assert np.array_equal(full[0], plain.decode(backend="native", box=box)[0])
+    correction = m.decode(backend="native").astype(np.float64) - plain.decode(backend="native")
+    expected = plain.decode(backend="native", box=box)[0, 1:19, 1:23] + correction[0]
+    assert np.allclose(full[0, 1:19, 1:23], expected, rtol=0, atol=1e-6)
+    assert np.allclose(full[1:19, 1:19, 0], plain.decode(backend="native", box=box)[1:19, 1:19, 0]
+                       + correction[:, :, 0], rtol=0, atol=1e-6)
     # a box inside the owned grid sees the same corrected values as the whole decode
     part = m.decode(backend="native", box=((3, 9), (4, 12), (5, 20)))
     assert np.array_equal(part, m.decode(backend="native")[2:8, 2:10, 4:19])
+
+
+def test_ghost_ring_continues_the_corrected_values():
+    # a small network is far off; the corrected owned values are not: the ghost ring the renderer
+    # interpolates across block faces follows them, not the bare network
+    v = gaussians((24, 24, 24), seed=5)
+    ghost = np.ones(v.shape, np.uint8)
+    ghost[1:23, 1:23, 1:23] = 0
+    m, _ = inr.fit(v, ghost_mask=ghost, max_steps=40, backend="native", max_abs_error=1e-3)
+    box = ((0, 24), (0, 24), (0, 24))
+    ring = ghost.astype(bool)
+    plain = inr.Model(m.config, m.params, m.value_range, m.grid_shape, m.association, m.owned, m.param_bits)
+    err = np.abs(m.decode(backend="native", box=box).astype(np.float64) - v)[ring].mean()
+    bare = np.abs(plain.decode(backend="native", box=box).astype(np.float64) - v)[ring].mean()
+    assert err < bare / 3, (err, bare)
 
 
 def test_residual_bytes_round_trip():
@@ -229,3 +256,19 @@ def test_compress_filter_max_error_is_recorded_and_replay_meets_it(tmp_path, mon
     finally:
         compression.close_all()
         compression._PREVIOUS.clear()
+
+
+def test_error_bound_without_ratio_sizes_the_smallest_model():
+    from insitu.compression import CompressParams
+    from inr.sizing import smallest_config
+
+    v = gaussians((40, 40, 40), seed=6)
+    m, rep = inr.fit(v, max_steps=20, backend="native", max_abs_error=1e-2)
+    assert inr.config_for_ratio(v.shape, inr.DEFAULT_RATIO) != smallest_config()
+    assert m.config == smallest_config()
+    check_bound(m, v, 1e-2, "native")
+    bigger, _ = inr.fit(v, ratio=inr.DEFAULT_RATIO, max_steps=20, backend="native", max_abs_error=1e-2)
+    assert bigger.config.n_params > m.config.n_params
+    # the compress filter leaves the choice to inr.fit when no ratio is given
+    assert CompressParams.from_kwargs({"max_error": 0.1}).ratio is None
+    assert CompressParams.from_kwargs({"max_error": 0.1, "ratio": 50}).ratio == 50
