@@ -54,12 +54,15 @@ def test_quick_run_json_and_markdown(tmp_path):
         == pytest.approx(p["psnr"], abs=1e-6)
     for row in f["error_bounded"]:
         assert row["insitu-inr"]["max_abs_error"] <= row["abs_error"]
-        assert row["insitu-inr"]["setting"]["ratio"] is None  # the headline is the default model size
+        assert row["insitu-inr"]["setting"].get("ratio") is None  # the headline is the default model size
         assert row["best"]["bytes"] <= row["insitu-inr"]["bytes"] and row["best"]["max_abs_error"] <= row["abs_error"]
         assert row["insitu-inr"]["residual_bytes"] < row["insitu-inr"]["bytes"]
         if "sz3" in row:
             assert row["size_vs_sz3"] == pytest.approx(row["insitu-inr"]["bytes"] / row["sz3"]["bytes"])
             assert row["best_vs_sz3"] == pytest.approx(row["best"]["bytes"] / row["sz3"]["bytes"])
+    eb = f["runs"]["insitu-inr-eb"]
+    assert len(eb) == 2 and all(p["max_abs_error"] <= p["setting"]["max_abs_error"] for p in eb)
+    assert eb[0]["ratio"] > eb[1]["ratio"]  # the looser bound stores fewer bytes
     text = md.read_text()
     assert "## Ratio at 40 dB" in text and "| gaussians |" in text and "rd.png" in text
     assert png.stat().st_size > 1000
