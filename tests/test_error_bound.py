@@ -272,3 +272,17 @@ def test_error_bound_without_ratio_sizes_the_smallest_model():
     # the compress filter leaves the choice to inr.fit when no ratio is given
     assert CompressParams.from_kwargs({"max_error": 0.1}).ratio is None
     assert CompressParams.from_kwargs({"max_error": 0.1, "ratio": 50}).ratio == 50
+
+
+def test_delta_entries_keep_the_bound():
+    # temporal weight-delta coding and the error bound together: each delta of the chain carries its own
+    # residual, and what the chain decodes to meets the bound
+    prev, _ = inr.fit(gaussians((16, 18, 20), seed=7), max_steps=40, backend="native", max_abs_error=1e-3)
+    for seed in (8, 9):
+        v = (gaussians((16, 18, 20), seed=7) + 0.05 * gaussians((16, 18, 20), seed=seed)).astype(np.float32)
+        m, rep = inr.fit(v, delta_base=prev, max_steps=30, backend="native", max_abs_error=1e-3)
+        assert rep.delta
+        back = inr.Model.from_bytes(m.to_bytes(base=prev), base=prev)
+        assert back.residual is not None and back.error_bound == 1e-3
+        assert np.abs(back.decode(backend="torch").astype(np.float64) - v).max() <= 1e-3
+        prev = back
