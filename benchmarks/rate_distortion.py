@@ -44,6 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import inr  # noqa: E402
+from inr.residual import NETWORK_MODES  # noqa: E402
 from sims.analytic import FIELDS as ANALYTIC  # noqa: E402
 
 RATIOS = (20, 50, 100, 200, 500, 1000)
@@ -130,7 +131,7 @@ def inr_point(values: np.ndarray, *, steps: int, **kw: Any) -> dict:
     if model.residual is not None:
         counts = model.residual.mode_counts()
         extra = {"residual_bytes": len(model.residual.to_bytes()),
-                 "network_predicted": sum(counts[m] for m in ("net", "rlin", "rcub")) / values.size}
+                 "network_predicted": sum(counts[m] for m in NETWORK_MODES) / values.size}
     return measure(values, dec, len(blob), ct, dt, setting={k: v for k, v in kw.items()},
                    n_params=model.config.n_params, steps=rep.steps, **extra)
 
@@ -367,8 +368,8 @@ def markdown(doc: dict, plot_name: str | None) -> str:
             b = q8.get(r)
             lines.append(f"| {name} | {r} | {p['ratio']:.0f} | {_f(p['psnr'], '{:.2f}')} | "
                          f"{_f(b and b['ratio'])} | {_f(b and b['psnr'], '{:.2f}')} |")
-    tried = ", ".join(_model_ratio(r) for r in doc["fields"][next(iter(doc["fields"]))]["error_bounded"][0]
-                      ["tried_model_ratios"]) if doc["fields"] else ""
+    tried = ", ".join(_model_ratio(r) for r in next(
+        (row["tried_model_ratios"] for f in doc["fields"].values() for row in f["error_bounded"]), []))
     lines += ["", "## Error-bounded mode against SZ3 at the same max abs error", "",
               f"*inr* is the first model size tried, *best* the best of all ({tried}); *residual share* is the "
               "part of inr's bytes that is the residual, *via network* the fraction of its samples whose "

@@ -126,8 +126,9 @@ def fit(
     (:mod:`inr.residual`): every decoded owned value is then within ``eps``
     of ``values``, and the stored bytes (hence the ratio) include it. With
     ``max_abs_error`` and neither ``ratio`` nor ``target_psnr`` (nor config or
-    init) the network is the smallest there is: the residual coder predicts most samples from the
-    samples it has decoded, and a larger network rarely pays for itself.
+    init) the network is the smallest there is: the residual coder predicts
+    most samples from the samples it has decoded, and a larger network rarely
+    pays for itself.
 
     ``delta_base`` (temporal weight-delta coding): warm-start from that model
     (unless ``init`` says otherwise) and put the parameters on its

@@ -63,6 +63,8 @@ ZSTD_LEVEL = 19
 #: per-level step refinement: step / min(ALPHA^(level - 1), BETA) (measured best of (1, 1), (1.5, 4), (2, 8))
 ALPHA, BETA = 1.5, 4.0
 MODES = ("net", "zero", "lin", "cub", "rlin", "rcub")
+#: the modes that read the network (the others decode identically on every backend)
+NETWORK_MODES = ("net", "rlin", "rcub")
 #: the order modes are tried in: on a tie the earlier wins, and those not reading the network come first
 _TRIAL_ORDER = ("zero", "lin", "cub", "net", "rlin", "rcub")
 #: how a decoder-side deviation grows through a pass of each mode: deviation after =
@@ -76,14 +78,19 @@ LORENZO, PREDICTIVE = 0x80, 0x40
 _View = tuple[slice, slice, slice]
 
 
+def _top_stride(shape: tuple[int, ...]) -> int:
+    """The coarsest stride: the smallest power of two >= the longest axis (the anchor's level)."""
+    top = max(shape)
+    return 1 << int(np.ceil(np.log2(top))) if top > 1 else 1
+
+
 def _passes(shape: tuple[int, ...]) -> Iterator[tuple[int, int, _View, np.ndarray]]:
     """(axis, h, view of the grid, targets along the axis) of each pass after the anchor, coarse to fine.
 
     The view holds every sample the pass reads or writes: stride ``h`` on the
     axes already refined at this stride (x before y before z), ``s`` on the others.
     """
-    top = max(shape)
-    s = 1 << int(np.ceil(np.log2(top))) if top > 1 else 1
+    s = _top_stride(shape)
     while s >= 2:
         h = s // 2
         for axis in (2, 1, 0):
@@ -179,14 +186,14 @@ class Residual:
             exact_vals = np.zeros(self.shape, np.float32)
             exact_vals.ravel()[self.exact_index] = self.exact_values
         pos = 0
-        for i, (mode, (axis, h, view, t)) in enumerate(zip(self.modes, self._all_passes())):
+        for mode, (axis, h, view, t) in zip(self.modes, self._all_passes()):
             dec, nv = out[view], net[view]
             idx = _pass_index(view, axis, t)
             net_t = nv[idx].astype(np.float64)
             n = net_t.size
             k = self.codes[pos:pos + n].reshape(net_t.shape)
             pos += n
-            st = self._step_of(i, h)
+            st = _level_step(self.step, h, self.alpha, self.beta)
             rec = (_predict(mode, dec, nv, axis, t, h, net_t) + k * st).astype(np.float32)
             if exact is not None:
                 rec = np.where(exact[view][idx], exact_vals[view][idx], rec)
@@ -203,14 +210,9 @@ class Residual:
         return counts
 
     def _all_passes(self) -> Iterator[tuple[int, int, _View, np.ndarray]]:
-        """The anchor (a pass of one sample along x) then :func:`_passes`."""
-        yield 2, 0, (slice(0, 1), slice(0, 1), slice(None)), np.zeros(1, np.int64)
+        """The anchor (a pass of one sample along x, at the coarsest level) then :func:`_passes`."""
+        yield 2, _top_stride(self.shape), (slice(0, 1), slice(0, 1), slice(None)), np.zeros(1, np.int64)
         yield from _passes(self.shape)
-
-    def _step_of(self, i: int, h: int) -> float:
-        top = max(self.shape)
-        anchor_h = 1 << int(np.ceil(np.log2(top))) if top > 1 else 1
-        return _level_step(self.step, anchor_h if i == 0 else h, self.alpha, self.beta)
 
     # --- bytes ---
     def to_bytes(self) -> bytes:
@@ -311,7 +313,8 @@ def compute_residual(data: np.ndarray, network: np.ndarray, eps: float, value_ra
     tol = MARGIN_REL * float(value_range)
     # float32 spacing at the largest value: a deviation may flip a rounding by that much per pass
     ulp = float(np.spacing(np.float32(max(np.abs(d).max(), float(np.abs(net).max())))))
-    alone = _encode(d, net, eps, min(ulp, eps / 2), tol, ulp, _TRIAL_ORDER[:3])
+    alone = _encode(d, net, eps, min(ulp, eps / 2), tol, ulp,
+                    tuple(m for m in _TRIAL_ORDER if m not in NETWORK_MODES))
     both = _encode(d, net, eps, min(MARGIN_FACTOR * tol, eps / 2), tol, ulp, _TRIAL_ORDER)
     return min((alone, both), key=_size)  # on a tie the one that does not read the network
 
@@ -336,7 +339,7 @@ def _encode(d: np.ndarray, net: np.ndarray, eps: float, margin: float, tol: floa
         dec, nv = out[view], net[view]
         idx = _pass_index(view, axis, t)
         target, net_t = d[view][idx], nv[idx].astype(np.float64)
-        st = res._step_of(i, h)
+        st = _level_step(step, h, res.alpha, res.beta)
         best = None
         for mode in modes_tried:
             a, b = _GROWTH[mode]

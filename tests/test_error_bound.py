@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import inr
-from inr.residual import Residual, compute_residual
+from inr.residual import NETWORK_MODES, Residual, compute_residual
 from sims.analytic import gaussians, sphere_front, waves
 
 
@@ -143,9 +143,9 @@ def test_smooth_data_costs_little_whatever_the_network():
     res = compute_residual(data, net, eps, float(data.max() - data.min()))
     plain = np.rint(data.astype(np.float64) / (2 * eps))
     assert len(res.to_bytes()) < 0.25 * _grid_codes_bytes(plain)
-    assert not {"net", "rlin", "rcub"} & set(res.modes)  # the network is never the better predictor here
+    assert not set(NETWORK_MODES) & set(res.modes)  # the network is never the better predictor here
     counts = res.mode_counts()
-    assert sum(counts.values()) == data.size and counts["net"] + counts["rlin"] + counts["rcub"] == 0
+    assert sum(counts.values()) == data.size and sum(counts[m] for m in NETWORK_MODES) == 0
     assert np.abs(res.apply(net).astype(np.float64) - data).max() <= eps
     # a network within the bound already: the finest level (7/8 of the samples, full step) costs nothing
     good = (data + np.random.default_rng(1).uniform(-0.3 * eps, 0.3 * eps, data.shape)).astype(np.float32)
@@ -163,7 +163,7 @@ def test_sharp_feature_the_network_holds_is_predicted_through_it():
     res = compute_residual(data, step.astype(np.float32), eps, float(data.max() - data.min()))
     assert {"rlin", "rcub"} & set(res.modes)
     counts = res.mode_counts()
-    assert sum(counts.values()) == data.size and counts["net"] + counts["rlin"] + counts["rcub"] > data.size / 2
+    assert sum(counts.values()) == data.size and sum(counts[m] for m in NETWORK_MODES) > data.size / 2
     no_net = compute_residual(data, np.zeros_like(data), eps, float(data.max() - data.min()))
     assert len(res.to_bytes()) < len(no_net.to_bytes())
 
