@@ -1,6 +1,6 @@
 """Capacity of the temporal cache with and without temporal weight-delta coding; prints JSON.
 
-    python benchmarks/temporal_bench.py                    # advection, 48^3, 100 cycles, ratios 100 300 (~10 min)
+    python benchmarks/temporal_bench.py                    # advection, 48^3, 100 cycles, ratios 50 100 300 (~7 min)
     python benchmarks/temporal_bench.py --quick            # 32^3, 30 cycles, two ratios (~1 min)
     python benchmarks/temporal_bench.py --sim gray_scott --ranks 2 --keyframe-every 20
     python benchmarks/temporal_bench.py --from-json docs/temporal_deltas.json --markdown docs/temporal_deltas.md
@@ -59,7 +59,8 @@ def run_once(args: argparse.Namespace, mode: str, ratio: float, work: Path) -> d
            "--actions", str(actions), "--final-actions", "none", "--output", str(out), "--runtime", "embedded",
            "--quiet"]
     if args.ranks > 1:
-        cmd = [shutil.which("mpiexec") or "mpiexec", "-n", str(args.ranks)] + cmd
+        here = Path(sys.executable).parent / "mpiexec"  # pip's mpich in the venv, else PATH
+        cmd = [str(here) if here.exists() else shutil.which("mpiexec") or "mpiexec", "-n", str(args.ranks)] + cmd
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     t = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
@@ -127,53 +128,47 @@ def markdown(docs: list[dict]) -> str:
                          f"| {m.get('delta', '—')} | {m.get('gain', '—')} |")
         lines.append("")
     lines += [
-        "## Why the deltas are not smaller", "",
-        "* A delta stores, per parameter, how many quantisation steps it moved since the previous cycle. "
-        "Adam moves every parameter that receives any gradient by about the learning rate per step, "
-        "whatever the gradient's size, and the hash-grid tables of a moving feature all receive some: "
-        "after a warm-started fit nearly every parameter has moved by a few steps, so a delta costs "
-        "about two thirds of a whole model in these runs.",
-        "* Side measurements (48^3 analytic fields shifted or rolled each cycle, and 32^3 advection; "
-        "5 cycles each; not part of this JSON): zeroing the "
-        "moves of 1, 2 or 3 steps saved 5-25 % of a delta's bytes for 0.2-1.5 dB; a learning rate 3-10x "
-        "smaller saved 10-25 % but stopped following the flow (PSNR falling cycle after cycle); a large "
-        "Adam epsilon (1e-4, damping small gradients) saved 25 % for 5 dB; soft-thresholding the change "
-        "from the base after every chunk of steps (up to 1e-3) saved 2 %: the moves are large, not noise. "
-        "None beats a smaller whole model at equal PSNR.",
-        "* Where the field changes slowly in place (Gray-Scott) more parameters stay put and the gain is "
-        "larger than where features travel across the hash grid (advection).",
-        "* Most of the movement is convergence, not tracking: with 60 steps per cycle a warm-started fit "
-        "keeps improving (advection 48^3 at ratio 100: 44 dB on the first cycle, ~50 dB on the next ones), "
-        "and the parameters of cycle t+1 moved by 14-17 quantisation steps on average since cycle t "
-        "(side measurement, 20 cycles, not part of this JSON).",
-        "* More side measurements there: zstd comes within 4 % of the order-0 entropy of the step counts, "
-        "so a better entropy coder has little to give; consecutive deltas correlate (0.7), but coding one "
-        "against the previous saves ~9 % of that entropy; holding each delta at its keyframe's PSNR "
-        "(stopping early, then storing the moves in multiples of 2-16 steps, the largest that keeps "
-        "the PSNR) made the chain 1.81x smaller than whole models at 3 dB lower mean PSNR: about 4.5 dB "
-        "per halving of the bytes, where a smaller whole model costs about 7.5 dB per halving at these "
-        "sizes (the `none` rows above), so at equal PSNR it loses.",
-        "* Side measurements on Gray-Scott 48^3 (40 cycles, ratio 100, keyframe every 10, 60 steps, the chain "
-        "run in-process with `inr.fit`; whole models 110 capacity at 26.1 dB, 181 at 23.0 dB; deltas 163 at "
-        "26.1 dB, a gain of 1.49; not part of this JSON):",
-        "  * one keyframe in 40 cycles instead of one in 10: capacity 165 instead of 163 at the same PSNR. "
-        "In the steady state a delta costs ~0.65 of a whole model, so no keyframe interval brings the gain "
-        "much above 1/0.65 = 1.55.",
-        "  * sparse deltas (a probe fit of a quarter of the steps, then only the 50 % or 25 % of the parameters "
-        "that moved most, in quantisation steps, may move; the others stay at the base's values): capacity "
-        "187 / 247 but 24.5 / 21.2 dB, a gain at equal PSNR of 1.32 / 1.01. After a keyframe converged "
-        "for 600 steps the same selection cost only 0.2 / 1.2 dB for 12 / 32 % of a delta's bytes on "
-        "Gray-Scott (3 / 10 dB on advection): in a running chain every cycle still converges, and frozen "
-        "parameters cannot.",
-        "  * cheap deltas (1, 3 or 10 steps at learning rate 1e-3, keyframes at 60 steps): capacity 456 / 327 "
-        "/ 213 at 15.3 / 16.5 / 20.1 dB, 0.73x or less of whole models at equal PSNR: a model that is not "
-        "kept up loses PSNR faster than the bytes saved buy back.",
-        "  * how far the parameters move: one Adam step at 3e-3 from the base already moves them by 0.9 "
-        "quantisation steps on average (a delta of 0.17 of a whole model); after 10 steps 1.7 (0.49), after "
-        "60 steps 3.0 (0.59). Keeping Adam's moments from cycle to cycle instead of starting it afresh (32^3, "
-        "torch backend, 30 cycles) left the deltas as large: 0.80 of a whole model instead of 0.78, for "
-        "+0.3 dB. Adam's step is about the learning rate wherever the gradient keeps its sign, and a new "
-        "cycle's data gives most parameters a new direction.",
+        "## How a delta is chosen", "",
+        "* A warm-started fit moves nearly every parameter by a few quantisation steps: Adam's step is about "
+        "the learning rate wherever a gradient keeps its sign, and a new cycle's data gives most parameters "
+        "a new direction. Storing every move exactly costs about two thirds of a whole model, which held "
+        "the gain at 1.17-1.82 in the previous version of this report (advection 48^3: 1.48 at 43.8 dB; "
+        "Gray-Scott: 1.71 at 24.1 dB).",
+        "* Now, after the fit, each parameter group (an MLP matrix, a hash level's table) may move in whole "
+        "multiples m = 2..32 of its steps, or not at all (`inr/delta_search.py`). Per group, greedily, "
+        "largest first, the m that minimises bytes - mu * PSNR is kept, with mu = the bytes a whole model "
+        "pays per dB at its size: whole models gain about 4 dB per doubling of their bytes here (the `none` "
+        "rows: 3.9-4.1 dB), so mu = whole bytes * ln 2 / 4. A delta gives up a dB only where that saves "
+        "more than a dB of a whole model costs, which is the trade that raises capacity at equal mean PSNR. "
+        "The delta section stores one multiplier per group and the small integers.",
+        "* Typical choice (advection 48^3, ratio 100, a steady-state cycle): m = 4 on the MLP's first layer, "
+        "6-8 on the coarse hash levels, 16-32 on the finest: the fine tables move most, and each of their "
+        "moves buys least.",
+        "* Cost: the candidates are compared on every 2nd owned sample per axis (`SEARCH_STRIDE`), "
+        "~0.1 s per cycle here (`fit_s_per_cycle` of the delta rows against the none rows: +15-30 %).",
+        "* Where the gain falls short of 2x: the lowest quality runs (ratio 300: advection 31.5 dB on 1 "
+        "rank, 1.79; 26.4 dB on 2 ranks, 1.62). A delta's parameters are then ~300 bytes per domain, and "
+        "every entry also pays fixed costs that whole and delta entries share: ~110 bytes of model header "
+        "for a delta, ~250 bytes of cache index row and journal line (its EntryMeta, twice). Over the model "
+        "bytes alone the gain there is 2.31 and 2.18. With 2 ranks each domain is half the samples at the "
+        "same ratio, so these fixed costs weigh twice as much.",
+        "",
+        "Side measurements (40-cycle chains run in-process with `inr.fit`, 48^3, ratio 100, keyframe every "
+        "10, 60 steps; model bytes only; not part of this JSON):", "",
+        "* one multiplier for the whole delta instead of one per group: advection capacity 174 against 229 "
+        "at the same PSNR; the groups want very different steps.",
+        "* the price of a dB doubled (2 dB per halving): advection 209 at 47.26 dB against 229 at 47.05 dB, "
+        "Gray-Scott 270 at 25.96 dB against 300 at 25.70 dB: the same trade-off curve, another point on it.",
+        "* multipliers up to 128: +6 % capacity on advection, -6 % on Gray-Scott (the greedy path changes); "
+        "not kept.",
+        "* candidates measured on every owned sample instead of every 2nd per axis: capacity within 1 % "
+        "(240.3 against 238.5 advection, 343.7 against 340.7 Gray-Scott) for 5x the search time.",
+        "* before the search (every move stored): one keyframe in 40 cycles instead of one in 10 gained "
+        "nothing (capacity 165 against 163); sparse deltas (only the 25-50 % of the parameters that moved "
+        "most in a probe fit may move) gained 1.01-1.32 at equal PSNR against 1.49 for plain deltas, since "
+        "frozen parameters cannot converge; cheap deltas (1-10 Adam steps) lost (0.73x of whole models or "
+        "less); keeping Adam's moments across cycles left the deltas as large (0.80 of a whole model "
+        "against 0.78); zstd comes within 4 % of the order-0 entropy of the moves.",
         "",
     ]
     return "\n".join(lines)
@@ -184,7 +179,7 @@ def main() -> None:
     ap.add_argument("--sim", default="advection", choices=list(FIELDS))
     ap.add_argument("--grid", type=int, default=48)
     ap.add_argument("--cycles", type=int, default=100)
-    ap.add_argument("--ratios", type=float, nargs="+", default=[100, 300])
+    ap.add_argument("--ratios", type=float, nargs="+", default=[50, 100, 300])
     ap.add_argument("--fit-steps", type=int, default=60, help="training steps per block and cycle (default 60)")
     ap.add_argument("--keyframe-every", type=int, default=10)
     ap.add_argument("--ranks", type=int, default=1)

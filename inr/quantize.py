@@ -27,10 +27,17 @@ Temporal deltas. A model may also live on another model's grid (its
 4 (2^(b-1) - 1), and the q of the stored section are int16 when any exceeds
 int8 (the width follows from the section's length). On a shared grid the
 parameters of two models differ by whole steps, so a delta section stores
-only ``q - q_base`` (int8, or int16 when needed; mostly zeros, which zstd
-shrinks to little) and the output layer's float16 values::
+only the change ``q - q_base``, group by group as a whole multiple of the
+group's step count ``m`` (the greatest common divisor of the group's moves;
+``m = 0`` for a group that did not move), and the output layer's float16
+values::
 
-    int8/int16 (q - q_base) of the quantised groups | float16 of the unquantised groups
+    u16 m x n_quantised_groups | int8/int16 (q - q_base) / m of the quantised groups
+    | float16 of the unquantised groups
+
+Coarse moves (see :mod:`inr.delta_search`) are so stored as small integers.
+A delta section written before the multipliers existed (no ``dm`` in the model
+header) is the same without the leading ``m``: every ``m`` is 1.
 
 ``rint(p / scale)`` recovers q exactly from the float16 parameters for
 ``|q| <= chain_limit``: float16 keeps 11 significant bits, an error of at most
@@ -213,21 +220,49 @@ def encode_params(params: np.ndarray, config, bits: int, scales: np.ndarray | No
     return _pack(q, kept, scales.astype("<f4").tobytes())
 
 
+def _moves_per_group(dq: np.ndarray, config) -> tuple[np.ndarray, np.ndarray]:
+    """(u16 multiplier per quantised group: the gcd of its moves, 0 when none moved; the moves divided by it)."""
+    mult, k, at = [], np.zeros_like(dq), 0
+    for sl, quantised in param_groups(config):
+        if not quantised:
+            continue
+        g = slice(at, at + sl.stop - sl.start)
+        at = g.stop
+        m = int(np.gcd.reduce(np.abs(dq[g]).astype(np.int64))) if g.stop > g.start else 0
+        mult.append(m)
+        if m:
+            k[g] = dq[g] // m
+    return np.array(mult, "<u2"), k
+
+
 def encode_delta(params: np.ndarray, base_params: np.ndarray, config, bits: int, scales: np.ndarray) -> bytes:
     """The delta section of ``params`` against ``base_params``, both on the grid ``scales`` (module docstring)."""
     limit = chain_limit(bits)
     q, kept = _steps(params, config, scales, limit)
     q_base, _ = _steps(base_params, config, scales, limit)
-    return _pack(q - q_base, kept)
+    mult, k = _moves_per_group(q - q_base, config)
+    return _pack(k, kept, mult.tobytes())
 
 
 def decode_delta(blob: bytes, base_params: np.ndarray, config, bits: int, scales: np.ndarray,
-                 n_params: int) -> np.ndarray:
-    """Inverse of :func:`encode_delta`: the float16 parameters; :class:`ModelFormatError` on bad bytes."""
-    _, n_q, n_kept = group_sizes(config)
-    dq, kept = _split(_unpack(blob, "delta"), 0, n_q, n_kept, "delta")
+                 n_params: int, multipliers: bool = True) -> np.ndarray:
+    """Inverse of :func:`encode_delta` (``multipliers=False``: a section written without them, every m = 1):
+    the float16 parameters; :class:`ModelFormatError` on bad bytes."""
+    n_groups, n_q, n_kept = group_sizes(config)
+    raw = _unpack(blob, "delta")
+    head = 2 * n_groups if multipliers else 0
+    if len(raw) < head:
+        raise ModelFormatError(f"model delta section holds {len(raw)} bytes, too few for {n_groups} multipliers")
+    k, kept = _split(raw, head, n_q, n_kept, "delta")
+    dq = k.astype(np.int32)
+    if multipliers:
+        sizes = [sl.stop - sl.start for sl, quantised in param_groups(config) if quantised]
+        dq *= np.repeat(np.frombuffer(raw, "<u2", n_groups, 0).astype(np.int32), sizes)
     q_base, _ = _steps(base_params, config, scales, chain_limit(bits))
-    return _assemble(config, scales, q_base + dq, kept, n_params)
+    q = q_base.astype(np.int32) + dq
+    if q.size and int(np.max(np.abs(q))) > chain_limit(bits):
+        raise ModelFormatError(f"model delta section moves a parameter beyond the chain limit {chain_limit(bits)}")
+    return _assemble(config, scales, q.astype(np.int16), kept, n_params)
 
 
 def decode_params(blob: bytes, config, bits: int, n_params: int) -> tuple[np.ndarray, np.ndarray | None]:

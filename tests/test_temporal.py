@@ -1,13 +1,18 @@
 """Temporal weight-delta coding: model bytes, fit, cache chains (retention, budget, verify), the compress filter."""
 from __future__ import annotations
 
+import json
 import os
+import struct
+import zlib
 
 import numpy as np
 import pytest
+import zstandard
 
 import inr
 import insitu.runtime as runtime_mod
+from inr.delta_search import coarsen_delta
 from inr.quantize import chain_limit
 from insitu import compression
 from insitu.blueprint import uniform_domain
@@ -105,6 +110,107 @@ def test_fit_falls_back_to_a_keyframe_when_parameters_outgrow_the_grid():
     # a base whose grid steps are tiny: the trained parameters leave it
     _, rep = inr.fit(f, config=CFG, max_steps=40, backend="torch", delta_base=tiny, learning_rate=0.05)
     assert not rep.delta
+
+
+def group_slices(config) -> list[slice]:
+    """The quantised groups' slices of the flat parameters (the MLP's output layer is float16)."""
+    return [sl for sl, quantised in inr.quantize.param_groups(config) if quantised]
+
+
+def test_delta_stores_coarse_and_frozen_groups_as_small_integers():
+    base = model()
+    p = base.params.astype(np.float32)
+    rng = np.random.default_rng(3)
+    (g0, g1, g2, *_), sc = group_slices(CFG), base.scales
+    p[g0] += 7 * sc[0] * rng.integers(-3, 4, g0.stop - g0.start)  # every move a multiple of 7 steps
+    p[g2] += sc[2] * rng.integers(-2, 3, g2.stop - g2.start)  # single steps; g1 does not move
+    new = model(params=p, scales=base.scales)
+    blob = new.to_bytes(base=base)
+    back = inr.Model.from_bytes(blob, base=base)
+    assert same_params(back, new)
+    assert np.array_equal(back.params[g1], base.params[g1]) and not np.array_equal(back.params[g0], base.params[g0])
+    # the section leads with one multiplier per quantised group: gcd of the moves, 0 for a group that stayed
+    h, _, end = inr.Model._read_header(blob)
+    raw = zstandard.ZstdDecompressor().decompress(blob[end:end + h["pb"]])
+    mult = np.frombuffer(raw, "<u2", len(sc))
+    assert h["dm"] == 1 and mult[0] == 7 and mult[1] == 0 and mult[2] in (1, 2)
+    # what the base already says is left out of the header
+    assert not {"enc", "net", "grid", "owned"} & set(h)
+
+
+def test_a_delta_of_another_block_shape_says_so():
+    base = model()
+    other = inr.Model(CFG, nudged(base, 0.01).params, (0.0, 2.0), (6, 7, 9), "element", ((0, 6), (1, 7), (0, 9)), 8,
+                      scales=base.scales)
+    blob = other.to_bytes(base=base)
+    h, _, _ = inr.Model._read_header(blob)
+    assert h["grid"] == [6, 7, 9] and h["assoc"] == "element" and "enc" not in h
+    back = inr.Model.from_bytes(blob, base=base)
+    assert (back.grid_shape, back.association, back.owned, back.value_range) == \
+        (other.grid_shape, other.association, other.owned, other.value_range) and same_params(back, other)
+
+
+def delta_without_multipliers(new: inr.Model, base: inr.Model) -> bytes:
+    """The delta bytes as written before per-group multipliers existed: no ``dm``, the steps themselves."""
+    limit = chain_limit(8)
+    q, kept = inr.quantize._steps(new.params, CFG, base.scales, limit)
+    qb, _ = inr.quantize._steps(base.params, CFG, base.scales, limit)
+    section = zstandard.ZstdCompressor().compress((q - qb).astype(np.int8).tobytes() + kept.astype("<f2").tobytes())
+    h = dict(new._header(), dtype="d8", bc=inr.model._params_crc(base.params), pb=len(section), rb=0, eb=None)
+    header = json.dumps(h).encode()
+    body = inr.model._PREFIX.pack(inr.model.MAGIC, 2, len(header)) + header + section
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def test_deltas_written_before_the_multipliers_still_decode():
+    base = model()
+    new = nudged(base, 0.01)
+    assert same_params(inr.Model.from_bytes(delta_without_multipliers(new, base), base=base), new)
+
+
+def test_coarsen_delta_trades_bytes_for_psnr_at_the_price_it_is_given():
+    f0, f1 = gaussians((20, 20, 20)), gaussians((20, 20, 20), shift=0.01)
+    m0, _ = inr.fit(f0, ratio=10, max_steps=200, backend="torch", seed=0)
+    # the plain fit's parameters, on m0's grid: every move kept
+    m1, _ = inr.fit(f1, config=m0.config, init=m0, max_steps=60, backend="torch")
+    fine = inr.Model(m0.config, m1.params, m1.value_range, m1.grid_shape, "vertex", m1.owned, 8, scales=m0.scales)
+
+    def quality(p: np.ndarray) -> float:
+        cand = inr.Model(m0.config, p, fine.value_range, fine.grid_shape, "vertex", fine.owned, 8, scales=m0.scales)
+        return inr.psnr(f1, cand.decode(backend="torch"), float(np.ptp(f1)))
+
+    def cost(m: inr.Model, db_per_halving: float) -> float:
+        mu = len(fine.to_bytes()) * np.log(2) / db_per_halving
+        return len(m.to_bytes(base=m0)) - mu * quality(m.params)
+
+    for price in (0.01, 4.0, 40.0):
+        p, mults = coarsen_delta(fine.params, m0.params, m0.config, 8, m0.scales, quality, db_per_halving=price)
+        coarse = inr.Model(m0.config, p, fine.value_range, fine.grid_shape, "vertex", fine.owned, 8, scales=m0.scales)
+        assert len(mults) == len(m0.scales)
+        if price == 0.01:  # a dB is worth more than any saving: no change that loses PSNR
+            assert quality(coarse.params) >= quality(fine.params)
+            continue
+        # the choice lowers the cost it minimises (measured on the real stored bytes), and stores fewer bytes
+        assert cost(coarse, price) < cost(fine, price)
+        assert len(coarse.to_bytes(base=m0)) < len(fine.to_bytes(base=m0))
+        for g, m in zip(group_slices(m0.config), mults):
+            if m == 0:
+                assert np.array_equal(coarse.params[g], m0.params[g])
+        if price == 40.0:  # bytes are what counts: most groups stay put
+            assert sum(m == 0 for m in mults) > len(mults) // 2
+
+
+def test_fit_stores_fewer_moves_than_it_trained():
+    f0, f1 = gaussians((24, 24, 24)), gaussians((24, 24, 24), shift=0.01)
+    m0, _ = inr.fit(f0, ratio=20, max_steps=100, backend="torch", seed=0)
+    m1, rep = inr.fit(f1, max_steps=60, backend="torch", delta_base=m0)
+    # the same training without the choice of moves: every move it made, stored on m0's grid
+    trained, _ = inr.fit(f1, config=m0.config, init=m0, max_steps=60, backend="torch")
+    every = inr.Model(m0.config, trained.params, trained.value_range, trained.grid_shape, "vertex", trained.owned, 8,
+                      scales=m0.scales)
+    assert rep.delta and rep.stored_bytes == len(m1.to_bytes(base=m0))
+    assert rep.stored_bytes < 0.8 * len(every.to_bytes(base=m0))
+    assert rep.psnr > inr.psnr(f1, every.decode(backend="torch"), float(np.ptp(f1))) - 1.5
 
 
 # --- the cache -------------------------------------------------------------------------------------------
