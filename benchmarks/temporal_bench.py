@@ -144,8 +144,21 @@ def markdown(docs: list[dict]) -> str:
         "* Typical choice (advection 48^3, ratio 100, a steady-state cycle): m = 4 on the MLP's first layer, "
         "6-8 on the coarse hash levels, 16-32 on the finest: the fine tables move most, and each of their "
         "moves buys least.",
-        "* Cost: the candidates are compared on every 2nd owned sample per axis (`SEARCH_STRIDE`), "
-        "~0.1 s per cycle here (`fit_s_per_cycle` of the delta rows against the none rows: +15-30 %).",
+        "* Cost: the candidates are compared on about 32k owned samples (every k-th per axis, "
+        "`inr.fit.SEARCH_SAMPLES`: k = 2 on the 48^3 blocks of 1 rank, 1 on the 48x48x24 blocks of 2 ranks), "
+        "~0.1 s per cycle here (`fit_s_per_cycle` of the delta rows against the none rows). On one 128^3 "
+        "block at 1 thread: 0.35 s, against 2.1 s when every 2nd sample per axis was read, for the same "
+        "choice within 3 % of the bytes.",
+        "* With a time budget (`time_budget_s`, as in situ) a delta trains for 3/4 of it and the search gets "
+        "the rest (`inr.fit.DELTA_TRAIN_SHARE`); without that share the budget is spent on training and the "
+        "search never runs. Side measurement (not in this JSON; moving Gaussians in one 64x64x128 block, "
+        "21 cycles, keyframe every 10 at ratio 300, 1 thread): with a 1 s budget per cycle, no share "
+        "stored 75-78 KB at 38.4-38.5 dB mean, the 3/4 share 37-48 KB at 36.6-37.8 dB (three runs); with "
+        "2 s, 74 KB at 42.4 dB against 43 KB at 40.7 dB: about 1.7x fewer bytes for 1-1.6 dB, where 1.6 dB "
+        "buys a whole model ~30 % of its bytes. A share of 0.9 left the search too little time (76 KB at "
+        "38.1 dB). The main job (`scripts/demo.sh`, 64x64x128 blocks on 4 ranks sharing 2 cores, so ~30 "
+        "steps per cycle) moved within its run-to-run noise: capacity 673x at 54.0 dB without the share, "
+        "717x at 53.5 dB with it.",
         "* Where the gain falls short of 2x: the lowest quality runs (ratio 300: advection 31.5 dB on 1 "
         "rank, 1.79; 26.4 dB on 2 ranks, 1.62). A delta's parameters are then ~300 bytes per domain, and "
         "every entry also pays fixed costs that whole and delta entries share: ~110 bytes of model header "

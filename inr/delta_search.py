@@ -24,6 +24,7 @@ second sample per axis).
 from __future__ import annotations
 
 import math
+import time
 from typing import Callable
 
 import numpy as np
@@ -49,13 +50,16 @@ def _entropy_bytes(k: np.ndarray) -> float:
 
 
 def coarsen_delta(params: np.ndarray, base_params: np.ndarray, config, bits: int, scales: np.ndarray,
-                  quality: Callable[[np.ndarray], float],
-                  db_per_halving: float = DB_PER_HALVING) -> tuple[np.ndarray, list[int]]:
+                  quality: Callable[[np.ndarray], float], db_per_halving: float = DB_PER_HALVING, *,
+                  min_psnr: float | None = None, deadline: float | None = None) -> tuple[np.ndarray, list[int]]:
     """(float16 parameters on the grid ``scales`` with each group's moves from ``base_params`` coarsened,
     the multiplier chosen per quantised group: 1 = unchanged, 0 = the base's values).
 
     ``quality(params) -> PSNR`` measures a candidate on the real data. Both
     parameter sets must be on the grid ``scales`` (a delta and its base).
+    ``min_psnr``: no candidate below it is taken (a fit's ``target_psnr``).
+    ``deadline`` (a ``time.perf_counter()`` value): no candidate is measured
+    after it; the best choice found so far is returned.
     """
     limit = chain_limit(bits)
     q, kept = _steps(params, config, scales, limit)
@@ -85,10 +89,13 @@ def coarsen_delta(params: np.ndarray, base_params: np.ndarray, config, bits: int
         for m in (*MULTIPLIERS, 0):
             if m and misses >= _PATIENCE:
                 continue  # larger multipliers only get worse; still try leaving the group alone
+            if deadline is not None and time.perf_counter() >= deadline:
+                return candidate(ms), ms
             trial = ms[:i] + [m] + ms[i + 1:]
             size_i = _entropy_bytes(moves(groups[i], m))
-            c = sum(sizes) - sizes[i] + size_i - mu * quality(candidate(trial))
-            if c < cost:
+            db = quality(candidate(trial))
+            c = sum(sizes) - sizes[i] + size_i - mu * db
+            if c < cost and (min_psnr is None or db >= min_psnr):
                 cost, ms, sizes[i], misses = c, trial, size_i, 0
             else:
                 misses += 1

@@ -10,6 +10,14 @@ from .errors import InrValueError
 
 #: bytes of a stored model besides its parameter section (prefix, JSON header, CRC, zstd frame), an upper bound.
 MODEL_OVERHEAD_BYTES = 300
+#: the finest level's resolution is this times the cube root of the parameter budget (at least
+#: MIN_FINEST_RESOLUTION, at most the block's longest axis): a grid only as fine as the budget can hold
+#: without heavy hash collisions. Measured (benchmarks/shape_sweep.py, docs/rate_distortion.md): on 64^3
+#: blocks at ratios 20-1000 this beat a finest level at the block's resolution by 1-11 dB at equal bytes.
+FINEST_PER_CBRT_PARAM = 0.85
+MIN_FINEST_RESOLUTION = 8
+#: below this many parameters 6 levels beat 8 (ratio 1000 on 64^3: +2 to +11 dB at equal bytes)
+SIX_LEVELS_BELOW_PARAMS = 1200
 
 
 def _model_config():
@@ -46,11 +54,12 @@ def config_for_ratio(shape: tuple[int, ...], ratio: float, *, n_features_per_lev
     ``shape`` is the owned grid (z, y, x); raw size is 4 bytes per sample;
     ``param_bits`` the storage of the parameters (default
     :data:`inr.quantize.DEFAULT_PARAM_BITS`; see :func:`param_section_bytes`). The
-    grid spans resolutions from 4 up to the block's longest axis over
-    ``n_levels`` levels; the hash table size is the largest power of two that
-    fits the byte budget after the MLP (16 neurons, 1 hidden layer; wider when
-    the budget is large). When no model is small enough, raises
-    :class:`InrValueError`, or with ``strict=False`` returns the smallest one.
+    grid spans resolutions from 4 up to :func:`finest_resolution` over
+    ``n_levels`` levels (16, 12, 8 or 6 by budget); the hash table size is the
+    largest power of two that fits the byte budget after the MLP (16 neurons,
+    1 hidden layer; wider when the budget is large). When no model is small
+    enough, raises :class:`InrValueError`, or with ``strict=False`` returns the
+    smallest one.
     """
     from .quantize import DEFAULT_PARAM_BITS, check_param_bits
 
@@ -64,10 +73,11 @@ def config_for_ratio(shape: tuple[int, ...], ratio: float, *, n_features_per_lev
     raw = 4 * int(np.prod(shape))
     budget_bytes = raw / float(ratio) - MODEL_OVERHEAD_BYTES
     budget_params = int(budget_bytes // (2 if bits == 16 else bits / 8))  # what picks the shape
-    finest = max(8, max(shape))
+    finest = finest_resolution(shape, budget_params)
     neurons = 16 if budget_params < 200_000 else 32
     for n_levels in (16, 12, 8, 6, 4, 2):
-        if n_levels == 16 and budget_params < 100_000 or n_levels == 12 and budget_params < 30_000:
+        if n_levels == 16 and budget_params < 100_000 or n_levels == 12 and budget_params < 30_000 \
+                or n_levels == 8 and budget_params < SIX_LEVELS_BELOW_PARAMS:
             continue
         base = 4
         scale = (finest / base) ** (1.0 / max(1, n_levels - 1)) if n_levels > 1 else 2.0
@@ -84,3 +94,15 @@ def config_for_ratio(shape: tuple[int, ...], ratio: float, *, n_features_per_lev
         f"ratio={ratio} is too high for a block of shape {tuple(shape)}: "
         f"{raw} raw bytes leave no room for the smallest model; use a lower ratio"
     )
+
+
+def finest_resolution(shape: tuple[int, ...], budget_params: int) -> float:
+    """Resolution of the finest hash-grid level for a block of ``shape`` and ``budget_params`` parameters.
+
+    ``FINEST_PER_CBRT_PARAM * budget_params ** (1/3)``, between
+    :data:`MIN_FINEST_RESOLUTION` and the block's longest axis: a level as fine
+    as the block itself with a few thousand parameters is almost all hash
+    collisions, and training spends them on noise.
+    """
+    top = max(MIN_FINEST_RESOLUTION, max(shape))
+    return min(top, max(MIN_FINEST_RESOLUTION, FINEST_PER_CBRT_PARAM * max(budget_params, 1) ** (1.0 / 3.0)))

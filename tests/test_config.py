@@ -115,3 +115,22 @@ def test_config_for_ratio_meets_ratio():
         assert 4 * np.prod(shape) / len(m.to_bytes()) >= ratio
     with pytest.raises(inr.InrValueError, match="ratio"):
         inr.config_for_ratio((8, 8, 8), 1000)
+
+
+def finest(cfg: inr.ModelConfig) -> float:
+    e = cfg.encoding
+    return e.base_resolution * e.per_level_scale ** (e.n_levels - 1)
+
+
+def test_default_grid_goes_only_as_fine_as_the_budget_holds():
+    # a few thousand parameters: the finest level is far coarser than the block, ~0.85 cbrt(parameters)
+    for shape, ratio in [((64, 64, 64), 100), ((64, 64, 64), 300), ((64, 64, 128), 100), ((128, 128, 128), 100)]:
+        cfg = inr.config_for_ratio(shape, ratio)
+        budget = (4 * np.prod(shape) / ratio - inr.sizing.MODEL_OVERHEAD_BYTES)  # 8-bit parameters: a byte each
+        assert finest(cfg) < max(shape) / 2
+        assert finest(cfg) == pytest.approx(inr.sizing.FINEST_PER_CBRT_PARAM * budget ** (1 / 3), rel=0.02)
+    # a budget larger than the block's samples: the finest level is the block's own resolution
+    assert finest(inr.config_for_ratio((32, 32, 32), 2)) == pytest.approx(32, rel=0.02)
+    # a tiny budget: 6 levels, none coarser than the minimum
+    small = inr.config_for_ratio((64, 64, 64), 1000)
+    assert small.encoding.n_levels == 6 and finest(small) >= inr.sizing.MIN_FINEST_RESOLUTION * 0.98

@@ -22,7 +22,7 @@ from conftest import ROOT, run_mpi
 # (levels, features, log2 table, base resolution, per-level scale), (neurons, hidden layers)
 CONFIGS = [
     ((8, 2, 12, 8, 1.5), (16, 1)),    # the "Numbers" model of issue 4
-    ((12, 2, 11, 4, 1.3704), (16, 1)),  # config_for_ratio((128,)*3, 100)
+    ((12, 2, 11, 4, 1.3704), (16, 1)),  # 12 hashed levels up to a 128^3 block's resolution
     ((4, 1, 10, 3, 1.9), (32, 2)),
     ((6, 4, 8, 16, 2.0), (64, 3)),
     ((3, 8, 6, 2, 3.0), (16, 2)),

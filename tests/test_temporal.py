@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+import sys
 import zlib
 
 import numpy as np
@@ -169,15 +170,7 @@ def test_deltas_written_before_the_multipliers_still_decode():
 
 
 def test_coarsen_delta_trades_bytes_for_psnr_at_the_price_it_is_given():
-    f0, f1 = gaussians((20, 20, 20)), gaussians((20, 20, 20), shift=0.01)
-    m0, _ = inr.fit(f0, ratio=10, max_steps=200, backend="torch", seed=0)
-    # the plain fit's parameters, on m0's grid: every move kept
-    m1, _ = inr.fit(f1, config=m0.config, init=m0, max_steps=60, backend="torch")
-    fine = inr.Model(m0.config, m1.params, m1.value_range, m1.grid_shape, "vertex", m1.owned, 8, scales=m0.scales)
-
-    def quality(p: np.ndarray) -> float:
-        cand = inr.Model(m0.config, p, fine.value_range, fine.grid_shape, "vertex", fine.owned, 8, scales=m0.scales)
-        return inr.psnr(f1, cand.decode(backend="torch"), float(np.ptp(f1)))
+    m0, fine, quality = coarsen_setup()
 
     def cost(m: inr.Model, db_per_halving: float) -> float:
         mu = len(fine.to_bytes()) * np.log(2) / db_per_halving
@@ -211,6 +204,59 @@ def test_fit_stores_fewer_moves_than_it_trained():
     assert rep.delta and rep.stored_bytes == len(m1.to_bytes(base=m0))
     assert rep.stored_bytes < 0.8 * len(every.to_bytes(base=m0))
     assert rep.psnr > inr.psnr(f1, every.decode(backend="torch"), float(np.ptp(f1))) - 1.5
+
+
+def coarsen_setup():
+    """(base model, a warm-started fit on the base's grid with every move kept, quality(params) -> PSNR)."""
+    f0, f1 = gaussians((20, 20, 20)), gaussians((20, 20, 20), shift=0.01)
+    m0, _ = inr.fit(f0, ratio=10, max_steps=200, backend="torch", seed=0)
+    m1, _ = inr.fit(f1, config=m0.config, init=m0, max_steps=60, backend="torch")
+    fine = inr.Model(m0.config, m1.params, m1.value_range, m1.grid_shape, "vertex", m1.owned, 8, scales=m0.scales)
+
+    def quality(p: np.ndarray) -> float:
+        cand = inr.Model(m0.config, p, fine.value_range, fine.grid_shape, "vertex", fine.owned, 8, scales=m0.scales)
+        return inr.psnr(f1, cand.decode(backend="torch"), float(np.ptp(f1)))
+    return m0, fine, quality
+
+
+def test_coarsen_delta_keeps_a_psnr_floor_and_stops_at_its_deadline():
+    m0, fine, quality = coarsen_setup()
+    full = quality(fine.params)
+    # bytes count for nearly everything, but no candidate may fall under the floor
+    floor = full - 0.3
+    p, mults = coarsen_delta(fine.params, m0.params, m0.config, 8, m0.scales, quality, db_per_halving=40.0,
+                             min_psnr=floor)
+    assert quality(p) >= floor and any(m != 1 for m in mults)
+    # a deadline already passed: nothing is tried, every move is kept
+    calls = []
+    p, mults = coarsen_delta(fine.params, m0.params, m0.config, 8, m0.scales,
+                             lambda q: calls.append(1) or quality(q), min_psnr=None, deadline=0.0)
+    assert mults == [1] * len(m0.scales) and np.array_equal(p.view(np.uint16), fine.params.view(np.uint16))
+    assert len(calls) <= 1  # at most the starting point is measured
+
+
+def test_a_delta_fit_never_trades_away_its_target_psnr(monkeypatch):
+    f0, f1 = gaussians((24, 24, 24)), gaussians((24, 24, 24), shift=0.01)
+    m0, _ = inr.fit(f0, ratio=20, max_steps=100, backend="torch", seed=0)
+    fit_module = sys.modules["inr.fit"]
+    real, seen = fit_module.coarsen_delta, {}
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fit_module, "coarsen_delta", spy)
+    for target in (20.0, 90.0):  # reached at once; out of reach
+        seen.clear()
+        m1, rep = inr.fit(f1, target_psnr=target, max_steps=40, backend="torch", delta_base=m0)
+        assert rep.delta
+        # the search was held to the target, or to the delta with every move when that misses it
+        assert seen["min_psnr"] is not None and seen["min_psnr"] <= target
+        assert rep.psnr >= seen["min_psnr"]
+        if target == 20.0:
+            assert seen["min_psnr"] == target
+        back = inr.Model.from_bytes(m1.to_bytes(base=m0), base=m0).decode(backend="torch")
+        assert inr.psnr(f1, back, float(np.ptp(f1))) == pytest.approx(rep.psnr)
 
 
 # --- the cache -------------------------------------------------------------------------------------------
