@@ -102,7 +102,13 @@ def markdown(docs: list[dict]) -> str:
              "the benchmark's JSON; do not edit by hand.", "",
              "Each shape is fitted at two table sizes around the default's bytes and its PSNR interpolated at the "
              "default's stored bytes (linear in log bytes); the figures are dB above (+) or below (-) the default "
-             "shape of that run, same data, same steps, native backend, 8-bit parameters + zstd.", ""]
+             "shape of that run, same data, same steps, native backend, 8-bit parameters + zstd.", "",
+             "How the shape in use (`inr.config_for_ratio`) was chosen: the earlier default put the finest level "
+             "at the block's own resolution. The one-knob sweep of that shape (the first 'before' section) found "
+             "a coarser finest level better on every case; the grid of finest resolution x levels over ratios "
+             "20-1000 put the best finest level near the cube root of the parameter count, and 6 levels ahead of "
+             "8 below about a thousand parameters; combining the knobs that won alone added little beyond the "
+             "finest level. The 'after' section repeats the one-knob sweep around the shape now in use.", ""]
     for d in docs:
         lines += [f"## {d.get('default_rule', 'default shape')}: {d['size']}^3 fields, {d['steps']} steps", "",
                   "| shape | mean dB | min dB | max dB | cases |", "|---|---|---|---|---|"]
@@ -143,7 +149,10 @@ def main() -> None:
     ap.add_argument("--markdown", help="write the markdown report here")
     args = ap.parse_args()
     if args.from_json:
-        docs = [json.loads(Path(p).read_text()) for p in args.from_json]
+        docs = []
+        for p in args.from_json:  # one run's output, or a list of them
+            doc = json.loads(Path(p).read_text())
+            docs.extend(doc if isinstance(doc, list) else [doc])
         if args.markdown:
             Path(args.markdown).write_text(markdown(docs))
         return

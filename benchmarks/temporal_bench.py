@@ -138,15 +138,15 @@ def markdown(docs: list[dict]) -> str:
         "multiples m = 2..32 of its steps, or not at all (`inr/delta_search.py`). Per group, greedily, "
         "largest first, the m that minimises bytes - mu * PSNR is kept, with mu = the bytes a whole model "
         "pays per dB at its size: whole models gain about 4 dB per doubling of their bytes here (the `none` "
-        "rows: 3.9-4.1 dB), so mu = whole bytes * ln 2 / 4. A delta gives up a dB only where that saves "
+        "rows: 2.2-5.2 dB), so mu = whole bytes * ln 2 / 4. A delta gives up a dB only where that saves "
         "more than a dB of a whole model costs, which is the trade that raises capacity at equal mean PSNR. "
         "The delta section stores one multiplier per group and the small integers.",
-        "* Typical choice (advection 48^3, ratio 100, a steady-state cycle): m = 4 on the MLP's first layer, "
+        "* Typical choice (advection 48^3, ratio 100, a steady-state cycle, the earlier model shape): m = 4 on the MLP's first layer, "
         "6-8 on the coarse hash levels, 16-32 on the finest: the fine tables move most, and each of their "
         "moves buys least.",
         "* Cost: the candidates are compared on about 32k owned samples (every k-th per axis, "
         "`inr.fit.SEARCH_SAMPLES`: k = 2 on the 48^3 blocks of 1 rank, 1 on the 48x48x24 blocks of 2 ranks), "
-        "~0.1 s per cycle here (`fit_s_per_cycle` of the delta rows against the none rows). On one 128^3 "
+        "~0.1 s per cycle here. On one 128^3 "
         "block at 1 thread: 0.35 s, against 2.1 s when every 2nd sample per axis was read, for the same "
         "choice within 3 % of the bytes.",
         "* With a time budget (`time_budget_s`, as in situ) a delta trains for 3/4 of it and the search gets "
@@ -158,13 +158,20 @@ def markdown(docs: list[dict]) -> str:
         "buys a whole model ~30 % of its bytes. A share of 0.9 left the search too little time (76 KB at "
         "38.1 dB). The main job (`scripts/demo.sh`, 64x64x128 blocks on 4 ranks sharing 2 cores, so ~30 "
         "steps per cycle) moved within its run-to-run noise: capacity 673x at 54.0 dB without the share, "
-        "717x at 53.5 dB with it.",
-        "* Where the gain falls short of 2x: the lowest quality runs (ratio 300: advection 31.5 dB on 1 "
-        "rank, 1.79; 26.4 dB on 2 ranks, 1.62). A delta's parameters are then ~300 bytes per domain, and "
-        "every entry also pays fixed costs that whole and delta entries share: ~110 bytes of model header "
-        "for a delta, ~250 bytes of cache index row and journal line (its EntryMeta, twice). Over the model "
-        "bytes alone the gain there is 2.31 and 2.18. With 2 ranks each domain is half the samples at the "
-        "same ratio, so these fixed costs weigh twice as much.",
+        "717x at 53.5 dB with it (both with the earlier model shape).",
+        "* Where the gain falls short of 2x: the lowest quality rows and the 2-rank runs (advection at ratio "
+        "300: 1.64 at 40.8 dB on 1 rank, 1.43 at 33.9 dB on 2 ranks; 2 ranks at ratio 100: 1.73-1.78). Every "
+        "entry pays fixed costs that whole and delta entries share: its EntryMeta twice (cache index row and "
+        "journal line, ~110 bytes each after compression) and a share of its segment file's ~3.5 KB of HDF5 "
+        "structure, next to a delta of ~300 bytes on a 48x48x24 block at ratio 300. Over the model bytes "
+        "alone the gain is 1.78-2.35 on advection and 2.9-3.3 on Gray-Scott. With 2 ranks each domain is half "
+        "the samples at the same ratio, so the fixed costs weigh twice as much.",
+        "* The model shape chosen by measurement (`docs/model_shape.md`) made whole models 3-9 dB better at the "
+        "same ratio here (advection 48^3 at ratio 300: 31.5 to 40.8 dB; Gray-Scott at 100: 24.1 to 27.2 dB). "
+        "The deltas gained too, but less, so the gain at equal PSNR narrowed: advection 2.5 to 2.2, Gray-Scott "
+        "3.2 to 2.7, 2-rank advection 2.0 to 1.8 (against the previous run of this report, before the shape change).",
+        "* Search time: the delta rows' `fit_s_per_cycle` is 0.02-0.1 s above the none rows' on 1 rank (these "
+        "runs shared the 2 cores with another benchmark, so the seconds are high).",
         "",
         "Side measurements (40-cycle chains run in-process with `inr.fit`, 48^3, ratio 100, keyframe every "
         "10, 60 steps; model bytes only; not part of this JSON):", "",
