@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import inr  # noqa: E402
 from inr.sizing import param_section_bytes  # noqa: E402
-from rate_distortion import load_fields  # noqa: E402
+from rate_distortion import add_sweep_arguments, sweep_fields  # noqa: E402
 
 #: one knob changed at a time from the default shape
 VARIANTS: dict[str, dict] = {
@@ -134,11 +134,7 @@ def markdown(docs: list[dict]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--size", type=int, default=64)
-    ap.add_argument("--fields", nargs="+", default=["gaussians", "sphere_front", "waves", "advection.temperature@20",
-                                                     "gray_scott.v@20"])
-    ap.add_argument("--ratios", type=float, nargs="+", default=[100, 300])
-    ap.add_argument("--steps", type=int, default=800)
+    add_sweep_arguments(ap)
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--finest-res", type=int, nargs="+",
                     help="instead of --variants: every pair of these finest resolutions and --levels")
@@ -163,15 +159,9 @@ def main() -> None:
                 VARIANTS[f"finest_res={r},levels={n}"] = {"finest_res": r, "n_levels": n}
                 args.variants.append(f"finest_res={r},levels={n}")
     notes: list[str] = []
-    analytic = [f for f in args.fields if "@" not in f]
-    cycles = tuple(sorted({int(f.split("@")[1]) for f in args.fields if "@" in f}))
-    fields = load_fields(args.size, analytic, bool(cycles), cycles or (1,), notes)
+    fields = sweep_fields(args.fields, args.size, notes)
     rows = []
-    for name in args.fields:
-        if name not in fields:
-            notes.append(f"field {name} not available")
-            continue
-        values = fields[name]
+    for name, values in fields.items():
         for ratio in args.ratios:
             default = inr.config_for_ratio(values.shape, ratio)
             budget = param_section_bytes(default, 8)

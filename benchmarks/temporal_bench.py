@@ -100,6 +100,42 @@ def equal_psnr(rows: list[dict], key: str) -> list[dict]:
     return out
 
 
+def db_per_doubling(docs: list[dict]) -> list[float]:
+    """dB lost per doubling of capacity between neighbouring ratios of the whole-model (``none``) runs."""
+    out = []
+    for d in docs:
+        none = sorted((r for r in d["runs"] if r["mode"] == "none"), key=lambda r: r["capacity"])
+        for a, b in zip(none, none[1:]):
+            out.append((a["psnr_mean"] - b["psnr_mean"]) / math.log2(b["capacity"] / a["capacity"]))
+    return out
+
+
+def _span(xs: list[float], fmt: str) -> str:
+    """'lo to hi' of ``xs`` in ``fmt`` (one value when they agree, '—' when empty)."""
+    if not xs:
+        return "—"
+    lo, hi = fmt.format(min(xs)), fmt.format(max(xs))
+    return lo if lo == hi else f"{lo} to {hi}"
+
+
+def _label(d: dict) -> str:
+    return f"{d['sim']} {d['ranks']} rank{'s' if d['ranks'] > 1 else ''}"
+
+
+def shortfall(docs: list[dict]) -> str:
+    """The equal-PSNR rows where the gain stays under 2x, and the model-bytes gain range per run."""
+    short = [f"{_label(d)} {r['gain']:.2f} at {r['psnr_mean']:.1f} dB" for d in docs
+             for r in d["equal_psnr_capacity"] if r["gain"] < 2]
+    model = [f"{_label(d)} {_span([r['gain'] for r in d['equal_psnr_model_capacity']], '{:.2f}')}" for d in docs]
+    return ("; ".join(short) or "none") + ". Over the model bytes alone: " + "; ".join(model)
+
+
+def search_seconds(d: dict) -> list[float]:
+    """Per ratio, the delta run's fit seconds per cycle minus the none run's."""
+    by = {(r["mode"], r["ratio"]): r["fit_s_per_cycle"] for r in d["runs"]}
+    return [by[("delta", q)] - by[("none", q)] for (m, q) in by if m == "none" and ("delta", q) in by]
+
+
 def markdown(docs: list[dict]) -> str:
     """The report of one or more runs of this benchmark (their JSON), as markdown."""
     lines = ["# Temporal weight-delta coding: cache capacity with and without deltas", "",
@@ -137,8 +173,9 @@ def markdown(docs: list[dict]) -> str:
         "* Now, after the fit, each parameter group (an MLP matrix, a hash level's table) may move in whole "
         "multiples m = 2..32 of its steps, or not at all (`inr/delta_search.py`). Per group, greedily, "
         "largest first, the m that minimises bytes - mu * PSNR is kept, with mu = the bytes a whole model "
-        "pays per dB at its size: whole models gain about 4 dB per doubling of their bytes here (the `none` "
-        "rows: 2.2-5.2 dB), so mu = whole bytes * ln 2 / 4. A delta gives up a dB only where that saves "
+        "pays per dB at its size, taken as 4 dB per doubling of a whole model's bytes "
+        "(`inr.delta_search.DB_PER_HALVING`; between neighbouring ratios the `none` rows here gain "
+        f"{_span(db_per_doubling(docs), '{:.1f}')} dB per doubling), so mu = whole bytes * ln 2 / 4. A delta gives up a dB only where that saves "
         "more than a dB of a whole model costs, which is the trade that raises capacity at equal mean PSNR. "
         "The delta section stores one multiplier per group and the small integers.",
         "* Typical choice (advection 48^3, ratio 100, a steady-state cycle, the earlier model shape): m = 4 on the MLP's first layer, "
@@ -159,19 +196,26 @@ def markdown(docs: list[dict]) -> str:
         "38.1 dB). The main job (`scripts/demo.sh`, 64x64x128 blocks on 4 ranks sharing 2 cores, so ~30 "
         "steps per cycle) moved within its run-to-run noise: capacity 673x at 54.0 dB without the share, "
         "717x at 53.5 dB with it (both with the earlier model shape).",
-        "* Where the gain falls short of 2x: the lowest quality rows and the 2-rank runs (advection at ratio "
-        "300: 1.64 at 40.8 dB on 1 rank, 1.43 at 33.9 dB on 2 ranks; 2 ranks at ratio 100: 1.73-1.78). Every "
-        "entry pays fixed costs that whole and delta entries share: its EntryMeta twice (cache index row and "
-        "journal line, ~110 bytes each after compression) and a share of its segment file's ~3.5 KB of HDF5 "
-        "structure, next to a delta of ~300 bytes on a 48x48x24 block at ratio 300. Over the model bytes "
-        "alone the gain is 1.78-2.35 on advection and 2.9-3.3 on Gray-Scott. With 2 ranks each domain is half "
-        "the samples at the same ratio, so the fixed costs weigh twice as much.",
-        "* The model shape chosen by measurement (`docs/model_shape.md`) made whole models 3-9 dB better at the "
-        "same ratio here (advection 48^3 at ratio 300: 31.5 to 40.8 dB; Gray-Scott at 100: 24.1 to 27.2 dB). "
-        "The deltas gained too, but less, so the gain at equal PSNR narrowed: advection 2.5 to 2.2, Gray-Scott "
-        "3.2 to 2.7, 2-rank advection 2.0 to 1.8 (against the previous run of this report, before the shape change).",
-        "* Search time: the delta rows' `fit_s_per_cycle` is 0.02-0.1 s above the none rows' on 1 rank (these "
-        "runs shared the 2 cores with another benchmark, so the seconds are high).",
+        "* Where the gain falls short of 2x (equal-PSNR rows above): " + shortfall(docs) + ". Every entry pays "
+        "fixed costs that whole and delta entries share: its EntryMeta twice (cache index row and journal line, "
+        "~110 bytes each after compression) and a share of its segment file's ~3.5 KB of HDF5 structure, next to "
+        "a delta of ~300 bytes on a 48x48x24 block at ratio 300. With 2 ranks each domain is half the samples "
+        "at the same ratio, so the fixed costs weigh twice as much; at the lowest quality a delta has least "
+        "to leave out.",
+        "* History of this report: the model shape chosen by measurement (`docs/model_shape.md`) made whole "
+        "models 3-9 dB better at the same ratio here (advection 48^3 at ratio 300: 31.5 to 40.8 dB; Gray-Scott "
+        "at 100: 24.1 to 27.2 dB), and the gain at equal PSNR narrowed from 2.5 to 2.2 (advection), 3.2 to 2.7 "
+        "(Gray-Scott), 2.0 to 1.8 (2-rank advection). Then the training schedule "
+        "(`docs/training_schedule.md`: from scratch the learning rate decays to half, not a tenth; a warm "
+        "start keeps its rate) made whole models 0.8-3.1 dB better at the same ratio and deltas 1.2-2.7 dB. "
+        "Where the runs overlap in PSNR, capacity at equal PSNR rose 1.14-1.54x for whole models and "
+        "1.05-1.34x for deltas: both modes gained, whole models more, so the gain narrowed again: advection "
+        "2.2 to 1.8-2.0 (1.5 at the lowest quality), Gray-Scott 2.2-2.8 to 2.1-2.7, 2-rank advection 1.4-2.1 "
+        "to 1.4-1.8. The run before each change is in the git history of `docs/temporal_deltas.json`.",
+        "* Search time: a delta row's `fit_s_per_cycle` minus the none row's at the same ratio: "
+        + "; ".join(f"{_label(d)} {_span(search_seconds(d), '{:+.2f}')} s" for d in docs)
+        + " (fit and search together, under a fixed step count; the runs shared the 2 cores with each other, "
+        "so the seconds are noisy).",
         "",
         "Side measurements (40-cycle chains run in-process with `inr.fit`, 48^3, ratio 100, keyframe every "
         "10, 60 steps; model bytes only; not part of this JSON):", "",

@@ -1,5 +1,6 @@
 """inr.fit with the torch reference backend: quality, warm start, seams, bad input."""
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -35,6 +36,24 @@ def test_warm_start_reaches_same_psnr_in_half_the_steps():
     _, warm = inr.fit(b, init=prev, seed=1, **kw)
     assert cold.psnr >= target and warm.psnr >= target
     assert warm.steps <= cold.steps / 2, (warm.steps, cold.steps)
+
+
+@pytest.mark.parametrize("bits", [4, 8])
+def test_a_fit_stopped_at_its_target_stores_a_model_that_reaches_it(bits):
+    # the target is judged on the parameters as stored (fp16, then quantised): coarse quantisation must
+    # not push a model that "reached" the target below it
+    a = gaussians((32, 32, 32), seed=7)
+    b = gaussians((32, 32, 32), seed=7, shift=0.02)
+    stopped = 0
+    for target in (36.0, 40.0, 44.0):
+        kw = dict(ratio=40, target_psnr=target, max_steps=1500, param_bits=bits, backend="native", seed=0)
+        prev, rep_a = inr.fit(a, **kw)
+        for model, rep, values in ((prev, rep_a, a), (*inr.fit(b, init=prev, **kw), b)):
+            if rep.stop_reason == "target_psnr":
+                stopped += 1
+                again = inr.Model.from_bytes(model.to_bytes()).decode(backend="native")
+                assert inr.psnr(values, again) >= target, (bits, target, rep)
+    assert stopped >= 4  # the test is about fits that stop at their target
 
 
 def seam_error(field, rec_left, rec_right):
@@ -151,3 +170,45 @@ def test_unreachable_target_returns_the_best_model_tried_with_a_warning():
     with pytest.warns(RuntimeWarning, match="no model size tried reached target_psnr=150"):
         model, rep = inr.fit(values, ratio=None, target_psnr=150, max_steps=40, time_budget_s=3.0, backend="native")
     assert rep.psnr < 150 and rep.seconds < 3.0 + 2.0
+
+
+def test_a_fit_from_scratch_decays_its_rate_to_half_and_a_warm_start_does_not(monkeypatch):
+    fit_module = sys.modules["inr.fit"]
+    real = fit_module.get_backend
+    rates: list[float] = []
+
+    def spying_backend(*args, **kwargs):
+        be = real(*args, **kwargs)
+
+        class Spy:
+            name = be.name
+
+            def __getattr__(self, attr):
+                return getattr(be, attr)
+
+            def trainer(self, *a, **k):
+                t = be.trainer(*a, **k)
+                step = t.step
+
+                def spy_step(n, lr):
+                    rates.append(lr)
+                    return step(n, lr)
+                t.step = spy_step
+                return t
+        return Spy()
+
+    monkeypatch.setattr(fit_module, "get_backend", spying_backend)
+    v = gaussians((16, 16, 16), seed=1)
+    model, _ = inr.fit(v, ratio=8, max_steps=200, backend="native")
+    cold = list(rates)
+    assert cold[0] == pytest.approx(fit_module.LEARNING_RATE)
+    # exponential decay towards LR_FINAL_FRACTION (0.5) of the start at max_steps, never below it
+    assert cold == sorted(cold, reverse=True) and cold[-1] < cold[0]
+    assert cold[-1] >= fit_module.LEARNING_RATE * fit_module.LR_FINAL_FRACTION
+    assert cold[-1] == pytest.approx(fit_module.LEARNING_RATE * fit_module.LR_FINAL_FRACTION, rel=0.05)
+    rates.clear()
+    inr.fit(gaussians((16, 16, 16), seed=1, shift=0.01), init=model, max_steps=60, backend="native")
+    assert rates and set(rates) == {fit_module.WARM_LEARNING_RATE}
+    rates.clear()
+    inr.fit(gaussians((16, 16, 16), seed=1, shift=0.02), delta_base=model, max_steps=60, backend="native")
+    assert rates and set(rates) == {fit_module.WARM_LEARNING_RATE}

@@ -14,7 +14,8 @@ spec.loader.exec_module(tb)
 
 def run(mode, ratio, capacity, psnr):
     return {"mode": mode, "ratio": ratio, "capacity": capacity, "model_capacity": capacity * 1.2,
-            "psnr_mean": psnr, "psnr_min": psnr - 3, "cycles_with_deltas": 9 if mode == "delta" else 0}
+            "psnr_mean": psnr, "psnr_min": psnr - 3, "cycles_with_deltas": 9 if mode == "delta" else 0,
+            "fit_s_per_cycle": 0.6 if mode == "delta" else 0.5}
 
 
 def test_capacity_is_compared_at_equal_psnr():
@@ -46,3 +47,7 @@ def test_markdown_report_from_the_json(tmp_path):
     text = (tmp_path / "r.md").read_text()
     assert "## advection, 32^3, 30 cycles" in text and "| delta | 100 | 150.0 | 180.0 | 40.00 |" in text
     assert "| 40.00 | 100.0 | 150.0 | 1.5 | 120.0 | 180.0 | 1.5 |" in text
+    # the summary bullets are read from the runs, not written by hand
+    assert "falls short of 2x (equal-PSNR rows above): advection 1 rank 1.50 at 40.0 dB." in text
+    assert "Over the model bytes alone: advection 1 rank 1.50." in text
+    assert "the none row's at the same ratio: advection 1 rank +0.10 s" in text
