@@ -1,16 +1,19 @@
 """Capacity of the temporal cache with and without temporal weight-delta coding; prints JSON.
 
-    python benchmarks/temporal_bench.py                    # advection, 48^3, 100 cycles, ratios 50 100 300 (~7 min)
+    python benchmarks/temporal_bench.py                    # advection, 48^3, 100 cycles, ratios 50 100 300, 3 modes (~12 min)
     python benchmarks/temporal_bench.py --quick            # 32^3, 30 cycles, two ratios (~1 min)
     python benchmarks/temporal_bench.py --sim gray_scott --ranks 2 --keyframe-every 20
-    python benchmarks/temporal_bench.py --from-json docs/temporal_deltas.json --markdown docs/temporal_deltas.md
+    python benchmarks/temporal_bench.py --modes independent > ind.json      # one mode's runs only
+    python benchmarks/temporal_bench.py --from-json docs/temporal_deltas.json ind.json --markdown docs/temporal_deltas.md
 
 Runs a bundled proxy simulation for real (``python -m sims.<sim>``, under
 ``mpiexec -n RANKS`` when RANKS > 1) once per (mode, ratio): mode ``none``
 stores every cycle's model whole (warm-started from the previous one, the
-default), mode ``delta`` uses ``af.compress(temporal='delta',
-keyframe_every=K)``. Every run fits the same number of steps per cycle, so
-the two modes get the same work. From each run's ``summary.json``:
+default), mode ``independent`` stores every cycle's model whole and fits it
+from scratch (``warm_start=False``: what a per-timestep compressor does),
+mode ``delta`` uses ``af.compress(temporal='delta', keyframe_every=K)``.
+Every run fits the same number of steps per cycle, so the modes get the
+same work. From each run's ``summary.json``:
 
 * capacity = raw float32 bytes of all cycles / every byte of the cache folder
   (HDF5 segments, journals, markers), and the same over the model bytes alone;
@@ -19,7 +22,9 @@ the two modes get the same work. From each run's ``summary.json``:
 
 Then, per mode, capacity at equal mean PSNR: log(capacity) interpolated
 linearly in PSNR between the ratios run, at the PSNRs both modes reach; the
-reported gain is delta / none at those PSNRs.
+reported gain is delta / none (and delta / independent) at those PSNRs.
+``--from-json`` recomputes these from the runs, merging the runs of
+outputs with the same configuration (e.g. one mode run later).
 """
 from __future__ import annotations
 
@@ -43,18 +48,23 @@ ACTIONS = """-
       type: "python"
       params:
         source: "import ascent_filters as af; af.compress(fields=['{field}'], ratio={ratio}, max_steps={steps}, \
-temporal='{mode}', keyframe_every={k}, backend='{backend}', cache='run.cache')"
+temporal='{temporal}', warm_start={warm}, keyframe_every={k}, backend='{backend}', cache='run.cache')"
 """
 
 FIELDS = {"advection": "temperature", "gray_scott": "v"}
+#: mode -> (af.compress temporal=, warm_start=)
+MODES = {"none": ("none", True), "delta": ("delta", True), "independent": ("none", False)}
+#: what identifies a configuration: outputs that agree on these are runs of one experiment
+CONFIG_KEYS = ("sim", "backend", "grid", "cycles", "ranks", "fit_steps", "keyframe_every")
 
 
 def run_once(args: argparse.Namespace, mode: str, ratio: float, work: Path) -> dict:
     """One proxy run; the figures of its summary.json."""
     out = work / f"{mode}_{ratio:g}"
     actions = work / f"{mode}_{ratio:g}.yaml"
-    actions.write_text(ACTIONS.format(field=FIELDS[args.sim], ratio=ratio, steps=args.fit_steps, mode=mode,
-                                      k=args.keyframe_every, backend=args.backend))
+    temporal, warm = MODES[mode]
+    actions.write_text(ACTIONS.format(field=FIELDS[args.sim], ratio=ratio, steps=args.fit_steps, temporal=temporal,
+                                      warm=warm, k=args.keyframe_every, backend=args.backend))
     cmd = [sys.executable, "-m", f"sims.{args.sim}", "--grid", str(args.grid), "--steps", str(args.cycles),
            "--actions", str(actions), "--final-actions", "none", "--output", str(out), "--runtime", "embedded",
            "--quiet"]
@@ -81,6 +91,9 @@ def run_once(args: argparse.Namespace, mode: str, ratio: float, work: Path) -> d
 def capacity_at(rows: list[dict], psnr: float, key: str) -> float | None:
     """log-linear interpolation of ``key`` at mean PSNR ``psnr`` over one mode's runs (None outside them)."""
     pts = sorted((r["psnr_mean"], math.log(r[key])) for r in rows)
+    for p, c in pts:
+        if p == psnr:  # a run at exactly this PSNR (also when it is the only one)
+            return math.exp(c)
     for (p0, c0), (p1, c1) in zip(pts, pts[1:]):
         if p0 <= psnr <= p1:
             w = 0.0 if p1 == p0 else (psnr - p0) / (p1 - p0)
@@ -88,16 +101,43 @@ def capacity_at(rows: list[dict], psnr: float, key: str) -> float | None:
     return None
 
 
-def equal_psnr(rows: list[dict], key: str) -> list[dict]:
-    """delta/none capacity at the PSNRs both modes reach (each delta run's PSNR, and each none run's)."""
-    none = [r for r in rows if r["mode"] == "none"]
+def equal_psnr(rows: list[dict], key: str, base: str = "none") -> list[dict]:
+    """delta/``base`` capacity at the PSNRs both modes reach (each delta run's PSNR, and each base run's)."""
+    none = [r for r in rows if r["mode"] == base]
     delta = [r for r in rows if r["mode"] == "delta"]
+    rows = none + delta
     out = []
     for p in sorted({r["psnr_mean"] for r in rows}):
         a, b = capacity_at(none, p, key), capacity_at(delta, p, key)
         if a and b:
-            out.append({"psnr_mean": p, "none": round(a, 1), "delta": round(b, 1), "gain": round(b / a, 2)})
+            out.append({"psnr_mean": p, base: round(a, 1), "delta": round(b, 1), "gain": round(b / a, 2)})
     return out
+
+
+def summarise(config: dict, rows: list[dict], seconds: float | None = None) -> dict:
+    """One configuration's output: its runs and the comparisons read from them."""
+    ratios = sorted({r["ratio"] for r in rows})
+    cap = {(r["mode"], r["ratio"]): r["capacity"] for r in rows}
+    out = {**{k: config[k] for k in CONFIG_KEYS}, "runs": rows,
+           "equal_psnr_capacity": equal_psnr(rows, "capacity"),
+           "equal_psnr_model_capacity": equal_psnr(rows, "model_capacity"),
+           "equal_psnr_capacity_vs_independent": equal_psnr(rows, "capacity", "independent"),
+           "same_ratio_gain": {f"{q:g}": round(cap[("delta", q)] / cap[("none", q)], 2) for q in ratios
+                               if ("delta", q) in cap and ("none", q) in cap}}
+    if seconds is not None:
+        out["bench_seconds"] = round(seconds, 1)
+    return out
+
+
+def merge(docs: list[dict]) -> list[dict]:
+    """Outputs of the same configuration as one (a later run of a (mode, ratio) replaces an earlier one)."""
+    merged: dict[tuple, dict] = {}
+    for d in docs:
+        key = tuple(d.get(k, "auto" if k == "backend" else None) for k in CONFIG_KEYS)
+        runs = merged.setdefault(key, {"config": dict(zip(CONFIG_KEYS, key)), "runs": {}, "seconds": 0.0})
+        runs["runs"].update({(r["mode"], r["ratio"]): r for r in d["runs"]})
+        runs["seconds"] += d.get("bench_seconds", 0.0)
+    return [summarise(m["config"], list(m["runs"].values()), m["seconds"] or None) for m in merged.values()]
 
 
 def db_per_doubling(docs: list[dict]) -> list[float]:
@@ -144,7 +184,16 @@ def markdown(docs: list[dict]) -> str:
              "Each row is one real run of a bundled proxy under the embedded runtime, every cycle compressed "
              "with the same number of training steps. Capacity = raw float32 bytes of all cycles / every "
              "byte of the cache folder; model capacity = the same over the model bytes alone. PSNR over every "
-             "(cycle, domain), measured at compression time on what the stored bytes decode to.", ""]
+             "(cycle, domain), measured at compression time on what the stored bytes decode to. Modes: "
+             "`delta` (temporal weight-delta coding, a keyframe every K cycles), `none` (every cycle a whole "
+             "model, warm-started from the previous cycle's: the default, and the baseline the gain is "
+             "measured against), `independent` (every cycle a whole model fitted from scratch, "
+             "`warm_start=False`: what a per-timestep compressor does).", "",
+             "Summary, delta against each baseline at equal mean PSNR (capacity gain, over the PSNRs both reach):",
+             ""] + [f"* {_label(d)}: against warm-started whole models "
+                    f"{_span([r['gain'] for r in d['equal_psnr_capacity']], '{:.2f}')}; against independent "
+                    f"per-cycle models {_span([r['gain'] for r in d.get('equal_psnr_capacity_vs_independent', [])], '{:.2f}')}"
+                    for d in docs] + [""]
     for d in docs:
         lines += [f"## {d['sim']}, {d['grid']}^3, {d['cycles']} cycles, {d['ranks']} rank(s), "
                   f"{d['fit_steps']} steps per cycle, keyframe every {d['keyframe_every']}, backend "
@@ -162,6 +211,11 @@ def markdown(docs: list[dict]) -> str:
             m = model.get(r["psnr_mean"], {})
             lines.append(f"| {r['psnr_mean']:.2f} | {r['none']} | {r['delta']} | {r['gain']} | {m.get('none', '—')} "
                          f"| {m.get('delta', '—')} | {m.get('gain', '—')} |")
+        if d.get("equal_psnr_capacity_vs_independent"):
+            lines += ["", "Against independent per-cycle models, at equal mean PSNR:", "",
+                      "| PSNR mean | capacity independent | capacity delta | gain |", "|---|---|---|---|"]
+            lines += [f"| {r['psnr_mean']:.2f} | {r['independent']} | {r['delta']} | {r['gain']} |"
+                      for r in d["equal_psnr_capacity_vs_independent"]]
         lines.append("")
     lines += [
         "## How a delta is chosen", "",
@@ -196,7 +250,8 @@ def markdown(docs: list[dict]) -> str:
         "38.1 dB). The main job (`scripts/demo.sh`, 64x64x128 blocks on 4 ranks sharing 2 cores, so ~30 "
         "steps per cycle) moved within its run-to-run noise: capacity 673x at 54.0 dB without the share, "
         "717x at 53.5 dB with it (both with the earlier model shape).",
-        "* Where the gain falls short of 2x (equal-PSNR rows above): " + shortfall(docs) + ". Every entry pays "
+        "* Where the gain over warm-started whole models falls short of 2x (equal-PSNR rows above): "
+        + shortfall(docs) + ". Every entry pays "
         "fixed costs that whole and delta entries share: its EntryMeta twice (cache index row and journal line, "
         "~110 bytes each after compression) and a share of its segment file's ~3.5 KB of HDF5 structure, next to "
         "a delta of ~300 bytes on a 48x48x24 block at ratio 300. With 2 ranks each domain is half the samples "
@@ -251,34 +306,32 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="32^3, 30 cycles, ratios 50 and 200")
     ap.add_argument("--keep", action="store_true", help="keep the run folders (printed)")
     ap.add_argument("--from-json", nargs="+", help="skip the runs: read these outputs of this benchmark")
+    ap.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES),
+                    help="modes to run (default: all)")
     ap.add_argument("--markdown", help="write the markdown report here")
+    ap.add_argument("-o", "--output", help="with --from-json: write the merged JSON here")
     args = ap.parse_args()
     if args.from_json:
         docs = []
         for p in args.from_json:  # one run's output, or a list of them
             doc = json.loads(Path(p).read_text())
             docs.extend(doc if isinstance(doc, list) else [doc])
+        docs = merge(docs)
         if args.markdown:
             Path(args.markdown).write_text(markdown(docs))
+        if args.output:
+            Path(args.output).write_text(json.dumps(docs, indent=1) + "\n")
         return
     if args.quick:
         args.grid, args.cycles, args.ratios = 32, 30, [50, 200]
     work = Path(tempfile.mkdtemp(prefix="temporal_bench_"))
     t0 = time.perf_counter()
     try:
-        rows = [run_once(args, mode, ratio, work) for ratio in args.ratios for mode in ("none", "delta")]
+        rows = [run_once(args, mode, ratio, work) for ratio in args.ratios for mode in args.modes]
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    out = {"sim": args.sim, "backend": args.backend, "grid": args.grid, "cycles": args.cycles, "ranks": args.ranks,
-           "fit_steps": args.fit_steps, "keyframe_every": args.keyframe_every, "runs": rows,
-           "equal_psnr_capacity": equal_psnr(rows, "capacity"),
-           "equal_psnr_model_capacity": equal_psnr(rows, "model_capacity"),
-           "same_ratio_gain": {f"{r:g}": round(next(x["capacity"] for x in rows if x["mode"] == "delta"
-                                                    and x["ratio"] == r) /
-                                               next(x["capacity"] for x in rows if x["mode"] == "none"
-                                                    and x["ratio"] == r), 2) for r in args.ratios},
-           "bench_seconds": round(time.perf_counter() - t0, 1)}
+    out = summarise(vars(args), rows, time.perf_counter() - t0)
     if args.keep:
         out["folders"] = str(work)
     if args.markdown:
