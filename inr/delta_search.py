@@ -32,7 +32,8 @@ import numpy as np
 from .quantize import _assemble, _steps, chain_limit, encode_params, param_groups
 
 #: dB a whole model gains per doubling of its bytes (measured on advection and Gray-Scott, 48^3, ratios 50-300:
-#: 3.9-4.1 dB with the earlier model shape, 2.2-5.2 dB with today's); sets the price of a dB in bytes
+#: 3.9-4.1 dB with the earlier model shape; today's range is in docs/temporal_deltas.md); sets the price of
+#: a dB in bytes
 DB_PER_HALVING = 4.0
 #: step multipliers tried per group, in this order (0: the group keeps the base's values)
 MULTIPLIERS = (2, 3, 4, 6, 8, 12, 16, 24, 32)

@@ -12,7 +12,7 @@ from .errors import InrValueError
 MODEL_OVERHEAD_BYTES = 300
 #: the finest level's resolution is this times the cube root of the parameter budget (at least
 #: MIN_FINEST_RESOLUTION, at most the block's longest axis): a grid only as fine as the budget can hold
-#: without heavy hash collisions. Measured (benchmarks/shape_sweep.py, docs/rate_distortion.md): on 64^3
+#: without heavy hash collisions. Measured (benchmarks/shape_sweep.py, docs/model_shape.md): on 64^3
 #: blocks at ratios 20-1000 this beat a finest level at the block's resolution by 1-11 dB at equal bytes.
 FINEST_PER_CBRT_PARAM = 0.85
 MIN_FINEST_RESOLUTION = 8
