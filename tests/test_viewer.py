@@ -242,7 +242,7 @@ def test_browser_scrub_and_recolour(server, browser, tmp_path):
     browser.find_element(By.CSS_SELECTOR, "#colormap-select .v-field").click()
     item = wait_for(lambda: [e for e in browser.find_elements(By.CSS_SELECTOR, ".v-overlay .v-list-item")
                              if e.text.strip() == "gray"], 10, "the colormap menu")[0]
-    item.click()
+    wait_for(lambda: item.click() or True, 10, "the gray entry to take the click (the menu may still be scrolling)")
     wait_for(lambda: colourfulness(shot(browser, "slice-view")) < 5, 20, "grey slice colours")
     Path(tmp_path / "gray.png").write_bytes(browser.get_screenshot_as_png())
     # the volume is recoloured too: still drawn, but no coloured pixel left

@@ -115,14 +115,16 @@ def drawn_fraction(img: np.ndarray) -> float:
 
 
 def wait_for(cond: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
-    """``cond()``'s first truthy value; elements not there yet (or re-rendered meanwhile) count as not yet."""
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    """``cond()``'s first truthy value; elements not there yet (or re-rendered meanwhile, or still covered by
+    another while a menu animates) count as not yet."""
+    from selenium.common.exceptions import (ElementClickInterceptedException, NoSuchElementException,
+                                            StaleElementReferenceException)
 
     deadline = time.monotonic() + timeout
     while True:
         try:
             value = cond()
-        except (NoSuchElementException, StaleElementReferenceException):
+        except (NoSuchElementException, StaleElementReferenceException, ElementClickInterceptedException):
             value = None
         if value is not None and (value.size > 0 if isinstance(value, np.ndarray) else bool(value)):
             return value
