@@ -69,7 +69,7 @@ def in_browser(path: Path, cycles: int, log: Path) -> dict:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    from insitu.viewer.harness import (ViewerProcess, coloured_fraction, find_browser, headless_chrome, shot,
+    from tests.support.browser import (ViewerProcess, coloured_fraction, find_browser, headless_chrome, shot,
                                        wait_for)
 
     found = find_browser()
@@ -123,7 +123,7 @@ def main() -> int:
                         "machine": platform.machine()}
         os.environ["_BENCH_CYCLES"] = json.dumps(names)
         if a.no_browser:
-            from insitu.viewer.harness import ViewerProcess
+            from tests.support.browser import ViewerProcess
 
             with ViewerProcess(path, Path(tmp) / "server.log", "--poll", "0") as server:
                 result["startup_s"] = server.startup_s

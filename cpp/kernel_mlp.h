@@ -61,17 +61,22 @@ void mlp_forward(const NetView& net, const Scratch& s, int nv) {
     matmul<false>(mat(net, net.H), net.W, 1, 1, net.W, layer_input(net, s, net.H), s.out, nv);
 }
 
-// dw[j][k][v] += sum over i = v mod kLanes of g[j][i] * in[k][i]: per-lane partial
-// sums, reduced once per batch partition (mlp_flush), so no horizontal sum per tile.
+// dw[j][k][v] += sum over i = v mod kSumLanes of g[j][i] * in[k][i]: partial
+// sums in a fixed grouping (see kSumLanes), reduced once per batch partition
+// (train_end), so no horizontal sum per tile and no dependence on the ISA.
 void weight_grad(const float* g, const float* in, int J, int K, float* dw, int nv) {
+    constexpr int R = kSumLanes / kLanes;  // vectors per group of kSumLanes points
     for (int j = 0; j < J; ++j) {
         const float* gj = g + size_t(j) * T;
         for (int k = 0; k < K; ++k) {
             const float* xk = in + size_t(k) * T;
-            float* d = dw + (size_t(j) * K + k) * kLanes;
-            vf acc = load(d);
-            for (int i0 = 0; i0 < nv; i0 += kLanes) acc += load(gj + i0) * load(xk + i0);
-            store(d, acc);
+            float* d = dw + (size_t(j) * K + k) * kSumLanes;
+            vf acc[R];
+            for (int r = 0; r < R; ++r) acc[r] = load(d + r * kLanes);
+            for (int i0 = 0; i0 < nv; i0 += kSumLanes)
+                for (int r = 0; r < R && i0 + r * kLanes < nv; ++r)
+                    acc[r] += load(gj + i0 + r * kLanes) * load(xk + i0 + r * kLanes);
+            for (int r = 0; r < R; ++r) store(d + r * kLanes, acc[r]);
         }
     }
 }
@@ -88,7 +93,7 @@ void mlp_backward(const NetView& net, const Scratch& s, int nv) {
         const float* in = layer_input(net, s, m);
         const float* gm = m == net.H ? gout : g;
         dw_at -= size_t(J) * K;
-        weight_grad(gm, in, J, K, s.dw + dw_at * kLanes, nv);
+        weight_grad(gm, in, J, K, s.dw + dw_at * kSumLanes, nv);
         // gradient w.r.t. the input: A^T gm, i.e. A(k, j) = a[j*K + k]
         float* gin = m == 0 ? s.genc : gnext;
         matmul<false>(mat(net, m), 1, K, K, J, gm, gin, nv);

@@ -26,6 +26,13 @@ constexpr int kLanes = 8;
 constexpr int kLanes = 4;
 #endif
 
+// Weight gradients are summed in kSumLanes partial sums (point i into sum i mod
+// kSumLanes), the same in every build: a build with narrower vectors keeps
+// kSumLanes / kLanes accumulators. Every other sum runs over points in order,
+// so builds for different instruction sets train to bit-identical results.
+constexpr int kSumLanes = 16;
+static_assert(kSumLanes % kLanes == 0, "kSumLanes must be a multiple of the vector width");
+
 inline size_t round16(size_t n) { return (n + 15) & ~size_t(15); }
 
 // Points of a tile that the vector loops cover: n rounded up to whole vectors.

@@ -21,7 +21,7 @@ struct Scratch {
     float* genc;     // D x T gradient w.r.t. the encoding
     uint32_t* idx;   // L x 8 x T table entries of the corners
     float* wts;      // L x 8 x T trilinear weights
-    float* dw;       // sum of J*K over matrices x kLanes weight-gradient partial sums
+    float* dw;       // sum of J*K over matrices x kSumLanes weight-gradient partial sums
 };
 
 size_t mats_size(const NetView& net) { return size_t(net.W) * net.D + size_t(net.W) * net.W * (net.H - 1) + net.W; }
@@ -29,7 +29,7 @@ size_t mats_size(const NetView& net) { return size_t(net.W) * net.D + size_t(net
 size_t scratch_floats(const NetView& net) {
     const size_t L = net.lv.n_levels;
     return round16(size_t(net.D) * T) + round16(size_t(net.H) * net.W * T) + round16(T) + 2 * round16(size_t(net.W) * T) +
-           round16(size_t(net.D) * T) + 2 * round16(L * 8 * T) + round16(mats_size(net) * kLanes) + 16;
+           round16(size_t(net.D) * T) + 2 * round16(L * 8 * T) + round16(mats_size(net) * kSumLanes) + 16;
 }
 
 Scratch carve(const NetView& net, float* base) {
@@ -45,7 +45,7 @@ Scratch carve(const NetView& net, float* base) {
     s.genc = take(size_t(net.D) * T);
     s.idx = reinterpret_cast<uint32_t*>(take(L * 8 * T));
     s.wts = take(L * 8 * T);
-    s.dw = take(mats_size(net) * kLanes);
+    s.dw = take(mats_size(net) * kSumLanes);
     return s;
 }
 

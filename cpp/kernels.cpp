@@ -8,8 +8,8 @@
 // Data layout inside a tile: structure of arrays, row r of a tile is
 // x[r * kTile + i] for point i, so the inner loops run over points and the
 // compiler vectorises them without reassociating any sum. Results do not depend
-// on the thread count; builds for different instruction sets differ in rounding
-// only (the vector width sets how weight-gradient partial sums are grouped).
+// on the thread count nor on the instruction set: weight-gradient partial sums
+// are grouped the same way in every build (kSumLanes, kernel_simd.h).
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -76,7 +76,7 @@ void train_tile(const NetView& net, const TrainTile& t, float* grad, double* los
 // Start of a batch partition: clear the weight-gradient partial sums.
 void train_begin(const NetView& net, float* scratch) {
     const Scratch s = carve(net, scratch);
-    std::memset(s.dw, 0, sizeof(float) * mats_size(net) * kLanes);
+    std::memset(s.dw, 0, sizeof(float) * mats_size(net) * kSumLanes);
 }
 
 // End of a batch partition: add the partial sums (fixed order) into grad.
@@ -84,10 +84,10 @@ void train_end(const NetView& net, float* grad, float* scratch) {
     const Scratch s = carve(net, scratch);
     const size_t n = mats_size(net);
     for (size_t p = 0; p < n; ++p) {
-        const float* d = s.dw + p * kLanes;
-        float a[kLanes / 2];
-        for (int v = 0; v < kLanes / 2; ++v) a[v] = d[v] + d[v + kLanes / 2];
-        for (int h = kLanes / 4; h >= 1; h /= 2)
+        const float* d = s.dw + p * kSumLanes;
+        float a[kSumLanes / 2];
+        for (int v = 0; v < kSumLanes / 2; ++v) a[v] = d[v] + d[v + kSumLanes / 2];
+        for (int h = kSumLanes / 4; h >= 1; h /= 2)
             for (int v = 0; v < h; ++v) a[v] += a[v + h];
         grad[p] += a[0];
     }

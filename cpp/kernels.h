@@ -83,3 +83,14 @@ struct Kernels {
 const Kernels& kernels();
 
 }  // namespace inr
+
+// Outside the kernel builds only (dispatch.cpp, module.cpp): std types are fine here.
+#ifndef INR_ISA
+#include <string>
+#include <vector>
+namespace inr {
+// Builds compiled into this module that this CPU can run, e.g. {"baseline", "avx2"}.
+std::vector<std::string> runnable_isas();
+
+}  // namespace inr
+#endif

@@ -1,6 +1,7 @@
 // Python bindings of the native kernels: the module inr._native.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <stdexcept>
 #include <string>
@@ -179,6 +180,8 @@ PYBIND11_MODULE(_native, m) {
           py::arg("scale"), py::arg("resolution"), py::arg("size"), py::arg("offset"), py::arg("dense"),
           "Encode points (N, 3) in [0,1]^3 with a flat level-major table -> (N, levels*features) float32.");
     m.def("isa", [] { return std::string(inr::kernels().isa); }, "Instruction set of the kernels in use.");
+    m.def("isas", &inr::runnable_isas,
+          "Kernel builds in this module that this CPU can run (values of INR_NATIVE_ISA worth testing).");
 
     py::class_<inr::Model>(m, "Model", "A model's shape: hash-grid levels (see level_arrays) and MLP width/depth.")
         .def(py::init(&make_model), py::arg("n_features"), py::arg("scale"), py::arg("resolution"), py::arg("size"),

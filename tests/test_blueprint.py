@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from ascent_harness import ConduitLikeNode
+from support.ascent_harness import ConduitLikeNode
 from insitu.blueprint import BlueprintError, blocks, published_fields, uniform_domain
 
 

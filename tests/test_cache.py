@@ -6,20 +6,18 @@ import os
 import subprocess
 import sys
 import textwrap
-import warnings
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "mpi"))
-from cache_common import entry_file_offset, make_entry  # noqa: E402
+from support.cache_common import entry_file_offset, make_entry
 
-from insitu.cache import (CacheBudgetError, CacheCorruptError, CacheError, CacheFormatError, CacheKeyError,  # noqa: E402
+from insitu.cache import (CacheBudgetError, CacheCorruptError, CacheError, CacheFormatError, CacheKeyError,
                           CacheLockedError, CacheNotFoundError, CacheReadOnlyError, EntryMeta, Retention,
                           TemporalCache, parse_size)
-from insitu.cache.segment import MARKER, parse_segment_name  # noqa: E402
+from insitu.cache.segment import MARKER, parse_segment_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -430,8 +428,7 @@ def test_second_writer_on_the_same_rank_is_refused(tmp_path):
 
 DISK_FULL = textwrap.dedent("""
     import resource, signal, sys, warnings
-    sys.path.insert(0, {mpi!r})
-    from cache_common import make_entry
+    from support.cache_common import make_entry
     from insitu.cache import TemporalCache
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # writes past the limit fail with EFBIG
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
@@ -454,7 +451,7 @@ DISK_FULL = textwrap.dedent("""
 
 def test_disk_full_keeps_the_entry_in_memory(tmp_path):
     path = tmp_path / "c"
-    code = DISK_FULL.format(mpi=str(Path(__file__).parent / "mpi"), path=str(path))
+    code = DISK_FULL.format(path=str(path))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "pending 1 failures 1" in proc.stdout

@@ -1,7 +1,6 @@
 """Crash safety: a writer SIGKILLed at random moments never loses a committed entry nor exposes a torn one."""
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -11,16 +10,15 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "mpi"))
-from cache_crash_writer import blob  # noqa: E402
-
-from insitu.cache import TemporalCache  # noqa: E402
-from insitu.cli import main as cli_main  # noqa: E402
+from insitu.cache import TemporalCache
+from insitu.cli import main as cli_main
+from support.cache_common import blob
 
 WRITER = Path(__file__).parent / "mpi" / "cache_crash_writer.py"
 KILLS = 18
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_loses_nothing_committed(tmp_path, capsys):
     path = tmp_path / "c"
     rng = random.Random(1234)

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import run_mpi
+import pytest
+
+from support.mpi import run_mpi
 
 MPI_DIR = Path(__file__).parent / "mpi"
 
 
+@pytest.mark.slow
+@pytest.mark.mpi
 def test_written_by_4_ranks_read_by_1_and_3(tmp_path):
     path = tmp_path / "c"
     out = run_mpi(4, [str(MPI_DIR / "cache_write.py"), str(path)], timeout=300)

@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "mpi"))
-from cache_common import decomposition, entry_file_offset, make_entry  # noqa: E402
+from support.cache_common import decomposition, entry_file_offset, make_entry
 
-from insitu.cache import TemporalCache  # noqa: E402
-from insitu.cli import main  # noqa: E402
+from insitu.cache import TemporalCache
+from insitu.cli import main
 
 INSITU = Path(sys.executable).parent / "insitu"
 

@@ -10,7 +10,8 @@ import inr
 from sims.analytic import FIELDS
 
 torch = pytest.importorskip("torch")
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA paths need a GPU: torch sees none")
+pytestmark = [pytest.mark.cuda,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA paths need a GPU: torch sees none")]
 
 
 def random_model(seed=0, shape=(17, 19, 23)):

@@ -1,4 +1,4 @@
-"""inr.fit with the torch reference backend: quality, warm start, seams, bad input."""
+"""inr.fit (native backend): quality, warm start, seams, bad input."""
 import math
 import sys
 
@@ -8,7 +8,7 @@ import pytest
 import inr
 from sims.analytic import gaussians
 
-BACKEND = "torch"
+BACKEND = "native"  # the product's CPU backend; its agreement with torch is test_native_backend.py's
 
 
 def test_smooth_64_field_reaches_40db_at_100_to_1():

@@ -3,9 +3,11 @@ import json
 
 import pytest
 
-from conftest import ROOT, run_mpi
+from support.mpi import ROOT, run_mpi
 
 
+@pytest.mark.slow
+@pytest.mark.mpi
 @pytest.mark.parametrize("n, mode", [(2, "embedded"), (4, "embedded"), (2, "harness")])
 def test_thirty_cycles_compress_and_trigger(n, mode, tmp_path):
     proc = run_mpi(n, [str(ROOT / "tests/mpi/runtime_cycles.py"), str(tmp_path), mode], timeout=900)

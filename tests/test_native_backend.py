@@ -1,54 +1,23 @@
 """The native backend (cpp/) against the torch reference: outputs, gradients, fits, threads, MPI, fallback."""
-import os
 import subprocess
 import sys
 import textwrap
 
 import numpy as np
 import pytest
-import torch
 
 import inr
 from inr.backends import native_backend
 from inr.backends.native_backend import NativeBackend, loss_gradient
-from inr.backends.torch_backend import TorchBackend, TorchNetwork
+from inr.backends.torch_backend import TorchBackend
 from inr.grid import axis_coords
 from inr.layout import init_params, n_params
 from inr.problem import FitProblem
+from inr import _native
 from sims.analytic import gaussians
-
-from conftest import ROOT, run_mpi
-
-# (levels, features, log2 table, base resolution, per-level scale), (neurons, hidden layers)
-CONFIGS = [
-    ((8, 2, 12, 8, 1.5), (16, 1)),    # the "Numbers" model of issue 4
-    ((12, 2, 11, 4, 1.3704), (16, 1)),  # 12 hashed levels up to a 128^3 block's resolution
-    ((4, 1, 10, 3, 1.9), (32, 2)),
-    ((6, 4, 8, 16, 2.0), (64, 3)),
-    ((3, 8, 6, 2, 3.0), (16, 2)),
-    ((16, 2, 15, 16, 1.4), (64, 2)),
-]
-IDS = [f"L{e[0]}F{e[1]}T{e[2]}-W{n[0]}H{n[1]}" for e, n in CONFIGS]
-
-
-def model_and_params(cfg, seed):
-    (enc, net) = cfg
-    enc, net = inr.EncodingConfig(*enc), inr.NetworkConfig(*net)
-    rng = np.random.default_rng(seed)
-    params = init_params(enc, net, seed)
-    params[net.n_params(enc.n_output_dims):] = rng.normal(0, 0.5, enc.n_params)  # tables far from zero
-    return enc, net, params, rng
-
-
-def random_points(rng, n):
-    pts = rng.random((n, 3), dtype=np.float32)
-    pts[:8] = [[0, 0, 0], [1, 1, 1], [0.5, 0.5, 0.5], [1, 0, 1], [0.25, 0.75, 1], [0, 1, 0], [1 / 3, 2 / 3, 1], [1, 1, 0]]
-    return pts
-
-
-def assert_close(got, ref, rtol):
-    """Within ``rtol`` relative to each value, with an absolute floor at rtol x the largest value."""
-    np.testing.assert_allclose(got, ref, rtol=rtol, atol=rtol * float(np.abs(ref).max()))
+from support.mpi import ROOT, run_mpi
+from support.native import (CONFIGS, IDS, assert_close, isa_report, model_and_params, random_points,
+                            torch_loss_gradient)
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=IDS)
@@ -97,18 +66,6 @@ def test_coordinates_outside_the_unit_cube_are_refused():
         be.evaluate(enc, net, params[:-1], np.zeros((2, 3), np.float32))
 
 
-def torch_loss_gradient(enc, net, params, pts, target, weight, loss):
-    network = TorchNetwork(enc, net, torch.device("cpu"))
-    flat = torch.tensor(params, requires_grad=True)
-    err = network(flat, torch.from_numpy(pts)) - torch.from_numpy(target)
-    per = err * err if loss == "l2" else err.abs()
-    if weight is not None:
-        per = per * torch.from_numpy(weight)
-    value = per.mean()
-    value.backward()
-    return float(value.detach()), flat.grad.numpy()
-
-
 @pytest.mark.parametrize("cfg", CONFIGS, ids=IDS)
 @pytest.mark.parametrize("loss,weighted", [("l2", False), ("l2", True), ("l1", True)])
 def test_gradient_matches_torch_autograd(cfg, loss, weighted):
@@ -125,41 +82,16 @@ def test_gradient_matches_torch_autograd(cfg, loss, weighted):
     assert_close(grad[n_mlp:], ref[n_mlp:], 1e-4)  # hash tables
 
 
-ISA_CHECK = textwrap.dedent("""
-    import sys
-    import numpy as np
-    import inr
-    from inr import _native
-    from inr.backends.native_backend import NativeBackend, loss_gradient
-    from inr.backends.torch_backend import TorchBackend
-    sys.path.insert(0, "tests")
-    from test_native_backend import CONFIGS, assert_close, model_and_params, random_points, torch_loss_gradient
-
-    print(_native.isa())
-    for cfg in CONFIGS:
-        enc, net, params, rng = model_and_params(cfg, 5)
-        pts = random_points(rng, 700)
-        assert_close(NativeBackend(2).evaluate(enc, net, params, pts), TorchBackend().evaluate(enc, net, params, pts), 1e-5)
-        axes = [np.linspace(0, 1, n, dtype=np.float32) for n in (140, 6, 5)]
-        assert_close(NativeBackend(2).decode_grid(enc, net, params, *axes),
-                     TorchBackend().decode_grid(enc, net, params, *axes), 1e-5)
-        target = rng.random(700, dtype=np.float32)
-        _, ref = torch_loss_gradient(enc, net, params, pts, target, None, "l2")
-        assert_close(loss_gradient(enc, net, params, pts, target)[1], ref, 1e-4)
-    print("ISA OK")
-""")
-
-
-@pytest.mark.parametrize("isa", ["baseline", "avx2"])
-def test_every_instruction_set_build_matches_torch(isa):
-    """INR_NATIVE_ISA caps the kernel build picked at run time: each build is checked against torch."""
-    env = dict(os.environ, INR_NATIVE_ISA=isa)
-    proc = subprocess.run([sys.executable, "-c", ISA_CHECK], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    used = proc.stdout.split()[0]
-    assert used == isa or (used == "baseline" and isa == "avx2"), used  # a CPU without AVX2 runs the baseline
-    assert "ISA OK" in proc.stdout
+@pytest.mark.parametrize("isa", ["baseline", "avx2", "avx512"])
+def test_every_instruction_set_build_matches_torch_and_the_others(isa):
+    """Each kernel build this CPU can run (INR_NATIVE_ISA caps the pick) is checked against torch in a process
+    of its own, and trains to the same bits as the baseline build: every build sums in the same order."""
+    if isa not in _native.isas():
+        pytest.skip(f"this CPU cannot run the {isa} kernel build (it runs {_native.isas()})")
+    got = isa_report(isa)
+    assert got["isa"] == isa, got
+    if isa != "baseline":
+        assert got["digest"] == isa_report("baseline")["digest"], f"{isa} trains to other bits than baseline"
 
 
 def test_fit_psnr_matches_torch():
@@ -173,6 +105,14 @@ def test_fit_psnr_matches_torch():
     assert rep.psnr > 30
 
 
+# How far native and torch fits may end apart, from a measurement (this test's fit, seeds 0-7, 2 cores, AMD EPYC,
+# AVX2; torch 2.13.0 CPU): the two backends sum in different orders, so their float32 gradients differ by
+# rounding. L2 fits contract those differences: |native - torch| <= 0.003 dB, <= 0.03 dB with targets moved by
+# 1 ulp. L1 fits train on sign(err), which flips with rounding near convergence: |native - torch| was 0.13-0.88 dB
+# (mean 0.46), and 0.73 dB on an AVX-512 machine where torch's own kernels differ. A real bug costs far more.
+WHOLE_GRID_TOLERANCE_DB = {"l2": 0.1, "l1": 1.5}
+
+
 @pytest.mark.parametrize("loss", ["l2", "l1"])
 def test_fit_whole_grid_batches_match_torch(loss):
     """Batches larger than the block train on the whole grid, in order (no randomness): L2 and L1."""
@@ -180,7 +120,7 @@ def test_fit_whole_grid_batches_match_torch(loss):
     kw = dict(ratio=4, max_steps=200, batch_size=1 << 16, loss=loss)
     _, ref = inr.fit(values, backend="torch", threads=1, **kw)
     _, rep = inr.fit(values, backend="native", **kw)
-    assert abs(rep.psnr - ref.psnr) <= 0.5, (rep.psnr, ref.psnr)
+    assert abs(rep.psnr - ref.psnr) <= WHOLE_GRID_TOLERANCE_DB[loss], (rep.psnr, ref.psnr)
 
 
 def test_params_written_by_one_backend_decode_in_the_other():
@@ -265,6 +205,7 @@ def test_threads_default_from_environment(monkeypatch):
     assert NativeBackend(threads=2).threads == 2
 
 
+@pytest.mark.mpi
 def test_fit_under_mpi_with_native_backend():
     proc = run_mpi(2, [str(ROOT / "tests/mpi/fit_native.py")], timeout=300)
     assert "OK" in proc.stdout

@@ -1,5 +1,4 @@
 """The compress filter inside real Ascent (runs only where LLNL Ascent's Python module imports)."""
-import numpy as np
 import pytest
 
 from insitu.ascent_bridge import ascent_import_error

@@ -2,25 +2,21 @@
 import csv
 import json
 import math
-import sys
-import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).parent / "mpi"))
-import render_common as rc  # noqa: E402
+from support import render_common as rc
 
-from conftest import run_mpi  # noqa: E402
-from insitu.composite import composite, flatten  # noqa: E402
-from insitu.render.bricks import Brick, Extent, Lattice  # noqa: E402
-from insitu.render.camera import Camera, CameraError  # noqa: E402
-from insitu.render.frame import EmptyViewWarning, Piece, agree, camera_for, render_frame  # noqa: E402
-from insitu.render.output import CinemaDatabase, cinema_views, image_name, write_png  # noqa: E402
-from insitu.render.raymarch import Plot, Rays, default_step, native_available, render_brick  # noqa: E402
-from insitu.render.transfer import TransferFunction, TransferFunctionError  # noqa: E402
+from support.mpi import run_mpi
+from insitu.composite import composite, flatten
+from insitu.render.bricks import Brick, Extent, Lattice
+from insitu.render.camera import Camera, CameraError
+from insitu.render.frame import EmptyViewWarning, Piece, agree, camera_for, render_frame
+from insitu.render.output import CinemaDatabase, cinema_views, image_name, write_png
+from insitu.render.raymarch import Plot, Rays, default_step, native_available, render_brick
+from insitu.render.transfer import TransferFunction, TransferFunctionError
 
 
 def psnr_images(a: np.ndarray, b: np.ndarray) -> float:
@@ -161,6 +157,7 @@ def test_reconstruction_renders_close_to_the_original(tmp_path):
 
 
 # ---------------------------------------------------------------- compositing over MPI
+@pytest.mark.mpi
 @pytest.mark.parametrize("n,assoc", [(4, "vertex"), (3, "element")])
 def test_mpi_composite_matches_one_rank(tmp_path, n, assoc):
     out = tmp_path / "r.json"

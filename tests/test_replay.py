@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).parent / "mpi"))
-import render_common as rc  # noqa: E402
+from support import render_common as rc
 
-from conftest import mpiexec  # noqa: E402
-from insitu.cli import main  # noqa: E402
+from support.mpi import mpiexec
+from insitu.cli import main
 
 INSITU = Path(sys.executable).parent / "insitu"
 
@@ -41,6 +40,7 @@ def test_replay_serial_writes_one_png_per_cycle(cache, tmp_path, capsys):
     assert np.abs(imgs[0] - imgs[2]).mean() > 1  # the field changed between cycles, and so did the picture
 
 
+@pytest.mark.mpi
 @pytest.mark.parametrize("n", [3])
 def test_replay_under_mpiexec_matches_serial(cache, tmp_path, n):
     """4 writer domains read by 3 processes: the same PNG as one process reads."""

@@ -1,17 +1,14 @@
 """The end-of-run summary: figures recomputed from the cache, the quality plot drawn."""
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).parent / "mpi"))
-import render_common as rc  # noqa: E402
+from support import render_common as rc
 
-from insitu.cache import TemporalCache  # noqa: E402
-from insitu.run_report import summarize  # noqa: E402
+from insitu.cache import TemporalCache
+from insitu.run_report import summarize
 
 
 def test_summary_figures_and_plot(tmp_path):

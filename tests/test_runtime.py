@@ -1,13 +1,11 @@
 """The embedded runtime: Ascent's API shape, actions, python extracts, triggers, queries, bad input."""
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
 import insitu.runtime as runtime_mod
-from ascent_harness import AscentLikeRuntime
+from support.ascent_harness import AscentLikeRuntime
 from insitu.blueprint import uniform_domain
 from insitu.runtime import Runtime, RuntimeActionError, connect
 

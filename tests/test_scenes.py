@@ -1,19 +1,17 @@
 """Ascent scenes in the embedded runtime (add_scenes), serial and over MPI ranks."""
 import csv
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).parent / "mpi"))
-import render_common as rc  # noqa: E402
+from support import render_common as rc
 
-import insitu.runtime as runtime_mod  # noqa: E402
-from conftest import run_mpi  # noqa: E402
-from insitu.blueprint import uniform_domain  # noqa: E402
-from insitu.scenes import SceneError, parse_scene  # noqa: E402
+import insitu.runtime as runtime_mod
+from support.mpi import run_mpi
+from insitu.blueprint import uniform_domain
+from insitu.scenes import SceneError, parse_scene
 
 
 def png(path) -> np.ndarray:
@@ -59,7 +57,7 @@ def test_volume_and_pseudocolor_scenes_write_named_images(rt, tmp_path):
 
 def test_cinema_render_and_reconstruction_source(rt, tmp_path):
     """af.compress then a scene of the reconstruction; a cinema render writes a database."""
-    values = publish(rt, cycle=5)
+    publish(rt, cycle=5)
     rt.execute([
         {"action": "add_extracts", "extracts": {"c": {"type": "python", "params": {
             "source": "import ascent_filters as af; af.compress(fields=['temp'], ratio=8, cache='run.cache', "
@@ -110,6 +108,7 @@ def test_unknown_field_reports_and_the_run_goes_on(rt, tmp_path):
     assert rt.info()["status"]["message"] == "completed" and (tmp_path / "s_000002.png").exists()
 
 
+@pytest.mark.mpi
 def test_scenes_over_ranks_match_one_rank(tmp_path):
     """12 ghosted blocks on 4 ranks vs the same blocks on 1 rank: the same pictures."""
     run_mpi(1, ["tests/mpi/scene_ranks.py", str(tmp_path / "one"), "2x3x2"])

@@ -1,18 +1,14 @@
 """benchmarks/schedule_sweep.py: the swept decay reaches the fit, the shipped schedule is restored, and a real
 small run and its report (the schedule itself is inr.fit's, tested in test_fit.py)."""
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import schedule_sweep as sw  # benchmarks/ is on pytest's pythonpath (pyproject.toml)
 
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("schedule_sweep", ROOT / "benchmarks" / "schedule_sweep.py")
-sw = importlib.util.module_from_spec(spec)
-sys.path.insert(0, str(ROOT / "benchmarks"))
-spec.loader.exec_module(sw)
 
 
 def test_the_swept_decay_reaches_the_fit():

@@ -1,6 +1,5 @@
 """benchmarks/shape_sweep.py: shapes kept within the default's budget, PSNR at equal bytes, a real small run and
 its report (the fits are the benchmark's; sizing itself is tested in test_config.py)."""
-import importlib.util
 import json
 import subprocess
 import sys
@@ -9,13 +8,10 @@ from pathlib import Path
 import pytest
 
 import inr
+import shape_sweep as ss  # benchmarks/ is on pytest's pythonpath (pyproject.toml)
 from inr.sizing import param_section_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("shape_sweep", ROOT / "benchmarks" / "shape_sweep.py")
-ss = importlib.util.module_from_spec(spec)
-sys.path.insert(0, str(ROOT / "benchmarks"))
-spec.loader.exec_module(ss)
 
 
 def finest(cfg: inr.ModelConfig) -> float:

@@ -2,7 +2,6 @@
 import shutil
 
 import numpy as np
-import pytest
 
 import insitu.runtime as runtime_mod
 from insitu.blueprint import uniform_domain

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_mpi
+from support.mpi import ROOT, run_mpi
 
 SIMS = ["gray_scott", "advection"]
 
@@ -16,6 +16,7 @@ SIMS = ["gray_scott", "advection"]
     (1, (5, 6, 7), "111", 1), (1, (5, 6, 7), "010", 2), (2, (9, 6, 7), "111", 1), (4, (7, 9, 10), "111", 2),
     (4, (10, 7, 9), "000", 1), (4, (9, 10, 7), "110", 1), (3, (6, 8, 5), "001", 1),
 ])
+@pytest.mark.mpi
 def test_decomposition_and_halo_exchange(n, shape, periodic, ghosts):
     """Blocks cover the grid once, sizes differ by at most one; every ghost holds its neighbour's value,
     edges and corners included; outer ghosts of non-periodic axes are left alone; the published domain."""
@@ -124,6 +125,7 @@ def test_advection_stable_dt_amplifies_no_mode(velocity, diffusion):
         assert norms(1.2 * advection.stable_dt(args))[-1] > 10 * stable[0]
 
 
+@pytest.mark.mpi
 def test_gray_scott_fixed_point_bounds_and_mass_balance(tmp_path):
     """u=1, v=0 is a fixed point (no seeds); the update keeps u in [0, 1] and v >= 0; with F = k = 0 the
     reaction only turns u into v, so sum(u + v) is conserved to round-off while v grows (on 4 ranks)."""
@@ -147,7 +149,7 @@ def test_gray_scott_fixed_point_bounds_and_mass_balance(tmp_path):
 def sim(*args, cwd=None, n=None, proxy="advection"):
     cmd = [sys.executable, "-m", f"sims.{proxy}", *args]
     if n:
-        from conftest import mpiexec
+        from support.mpi import mpiexec
 
         cmd = [mpiexec(), "-n", str(n), *cmd]
     return subprocess.run(cmd, cwd=cwd or ROOT, capture_output=True, text=True, timeout=600,
@@ -217,11 +219,13 @@ def test_run_with_actions_caches_times_and_survives_a_broken_action(tmp_path):
     assert "capacity factor" in p.stdout and "insitu replay" in p.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.mpi
 def test_end_to_end_default_actions_then_replay_on_another_process_count(tmp_path):
     """advection on 2 ranks with its shipped actions -> cache, scene PNG, Cinema -> replay on 3 ranks."""
     from PIL import Image
 
-    from conftest import mpiexec
+    from support.mpi import mpiexec
 
     out = tmp_path / "run"
     p = sim("--grid", "28", "--steps", "10", "--output", str(out), n=2)

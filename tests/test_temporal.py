@@ -50,7 +50,7 @@ def test_delta_round_trip_is_bit_identical_and_smaller():
     assert inr.Model.is_delta(blob) and not inr.Model.is_delta(base.to_bytes())
     back = inr.Model.from_bytes(blob, base=base)
     assert same_params(back, new) and np.array_equal(back.scales, base.scales)
-    assert np.array_equal(back.decode(backend="torch"), new.decode(backend="torch"))
+    assert np.array_equal(back.decode(backend="native"), new.decode(backend="native"))
     # most parameters did not move: the delta is far smaller than the whole model
     assert len(blob) < 0.6 * len(new.to_bytes())
     # an unchanged model costs almost nothing
@@ -88,16 +88,16 @@ def test_delta_against_an_incompatible_base_is_refused(make, why):
 
 def test_fit_stores_a_delta_and_reports_what_it_decodes_to():
     f0, f1 = gaussians((20, 20, 20)), gaussians((20, 20, 20), shift=0.01)
-    m0, _ = inr.fit(f0, ratio=10, max_steps=200, backend="torch", seed=0)
-    m1, rep = inr.fit(f1, ratio=10, max_steps=60, backend="torch", delta_base=m0)
+    m0, _ = inr.fit(f0, ratio=10, max_steps=200, backend="native", seed=0)
+    m1, rep = inr.fit(f1, ratio=10, max_steps=60, backend="native", delta_base=m0)
     assert rep.delta and np.array_equal(m1.scales, m0.scales)
     blob = m1.to_bytes(base=m0)
     assert rep.stored_bytes == len(blob) and rep.ratio == pytest.approx(m1.raw_bytes / len(blob))
     back = inr.Model.from_bytes(blob, base=m0)
-    assert inr.psnr(f1, back.decode(backend="torch"), float(np.ptp(f1))) == pytest.approx(rep.psnr, abs=1e-6)
+    assert inr.psnr(f1, back.decode(backend="native"), float(np.ptp(f1))) == pytest.approx(rep.psnr, abs=1e-6)
     # a base of another config cannot carry a delta: a whole model is made
-    small = inr.fit(f0, ratio=60, max_steps=20, backend="torch")[0]
-    _, rep2 = inr.fit(f1, config=m0.config, max_steps=10, backend="torch", delta_base=small)
+    small = inr.fit(f0, ratio=60, max_steps=20, backend="native")[0]
+    _, rep2 = inr.fit(f1, config=m0.config, max_steps=10, backend="native", delta_base=small)
     assert not rep2.delta
 
 
@@ -109,7 +109,7 @@ def test_fit_falls_back_to_a_keyframe_when_parameters_outgrow_the_grid():
     f = gaussians((6, 7, 8))
     tiny = inr.Model(CFG, np.full(CFG.n_params, 1e-3), (0.0, 1.0), (6, 7, 8), "vertex", ((0, 6), (0, 7), (0, 8)), 8)
     # a base whose grid steps are tiny: the trained parameters leave it
-    _, rep = inr.fit(f, config=CFG, max_steps=40, backend="torch", delta_base=tiny, learning_rate=0.05)
+    _, rep = inr.fit(f, config=CFG, max_steps=40, backend="native", delta_base=tiny, learning_rate=0.05)
     assert not rep.delta
 
 
@@ -195,27 +195,27 @@ def test_coarsen_delta_trades_bytes_for_psnr_at_the_price_it_is_given():
 
 def test_fit_stores_fewer_moves_than_it_trained():
     f0, f1 = gaussians((24, 24, 24)), gaussians((24, 24, 24), shift=0.01)
-    m0, _ = inr.fit(f0, ratio=20, max_steps=100, backend="torch", seed=0)
-    m1, rep = inr.fit(f1, max_steps=60, backend="torch", delta_base=m0)
+    m0, _ = inr.fit(f0, ratio=20, max_steps=100, backend="native", seed=0)
+    m1, rep = inr.fit(f1, max_steps=60, backend="native", delta_base=m0)
     # the same training without the choice of moves: every move it made, stored on m0's grid
-    trained, _ = inr.fit(f1, config=m0.config, init=m0, max_steps=60, backend="torch")
+    trained, _ = inr.fit(f1, config=m0.config, init=m0, max_steps=60, backend="native")
     every = inr.Model(m0.config, trained.params, trained.value_range, trained.grid_shape, "vertex", trained.owned, 8,
                       scales=m0.scales)
     assert rep.delta and rep.stored_bytes == len(m1.to_bytes(base=m0))
     assert rep.stored_bytes < 0.8 * len(every.to_bytes(base=m0))
-    assert rep.psnr > inr.psnr(f1, every.decode(backend="torch"), float(np.ptp(f1))) - 1.5
+    assert rep.psnr > inr.psnr(f1, every.decode(backend="native"), float(np.ptp(f1))) - 1.5
 
 
 def coarsen_setup():
     """(base model, a warm-started fit on the base's grid with every move kept, quality(params) -> PSNR)."""
     f0, f1 = gaussians((20, 20, 20)), gaussians((20, 20, 20), shift=0.01)
-    m0, _ = inr.fit(f0, ratio=10, max_steps=200, backend="torch", seed=0)
-    m1, _ = inr.fit(f1, config=m0.config, init=m0, max_steps=60, backend="torch")
+    m0, _ = inr.fit(f0, ratio=10, max_steps=200, backend="native", seed=0)
+    m1, _ = inr.fit(f1, config=m0.config, init=m0, max_steps=60, backend="native")
     fine = inr.Model(m0.config, m1.params, m1.value_range, m1.grid_shape, "vertex", m1.owned, 8, scales=m0.scales)
 
     def quality(p: np.ndarray) -> float:
         cand = inr.Model(m0.config, p, fine.value_range, fine.grid_shape, "vertex", fine.owned, 8, scales=m0.scales)
-        return inr.psnr(f1, cand.decode(backend="torch"), float(np.ptp(f1)))
+        return inr.psnr(f1, cand.decode(backend="native"), float(np.ptp(f1)))
     return m0, fine, quality
 
 
@@ -237,7 +237,7 @@ def test_coarsen_delta_keeps_a_psnr_floor_and_stops_at_its_deadline():
 
 def test_a_delta_fit_never_trades_away_its_target_psnr(monkeypatch):
     f0, f1 = gaussians((24, 24, 24)), gaussians((24, 24, 24), shift=0.01)
-    m0, _ = inr.fit(f0, ratio=20, max_steps=100, backend="torch", seed=0)
+    m0, _ = inr.fit(f0, ratio=20, max_steps=100, backend="native", seed=0)
     fit_module = sys.modules["inr.fit"]
     real, seen = fit_module.coarsen_delta, {}
 
@@ -248,14 +248,14 @@ def test_a_delta_fit_never_trades_away_its_target_psnr(monkeypatch):
     monkeypatch.setattr(fit_module, "coarsen_delta", spy)
     for target in (20.0, 90.0):  # reached at once; out of reach
         seen.clear()
-        m1, rep = inr.fit(f1, target_psnr=target, max_steps=40, backend="torch", delta_base=m0)
+        m1, rep = inr.fit(f1, target_psnr=target, max_steps=40, backend="native", delta_base=m0)
         assert rep.delta
         # the search was held to the target, or to the delta with every move when that misses it
         assert seen["min_psnr"] is not None and seen["min_psnr"] <= target
         assert rep.psnr >= seen["min_psnr"]
         if target == 20.0:
             assert seen["min_psnr"] == target
-        back = inr.Model.from_bytes(m1.to_bytes(base=m0), base=m0).decode(backend="torch")
+        back = inr.Model.from_bytes(m1.to_bytes(base=m0), base=m0).decode(backend="native")
         assert inr.psnr(f1, back, float(np.ptp(f1))) == pytest.approx(rep.psnr)
 
 
@@ -411,6 +411,7 @@ def compress(rt, kwargs: str) -> dict:
     return runtime_mod._NAMESPACE["r"]
 
 
+@pytest.mark.slow
 def test_compress_writes_chains_that_replay_exactly(embedded, capsys):
     fields = {}
     for c in range(7):

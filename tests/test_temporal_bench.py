@@ -85,7 +85,7 @@ def test_runs_of_one_configuration_merge_and_compare_with_independent_models(tmp
     text = (tmp_path / "r.md").read_text()
     assert "| 31.00 | " in text and "Against independent per-cycle models, at equal mean PSNR:" in text
     lo, hi = sorted(r["gain"] for r in one["equal_psnr_capacity_vs_independent"])
-    assert f"* advection 1 rank: against warm-started whole models" in text
+    assert "* advection 1 rank: against warm-started whole models" in text
     assert f"against independent per-cycle models {lo:.2f} to {hi:.2f}" in text
     assert "* advection 2 ranks: against warm-started whole models 1.33; against independent per-cycle models —" in text
 

@@ -23,15 +23,31 @@ COLORMAPS = ["viridis", "plasma", "inferno", "magma", "cividis", "turbo", "jet",
              "Spectral_r", "gray", "Blues"]
 
 
-def _faster_image_delivery(protocol: Any) -> None:
-    """Ask again for a frame still being JPEG-encoded after 20 ms, not trame-vtk's default 0.5 s.
+#: how often a frame still being JPEG-encoded is asked for again (every 20 ms: 10 s in all)
+STALE_RETRIES = 500
+
+
+def _reliable_image_delivery(protocol: Any) -> None:
+    """Ask again for a frame still being JPEG-encoded every 20 ms until it comes (trame-vtk's default: 0.5 s).
 
     The encoder runs in a thread; the first request after a render usually
     finds it busy, and the default wait made every cycle change look slow.
+    trame-vtk's own retry also drops the frame for good when the encoder is
+    still busy at the second retry (its wait and its check disagree), which
+    left a stale picture on a loaded machine; this retry keeps asking.
     """
     for p in getattr(protocol, "linkProtocols", []):
-        if hasattr(p, "delta_stale_time_before_render"):
-            p.delta_stale_time_before_render = 0.02
+        if not hasattr(p, "delta_stale_time_before_render"):
+            continue
+        p.delta_stale_time_before_render = 0.02
+
+        def render_stale_image(v_id: str, stale_count: int = 0, p: Any = p) -> None:
+            if p.stale_handler_count.get(v_id, 0) > 0:
+                p.stale_handler_count[v_id] -= 1
+            if p.last_stale_time.get(v_id, 0) != 0 and stale_count < STALE_RETRIES:
+                p.push_render(v_id, False, stale_count + 1)  # schedules the next retry while still stale
+
+        p.render_stale_image = render_stale_image
 
 
 class ViewerApp:
@@ -79,7 +95,7 @@ class ViewerApp:
         self.state.change("slice_axis", "slice_pos")(self._on_slice)
         self.state.change("playing")(self._on_playing)
         self.ctrl.on_server_ready.add(self._on_ready)
-        self.server.add_protocol_to_configure(_faster_image_delivery)
+        self.server.add_protocol_to_configure(_reliable_image_delivery)
 
     # --- state helpers ---
     @property

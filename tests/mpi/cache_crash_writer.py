@@ -9,19 +9,8 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
-
-from insitu.cache import EntryMeta, TemporalCache
-
-
-def blob(cycle: int, domain: int) -> bytes:
-    rng = np.random.default_rng(cycle * 1000 + domain)
-    return rng.bytes(int(rng.integers(2_000, 60_000)))
-
-
-def meta(cycle: int, domain: int) -> EntryMeta:
-    return EntryMeta(start=(0, 0, 16 * domain), dims=(16, 16, 16), value_range=(0.0, 1.0),
-                     fit={"psnr": 40.0 + domain, "max_abs_error": 0.01, "ratio": 10.0, "seconds": 0.1}, time=cycle * 0.5)
+from insitu.cache import TemporalCache
+from support.cache_common import blob, meta
 
 
 def main() -> None:

@@ -6,15 +6,13 @@ The reconstructed grid must equal each block's Model.decode() placed by its exte
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 from mpi4py import MPI
 
-sys.path.insert(0, str(Path(__file__).parent))
-from cache_common import decomposition, make_entry  # noqa: E402
+from support.cache_common import decomposition, make_entry
 
-from insitu.cache import TemporalCache  # noqa: E402
+from insitu.cache import TemporalCache
 
 comm = MPI.COMM_WORLD
 reader = TemporalCache.open(sys.argv[1], comm=comm)

@@ -5,14 +5,12 @@ usage: mpiexec -n N python cache_write.py CACHE
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from mpi4py import MPI
 
-sys.path.insert(0, str(Path(__file__).parent))
-from cache_common import decomposition, make_entry  # noqa: E402
+from support.cache_common import decomposition, make_entry
 
-from insitu.cache import TemporalCache  # noqa: E402
+from insitu.cache import TemporalCache
 
 comm = MPI.COMM_WORLD
 path = sys.argv[1]

@@ -4,14 +4,13 @@
 """
 import sys
 
-import numpy as np
 from mpi4py import MPI
 
 import inr
 from sims.analytic import gaussians
 
 comm = MPI.COMM_WORLD
-backend = sys.argv[1] if len(sys.argv) > 1 else "torch"
+backend = sys.argv[1] if len(sys.argv) > 1 else "native"
 field = gaussians((32, 32, 32 * comm.size), seed=7)
 block = field[:, :, 32 * comm.rank: 32 * (comm.rank + 1)]
 model, rep = inr.fit(block, ratio=20, target_psnr=35, max_steps=800, batch_size=1 << 13, backend=backend,

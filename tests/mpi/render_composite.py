@@ -10,12 +10,11 @@ from pathlib import Path
 import numpy as np
 from mpi4py import MPI
 
-sys.path.insert(0, str(Path(__file__).parent))
-import render_common as rc  # noqa: E402
+from support import render_common as rc
 
-from insitu.render.frame import agree, camera_for, render_frame  # noqa: E402
-from insitu.render.raymarch import Plot  # noqa: E402
-from insitu.render.transfer import TransferFunction  # noqa: E402
+from insitu.render.frame import agree, camera_for, render_frame
+from insitu.render.raymarch import Plot
+from insitu.render.transfer import TransferFunction
 
 comm = MPI.COMM_WORLD
 out, assoc = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "vertex"

@@ -10,12 +10,11 @@ from pathlib import Path
 import numpy as np
 from mpi4py import MPI
 
-sys.path.insert(0, str(Path(__file__).parent))
-import render_common as rc  # noqa: E402
+from support import render_common as rc
 
-from insitu.blueprint import uniform_domain  # noqa: E402
-from insitu.render.bricks import margin_box  # noqa: E402
-from insitu.runtime import connect  # noqa: E402
+from insitu.blueprint import uniform_domain
+from insitu.render.bricks import margin_box
+from insitu.runtime import connect
 
 comm = MPI.COMM_WORLD
 out, parts = Path(sys.argv[1]), tuple(int(p) for p in sys.argv[2].split("x"))

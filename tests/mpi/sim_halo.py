@@ -49,7 +49,7 @@ if comm.Get_rank() == 0:
     print("OK", dec.dims)
 
 # the published Blueprint domain: ghosts marked, placed on the global lattice, owned values right
-from insitu.blueprint import blocks  # noqa: E402
+from insitu.blueprint import blocks  # noqa: E402 (the second half of the script)
 from sims.driver import blueprint  # noqa: E402
 
 for assoc in ("vertex", "element"):

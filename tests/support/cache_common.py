@@ -59,3 +59,15 @@ def entry_file_offset(segment_path, row: int) -> int:
         if "data" in f:  # segment version 2: one dataset, the index gives each entry's offset
             return f["data"].id.get_offset() + int(f["index"][row]["offset"])
         return f[f"entries/{row:06d}"].id.get_offset()
+
+
+# The crash-safety writer's entries (tests/mpi/cache_crash_writer.py): bytes and meta are functions of
+# (cycle, domain), so the test can check what survived a kill.
+def blob(cycle: int, domain: int) -> bytes:
+    rng = np.random.default_rng(cycle * 1000 + domain)
+    return rng.bytes(int(rng.integers(2_000, 60_000)))
+
+
+def meta(cycle: int, domain: int) -> EntryMeta:
+    return EntryMeta(start=(0, 0, 16 * domain), dims=(16, 16, 16), value_range=(0.0, 1.0),
+                     fit={"psnr": 40.0 + domain, "max_abs_error": 0.01, "ratio": 10.0, "seconds": 0.1}, time=cycle * 0.5)

@@ -1,4 +1,6 @@
-"""Run ``insitu view`` in a subprocess and look at it through headless Chromium (tests and benchmark).
+"""Run ``insitu view`` in a subprocess and look at it through headless Chromium.
+
+Test code (tests/test_viewer.py), also used by benchmarks/viewer_bench.py; users never need it.
 
 Needs selenium (the ``test`` extra) and a Chromium with its chromedriver
 (Debian: ``apt-get install -y chromium chromium-driver``), or the paths in
@@ -18,7 +20,7 @@ from typing import Any, Callable, TypeVar
 
 import numpy as np
 
-from .scene import BACKGROUND
+from insitu.viewer.scene import BACKGROUND
 
 T = TypeVar("T")
 BACKGROUND_RGB = np.array(BACKGROUND) * 255
@@ -56,7 +58,7 @@ class ViewerProcess:
     the server prints the one it got. Always :meth:`stop` it (or use ``with``).
     """
 
-    def __init__(self, cache: str | os.PathLike, log: str | os.PathLike, *args: str, timeout: float = 60.0) -> None:
+    def __init__(self, cache: str | os.PathLike, log: str | os.PathLike, *args: str, timeout: float = 180.0) -> None:
         self.log = Path(log)
         self._out = open(self.log, "w")
         env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
@@ -114,23 +116,52 @@ def drawn_fraction(img: np.ndarray) -> float:
     return float((np.abs(img.astype(float) - BACKGROUND_RGB).max(axis=-1) > 25).mean())
 
 
-def wait_for(cond: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
-    """``cond()``'s first truthy value; elements not there yet (or re-rendered meanwhile, or still covered by
-    another while a menu animates) count as not yet."""
-    from selenium.common.exceptions import (ElementClickInterceptedException, NoSuchElementException,
-                                            StaleElementReferenceException)
+class Deadline:
+    """One overall deadline for all the waits of a test.
 
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = cond()
-        except (NoSuchElementException, StaleElementReferenceException, ElementClickInterceptedException):
-            value = None
-        if value is not None and (value.size > 0 if isinstance(value, np.ndarray) else bool(value)):
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+    Each wait lasts as long as the state it waits for takes to come; the test
+    fails only when the whole budget is spent. A loaded machine slows every
+    step, so per-step timeouts fail at a different step each run; one generous
+    budget does not, and a real hang still ends.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def until(self, cond: Callable[[], T], what: str, interval: float = 0.1) -> T:
+        """``cond()``'s first truthy value; elements not there yet (or re-rendered meanwhile, or still covered by
+        another while a menu animates) count as not yet."""
+        from selenium.common.exceptions import (ElementClickInterceptedException, NoSuchElementException,
+                                                StaleElementReferenceException)
+
+        while True:
+            try:
+                value = cond()
+            except (NoSuchElementException, StaleElementReferenceException, ElementClickInterceptedException):
+                value = None
+            if value is not None and (value.size > 0 if isinstance(value, np.ndarray) else bool(value)):
+                return value
+            if time.monotonic() > self.end:
+                raise TimeoutError(f"the test's {self.seconds:g} s are spent, still waiting for {what}")
+            time.sleep(interval)
+
+    def steady(self, read: Callable[[], T], hold: float, what: str, interval: float = 0.1) -> T:
+        """``read()``'s value once it has stayed the same for ``hold`` seconds (e.g. a label after a pause)."""
+        value, since = read(), time.monotonic()
+        while time.monotonic() - since < hold:
+            if time.monotonic() > self.end:
+                raise TimeoutError(f"the test's {self.seconds:g} s are spent, {what} still changes ({value!r})")
+            time.sleep(interval)
+            now = read()
+            if now != value:
+                value, since = now, time.monotonic()
+        return value
+
+
+def wait_for(cond: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
+    """``cond()``'s first truthy value within ``timeout`` seconds (a :class:`Deadline` of its own)."""
+    return Deadline(timeout).until(cond, what, interval)
 
 
 def coloured_fraction(img: np.ndarray, spread: int = 20) -> float:
