@@ -25,7 +25,7 @@ from typing import Any
 def compress(**kwargs: Any) -> dict | None:
     """Fit every published block of ``fields`` and put it in the temporal cache.
 
-    Parameters: see ``insitu.compression.COMPRESS_PARAMS`` (fields, ratio,
+    Parameters: see ``insitu.filters.compress.COMPRESS_PARAMS`` (fields, ratio,
     target_psnr, max_steps, time_budget_s, cycle_budget_s, cache,
     memory_budget, disk_budget, keep_last, keep_every, warm_start,
     max_error, param_bits, backend, seed). ``max_error=eps`` is the
@@ -33,8 +33,8 @@ def compress(**kwargs: Any) -> dict | None:
     data (the entry's meta records ``fit.error_bound``). Returns this rank's
     figures (blocks, PSNRs, ratios, seconds), or None outside an extract.
     """
-    from insitu import compression
-    from insitu.extract_env import run_filter
+    from insitu.filters import compress as compression
+    from insitu.filters.env import run_filter
 
     def work(env, result):
         compression.compress_published(env, compression.CompressParams.from_kwargs(kwargs), result)
@@ -49,8 +49,8 @@ def export(**kwargs: Any) -> dict | None:
     Parameters: see ``insitu.exporting.EXPORT_PARAMS`` (field, cycles='last:N'
     | cycle | [cycles], cache, format='npy'|'vti', output_dir, backend).
     """
-    from insitu import exporting
-    from insitu.extract_env import run_filter
+    from insitu.filters import export as exporting
+    from insitu.filters.env import run_filter
 
     def work(env, result):
         exporting.export_cycles(env, exporting.ExportParams.from_kwargs(kwargs), result)
@@ -67,8 +67,8 @@ def render(**kwargs: Any) -> dict | None:
     'pseudocolor' | 'slice', colormap, opacity, value_range, slices, camera,
     width, height, background, step, cinema={'phi', 'theta', 'db_name'}, backend).
     """
-    from insitu import rendering
-    from insitu.extract_env import run_filter
+    from insitu.filters import render as rendering
+    from insitu.filters.env import run_filter
 
     def work(env, result):
         rendering.render_cycles(env, rendering.RenderParams.from_kwargs(dict(kwargs)), result)

@@ -4,7 +4,7 @@
 
 Builds a demo cache (a moving blob, ``--ranks`` writer ranks, real fits), then:
 
-* ``startup_s``: launching ``python -m insitu.cli_view CACHE`` until it prints the
+* ``startup_s``: launching ``python -m insitu.cli.view CACHE`` until it prints the
   URL it serves (imports, opening the cache, decoding and rendering the first
   cycle, the web server listening);
 * ``cycle_change_cold_s``: one cycle change in the viewer's own code path,

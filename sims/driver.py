@@ -79,7 +79,7 @@ def parser(proxy: Proxy) -> argparse.ArgumentParser:
     p.add_argument("--association", default="vertex", choices=["vertex", "element"],
                    help="publish the fields on vertices or on cells (default vertex)")
     p.add_argument("--fit-budget", type=float, default=None, metavar="SECONDS",
-                   help="seconds of fitting per cycle and rank at most (sets INSITU_CYCLE_BUDGET_S for af.compress)")
+                   help="seconds of fitting per cycle and rank at most (the filters' session budget, for af.compress)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the initial state (default 0)")
     p.add_argument("--quiet", action="store_true", help="no per-cycle progress line")
     if proxy.add_options:
@@ -200,7 +200,7 @@ def run(proxy: Proxy, args: argparse.Namespace, comm: Any = None) -> RunResult:
             continue
         record = {"cycle": step, "time": float(state["time"]), "sim_s": sim_s, "insitu_s": 0.0, "fit_s": None}
         if rt is not None and args.actions:
-            from insitu.compression import fit_seconds_total
+            from insitu.filters.compress import fit_seconds_total
 
             t0, fit0 = time.perf_counter(), fit_seconds_total()
             rt.publish([blueprint(dec, result.fields(), step, state["time"], args.association, proxy.spacing)])
@@ -231,7 +231,9 @@ def main(proxy: Proxy, argv: list[str] | None = None) -> int:
     args = parse(proxy, argv)
     comm = MPI.COMM_WORLD
     if args.fit_budget is not None:
-        os.environ["INSITU_CYCLE_BUDGET_S"] = str(args.fit_budget)
+        from insitu.filters.session import current
+
+        current().cycle_budget_s = float(args.fit_budget)
     out = Path(args.output).resolve()
     if comm.Get_rank() == 0:
         out.mkdir(parents=True, exist_ok=True)
@@ -244,7 +246,7 @@ def main(proxy: Proxy, argv: list[str] | None = None) -> int:
         if comm.Get_rank() == 0:
             print(f"python -m sims.{proxy.name}: error: {e}", file=sys.stderr, flush=True)
         return 2
-    from insitu.compression import close_all
+    from insitu.filters.compress import close_all
 
     close_all()  # every rank's cached entries on disk before the summary reads them
     # per cycle, the slowest rank's figures: that is what the run waits for
@@ -263,7 +265,7 @@ def main(proxy: Proxy, argv: list[str] | None = None) -> int:
           f"{'x'.join(map(str, args.grid))} grid on {comm.Get_size()} ranks {tuple(res.dec.dims)} "
           f"in {time.perf_counter() - t0:.1f} s")
     if args.actions:
-        from insitu.run_report import summarize
+        from insitu.filters.report import summarize
 
         _, lines = summarize(out, merged, res.triggers, ranks=comm.Get_size())
         print("\n".join(lines))

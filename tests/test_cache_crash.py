@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from insitu.cache import TemporalCache
-from insitu.cli import main as cli_main
+from insitu.cli.command import main as cli_main
 from support.cache_common import blob
 
 WRITER = Path(__file__).parent / "mpi" / "cache_crash_writer.py"

@@ -12,7 +12,7 @@ import pytest
 from support.cache_common import decomposition, entry_file_offset, make_entry
 
 from insitu.cache import TemporalCache
-from insitu.cli import main
+from insitu.cli.command import main
 
 INSITU = Path(sys.executable).parent / "insitu"
 

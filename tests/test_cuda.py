@@ -82,8 +82,8 @@ def test_tcnn_fit_stores_a_model_the_cpu_decodes():
 
 
 def test_compress_filter_fits_on_the_gpu(tmp_path, monkeypatch, capsys):
-    import insitu.runtime as runtime_mod
-    from insitu import compression
+    import insitu.runtime.embedded as runtime_mod
+    from insitu.filters import compress as compression
     from insitu.blueprint import uniform_domain
     from insitu.cache import CacheReader
     from insitu.runtime import connect
@@ -105,7 +105,7 @@ def test_compress_filter_fits_on_the_gpu(tmp_path, monkeypatch, capsys):
         assert r["stats"]["psnr"][0] > 25
     finally:
         compression.close_all()
-        compression._PREVIOUS.clear()
+        compression.current().previous.clear()
 
 
 @pytest.mark.parametrize("backend", ["torch", "tcnn"])

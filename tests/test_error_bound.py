@@ -228,8 +228,8 @@ def test_constant_block_is_exact_with_zero_bound():
 
 
 def test_compress_filter_max_error_is_recorded_and_replay_meets_it(tmp_path, monkeypatch):
-    import insitu.runtime as runtime_mod
-    from insitu import compression
+    import insitu.runtime.embedded as runtime_mod
+    from insitu.filters import compress as compression
     from insitu.blueprint import uniform_domain
     from insitu.cache import TemporalCache
     from insitu.runtime import connect
@@ -255,11 +255,11 @@ def test_compress_filter_max_error_is_recorded_and_replay_meets_it(tmp_path, mon
         assert np.abs(got.astype(np.float64) - v).max() <= 0.002
     finally:
         compression.close_all()
-        compression._PREVIOUS.clear()
+        compression.current().previous.clear()
 
 
 def test_error_bound_without_ratio_sizes_the_smallest_model():
-    from insitu.compression import CompressParams
+    from insitu.filters.compress import CompressParams
     from inr.sizing import smallest_config
 
     v = gaussians((40, 40, 40), seed=6)

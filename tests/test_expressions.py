@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from insitu.blueprint import uniform_domain
-from insitu.expressions import Context, ExpressionError, evaluate_string, parse
+from insitu.runtime.expressions import Context, ExpressionError, evaluate_string, parse
 
 
 @pytest.fixture

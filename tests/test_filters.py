@@ -4,8 +4,9 @@ import re
 import numpy as np
 import pytest
 
-import insitu.runtime as runtime_mod
-from insitu import compression
+import insitu.runtime.embedded as runtime_mod
+from insitu.filters import compress as compression
+from insitu.filters.session import current
 from insitu.blueprint import uniform_domain
 from insitu.runtime import connect
 from sims.analytic import gaussians
@@ -17,7 +18,7 @@ def clean(tmp_path, monkeypatch):
     runtime_mod.reset_process_state()
     yield
     compression.close_all()
-    compression._PREVIOUS.clear()
+    current().previous.clear()
 
 
 def extract(src):
@@ -74,21 +75,21 @@ def test_outside_an_extract_returns_none(capsys):
     assert "ascent_data() not found" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("how", ["param", "env"])
+@pytest.mark.parametrize("how", ["param", "session"])
 def test_cycle_budget_is_shared_by_the_blocks(how, monkeypatch):
     """A cycle budget of 0 s leaves each block its first check only; without one the fit runs its steps."""
     rt = connect(prefer="embedded")
     doms = [uniform_domain(gaussians((12, 12, 12), seed=d), field="e", cycle=1, domain_id=d) for d in range(3)]
     rt.publish(doms)
     budget = ", cycle_budget_s=0" if how == "param" else ""
-    if how == "env":
-        monkeypatch.setenv(compression.CYCLE_BUDGET_ENV, "0")
+    if how == "session":  # what a simulation sets (sims --fit-budget)
+        monkeypatch.setattr(current(), "cycle_budget_s", 0.0)
     res = {}
     runtime_mod._NAMESPACE["res"] = res
     rt.execute(extract("import ascent_filters as af; res['r'] = af.compress(fields=['e'], ratio=4, max_steps=200, "
                        f"backend='native', cache='b.cache'{budget})"))
     rt.publish([uniform_domain(gaussians((12, 12, 12), seed=9), field="e", cycle=2, domain_id=9)])
-    monkeypatch.delenv(compression.CYCLE_BUDGET_ENV, raising=False)
+    monkeypatch.setattr(current(), "cycle_budget_s", None)
     rt.execute(extract("import ascent_filters as af; af.compress(fields=['e'], ratio=4, max_steps=200, "
                        "backend='native', cache='b.cache', warm_start=False)"))
     compression.flush_all()

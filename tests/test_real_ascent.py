@@ -1,7 +1,7 @@
 """The compress filter inside real Ascent (runs only where LLNL Ascent's Python module imports)."""
 import pytest
 
-from insitu.ascent_bridge import ascent_import_error
+from insitu.runtime.ascent_bridge import ascent_import_error
 from insitu.blueprint import uniform_domain
 from sims.analytic import gaussians
 
@@ -12,7 +12,7 @@ ERR = ascent_import_error()
                                             "the embedded runtime and the Ascent-like harness cover the contract")
 def test_compress_inside_real_ascent(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    from insitu import compression
+    from insitu.filters import compress as compression
     from insitu.cache import TemporalCache
     from insitu.runtime import connect
 

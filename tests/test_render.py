@@ -10,7 +10,7 @@ from PIL import Image
 from support import render_common as rc
 
 from support.mpi import run_mpi
-from insitu.composite import composite, flatten
+from insitu.render.composite import composite, flatten
 from insitu.render.bricks import Brick, Extent, Lattice
 from insitu.render.camera import Camera, CameraError
 from insitu.render.frame import EmptyViewWarning, Piece, agree, camera_for, render_frame

@@ -11,7 +11,7 @@ from PIL import Image
 from support import render_common as rc
 
 from support.mpi import mpiexec
-from insitu.cli import main
+from insitu.cli.command import main
 
 INSITU = Path(sys.executable).parent / "insitu"
 
@@ -98,7 +98,7 @@ def test_replay_camera_that_sees_nothing_warns(cache, tmp_path, capsys):
 
 def test_render_filter_from_a_trigger(cache, tmp_path, monkeypatch):
     """A trigger renders the cached cycles (last:2) through the embedded runtime's python extract."""
-    import insitu.runtime as runtime_mod
+    import insitu.runtime.embedded as runtime_mod
     from insitu.blueprint import uniform_domain
 
     monkeypatch.chdir(tmp_path)

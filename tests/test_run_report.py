@@ -8,7 +8,7 @@ from PIL import Image
 from support import render_common as rc
 
 from insitu.cache import TemporalCache
-from insitu.run_report import summarize
+from insitu.filters.report import summarize
 
 
 def test_summary_figures_and_plot(tmp_path):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import yaml
 
-import insitu.runtime as runtime_mod
+import insitu.runtime.embedded as runtime_mod
 from support.ascent_harness import AscentLikeRuntime
 from insitu.blueprint import uniform_domain
 from insitu.runtime import Runtime, RuntimeActionError, connect

@@ -8,10 +8,10 @@ from PIL import Image
 
 from support import render_common as rc
 
-import insitu.runtime as runtime_mod
+import insitu.runtime.embedded as runtime_mod
 from support.mpi import run_mpi
 from insitu.blueprint import uniform_domain
-from insitu.scenes import SceneError, parse_scene
+from insitu.runtime.scenes import SceneError, parse_scene
 
 
 def png(path) -> np.ndarray:
@@ -25,7 +25,7 @@ def rt(tmp_path, monkeypatch):
     r = runtime_mod.connect(prefer="embedded")
     yield r
     r.close()
-    from insitu.compression import close_all
+    from insitu.filters.compress import close_all
 
     close_all()  # the reconstruction scene's cache lives in this test's folder
 

@@ -3,7 +3,7 @@ import shutil
 
 import numpy as np
 
-import insitu.runtime as runtime_mod
+import insitu.runtime.embedded as runtime_mod
 from insitu.blueprint import uniform_domain
 from insitu.runtime import connect
 

@@ -177,7 +177,7 @@ def test_driver_bad_options_exit_2_with_a_clear_message(tmp_path):
     p = sim("--grid", "4", "--ghosts", "3", "--actions", "none", "--final-actions", "none", "--output",
             str(tmp_path / "o"), n=2)
     assert one_line_error(p, "ghosts=3", "smallest block size (2)")
-    from insitu.ascent_bridge import ascent_import_error
+    from insitu.runtime.ascent_bridge import ascent_import_error
 
     if ascent_import_error() is not None:  # where Ascent imports, --runtime ascent simply runs
         p = sim("--grid", "8", "--steps", "1", "--runtime", "ascent", "--output", str(tmp_path / "o"), n=2)

@@ -12,10 +12,10 @@ import pytest
 import zstandard
 
 import inr
-import insitu.runtime as runtime_mod
+import insitu.runtime.embedded as runtime_mod
 from inr.delta_search import coarsen_delta
 from inr.quantize import chain_limit
-from insitu import compression
+from insitu.filters import compress as compression
 from insitu.blueprint import uniform_domain
 from insitu.cache import CacheCorruptError, CacheKeyError, CacheReader, EntryMeta, TemporalCache
 from insitu.runtime import connect
@@ -297,7 +297,7 @@ def test_chains_resolve_from_memory_and_from_disk(tmp_path):
 def test_info_and_verify_commands_see_the_chains(tmp_path, capsys):
     import json
 
-    from insitu.cli import main
+    from insitu.cli.command import main
 
     cache, _ = chain_cache(tmp_path / "c", 6, 4)
     cache.close()

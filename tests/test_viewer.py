@@ -131,7 +131,7 @@ def test_vtk_transfer_functions_match_the_renderers():
 def view_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     """``insitu view ...`` through its module, as a user would run it (a separate process)."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "insitu.cli_view", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "insitu.cli.view", *args], capture_output=True, text=True,
                           timeout=timeout, env=env)
 
 
@@ -176,9 +176,9 @@ def test_port_in_use(cache):
 
 def test_registered_as_insitu_view(tmp_path, capsys):
     """Through the `insitu` command line."""
-    import insitu.cli as cli
+    import insitu.cli.command as cli
 
-    assert "cli_view" in cli._SUBCOMMANDS
+    assert "view" in cli._SUBCOMMANDS
     assert cli.main(["view", str(tmp_path / "missing")]) == 2
     assert capsys.readouterr().err.startswith("insitu: error: ")
 

@@ -18,13 +18,13 @@ On-disk format: docs/cache_format.md.
 """
 from __future__ import annotations
 
-from .errors import (CacheBudgetError, CacheCorruptError, CacheError, CacheFormatError, CacheKeyError,
+from insitu.cache.errors import (CacheBudgetError, CacheCorruptError, CacheError, CacheFormatError, CacheKeyError,
                      CacheLockedError, CacheNotFoundError, CacheReadOnlyError)
-from .meta import EntryMeta, parse_size
-from .replay import Block, CacheReader, GridGeometry, assemble, geometry
-from .retention import Retention
-from .segment import FORMAT_VERSION
-from .store import TemporalCache
+from insitu.cache.meta import EntryMeta, parse_size
+from insitu.cache.replay import Block, CacheReader, GridGeometry, assemble, geometry
+from insitu.cache.retention import Retention
+from insitu.cache.segment import FORMAT_VERSION
+from insitu.cache.store import TemporalCache
 
 __all__ = [
     "Block", "CacheBudgetError", "CacheCorruptError", "CacheError", "CacheFormatError", "CacheKeyError",

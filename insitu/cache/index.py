@@ -14,9 +14,9 @@ from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from . import journal
-from .errors import CacheCorruptError, CacheKeyError
-from .segment import Row, parse_segment_name, read_index
+from insitu.cache import journal
+from insitu.cache.errors import CacheCorruptError, CacheKeyError
+from insitu.cache.segment import Row, parse_segment_name, read_index
 
 Key = tuple[str, int, int]
 

@@ -25,7 +25,7 @@ import zlib
 from pathlib import Path
 from typing import Iterator
 
-from .segment import Row, atomic_write
+from insitu.cache.segment import Row, atomic_write
 
 
 def journal_name(rank: int) -> str:

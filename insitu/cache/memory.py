@@ -5,7 +5,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Iterator
 
-from .meta import EntryMeta
+from insitu.cache.meta import EntryMeta
 
 Key = tuple[str, int, int]
 

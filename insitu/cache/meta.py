@@ -10,7 +10,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .errors import CacheBudgetError
+from insitu.cache.errors import CacheBudgetError
 
 if TYPE_CHECKING:  # the cache treats models as opaque bytes; inr is only needed by helpers
     import inr
@@ -169,3 +169,12 @@ def parse_size(value: int | float | str, name: str = "budget") -> int:
     if not math.isfinite(n) or n <= 0:
         raise CacheBudgetError(f"{name}={value!r} must be a positive size")
     return int(n)
+
+
+def human_bytes(n: float) -> str:
+    """``n`` bytes for people: ``512 B``, ``4.86 KB``, ``1.20 GB`` (powers of 1000, as parse_size reads)."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1000.0
+    return f"{n} B"  # pragma: no cover

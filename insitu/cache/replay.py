@@ -17,10 +17,10 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import h5py
 import numpy as np
 
-from .errors import CacheCorruptError, CacheError, CacheReadOnlyError
-from .index import Index, Key, KeyQueries
-from .meta import EntryMeta
-from .segment import check_cache_dir, drops_name, read_entry
+from insitu.cache.errors import CacheCorruptError, CacheError, CacheReadOnlyError
+from insitu.cache.index import Index, Key, KeyQueries
+from insitu.cache.meta import EntryMeta
+from insitu.cache.segment import check_cache_dir, read_entry
 
 
 @dataclass

@@ -26,8 +26,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .errors import CacheCorruptError, CacheFormatError, CacheLockedError, CacheNotFoundError
-from .meta import EntryMeta
+from insitu.cache.errors import CacheCorruptError, CacheFormatError, CacheLockedError, CacheNotFoundError
+from insitu.cache.meta import EntryMeta
 
 FORMAT_NAME = "insitu-inr-cache"
 FORMAT_VERSION = 1            # of the cache directory (the marker)

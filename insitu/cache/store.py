@@ -32,18 +32,18 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-from .errors import CacheBudgetError, CacheCorruptError, CacheError
-from .index import Index, Key, KeyQueries, SegmentInfo
-from .journal import JournalWriter
-from .memory import MemEntry, MemoryTier
-from .meta import EntryMeta, parse_size
-from .replay import ReconstructMixin
-from .retention import Retention
-from .segment import (TMP_PREFIX, RankLock, atomic_write, build_segment, drops_name, init_cache_dir,
+from insitu.cache.errors import CacheBudgetError, CacheCorruptError, CacheError
+from insitu.cache.index import Index, Key, KeyQueries, SegmentInfo
+from insitu.cache.journal import JournalWriter
+from insitu.cache.memory import MemEntry, MemoryTier
+from insitu.cache.meta import EntryMeta, parse_size
+from insitu.cache.replay import ReconstructMixin
+from insitu.cache.retention import Retention
+from insitu.cache.segment import (TMP_PREFIX, RankLock, atomic_write, build_segment, drops_name, init_cache_dir,
                       read_entry, segment_name)
 
 if TYPE_CHECKING:
-    from .replay import CacheReader
+    from insitu.cache.replay import CacheReader
 
 log = logging.getLogger("insitu.cache")
 
@@ -142,7 +142,7 @@ class TemporalCache(KeyQueries, ReconstructMixin):
     @classmethod
     def open(cls, path: str | os.PathLike, comm: Any = None) -> "CacheReader":
         """Open a cache read-only for replay, on any number of processes (collective over ``comm``)."""
-        from .replay import CacheReader
+        from insitu.cache.replay import CacheReader
 
         return CacheReader(path, comm=comm)
 

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from .bricks import Extent, Lattice
-from .camera import CameraError
-from .camera import check_params as check_camera
-from .frame import FrameStats, Piece, meta_placement, piece_from_model, render_views
-from .output import CinemaDatabase, cinema_views, image_name
-from .raymarch import PLOT_KINDS, RENDER_BACKENDS, Plot
-from .transfer import TransferFunction, check_colormap, check_opacity
+from insitu.render.bricks import Extent, Lattice
+from insitu.render.camera import CameraError
+from insitu.render.camera import check_params as check_camera
+from insitu.render.frame import FrameStats, Piece, meta_placement, piece_from_model, render_views
+from insitu.render.output import CinemaDatabase, cinema_views, image_name
+from insitu.render.raymarch import PLOT_KINDS, RENDER_BACKENDS, Plot
+from insitu.render.transfer import TransferFunction, check_colormap, check_opacity
 
 
 @dataclass

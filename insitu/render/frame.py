@@ -13,9 +13,9 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .bricks import Brick, Extent, Lattice, margin_box
-from .camera import Camera
-from .raymarch import Fragment, Plot, Rays, default_step, render_brick
+from insitu.render.bricks import Brick, Extent, Lattice, margin_box
+from insitu.render.camera import Camera
+from insitu.render.raymarch import Fragment, Plot, Rays, default_step, render_brick
 
 
 class EmptyViewWarning(UserWarning):
@@ -106,7 +106,7 @@ def render_frame(plots: Sequence[tuple[Plot, Sequence[Piece]]], lattice: Lattice
     A view that sees nothing gives a transparent image and an
     :class:`EmptyViewWarning` on root.
     """
-    from ..composite import composite
+    from insitu.render.composite import composite
 
     st = stats if stats is not None else FrameStats()
     t0 = time.perf_counter()
@@ -146,7 +146,7 @@ def render_views(plots: Sequence[tuple[Plot, Sequence[Piece]]], lattice: Lattice
     elevation): one picture each into the Cinema database ``cinema`` (given on
     root only), saved at the end.
     """
-    from .output import write_png
+    from insitu.render.output import write_png
 
     written = []
     for view in views or [None]:

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..composite import flatten
+from insitu.render.composite import flatten
 
 
 def write_png(path: str | os.PathLike, image: np.ndarray, background: Sequence[float] = (0.0, 0.0, 0.0)) -> Path:

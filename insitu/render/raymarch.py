@@ -25,9 +25,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .bricks import Brick, Lattice
-from .camera import Camera
-from .transfer import TransferFunction
+from insitu.render.bricks import Brick, Lattice
+from insitu.render.camera import Camera
+from insitu.render.transfer import TransferFunction
 
 PLOT_KINDS = ("volume", "pseudocolor", "slice", "isosurface")
 RENDER_BACKENDS = ("auto", "native", "numpy")

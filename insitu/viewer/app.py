@@ -14,9 +14,9 @@ from typing import Any, Callable
 
 from insitu.render.transfer import check_colormap
 
-from .data import CacheView, CycleUnavailable, Decoded, format_info, series
-from .plots import data_url, quality_png
-from .scene import AXES, SliceScene, VolumeScene, prefer_offscreen, to_vtk_image, transfer_function
+from insitu.viewer.data import CacheView, CycleUnavailable, Decoded, format_info, series
+from insitu.viewer.plots import data_url, quality_png
+from insitu.viewer.scene import AXES, SliceScene, VolumeScene, prefer_offscreen, to_vtk_image, transfer_function
 
 #: the colormaps offered in the menu (any matplotlib name works with ``--colormap``)
 COLORMAPS = ["viridis", "plasma", "inferno", "magma", "cividis", "turbo", "jet", "coolwarm", "RdBu_r",

@@ -282,7 +282,7 @@ class CacheView:
 
 def format_info(info: CycleInfo) -> dict[str, str]:
     """The cycle's figures as display strings (the metadata panel)."""
-    from insitu.cli_cacheutil import human_bytes
+    from insitu.cache.meta import human_bytes
 
     def psnr(v: float | None) -> str:
         return "n/a" if v is None else ("exact" if math.isinf(v) else f"{v:.2f} dB")

@@ -15,7 +15,7 @@ import numpy as np
 
 from insitu.render.transfer import TransferFunction
 
-from .data import Decoded
+from insitu.viewer.data import Decoded
 
 #: the views' background (the tests look for pixels that differ from it)
 BACKGROUND = (0.09, 0.09, 0.11)

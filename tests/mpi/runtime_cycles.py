@@ -77,9 +77,9 @@ for cycle in range(CYCLES):
 fired = [r["cycle"] for r in rt.info()["triggers"] if r["trigger"] == "at17"]
 hot = [r["cycle"] for r in rt.info()["triggers"] if r["trigger"] == "hot"]
 rt.close()
-from insitu import compression  # noqa: E402 (after the run, as a user script would)
+from insitu.filters.session import current  # noqa: E402 (after the run, as a user script would)
 
-compression.close_all()
+current().close_all()
 comm.Barrier()
 if comm.rank == 0:
     from insitu.cache import TemporalCache

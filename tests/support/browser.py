@@ -52,7 +52,7 @@ def headless_chrome(binary: str, driver: str, size: tuple[int, int] = (1400, 900
 
 
 class ViewerProcess:
-    """``python -m insitu.cli_view CACHE --port 0 ...`` in a subprocess; :attr:`url` once it serves.
+    """``python -m insitu.cli.view CACHE --port 0 ...`` in a subprocess; :attr:`url` once it serves.
 
     Port 0 lets the OS pick a free loopback port (no race with other tests);
     the server prints the one it got. Always :meth:`stop` it (or use ``with``).
@@ -63,7 +63,7 @@ class ViewerProcess:
         self._out = open(self.log, "w")
         env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
         self.t_launch = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, "-m", "insitu.cli_view", os.fspath(cache), "--port", "0", *args],
+        self.proc = subprocess.Popen([sys.executable, "-m", "insitu.cli.view", os.fspath(cache), "--port", "0", *args],
                                      stdout=self._out, stderr=subprocess.STDOUT, env=env)
         try:
             self.url = self._wait_url(timeout)

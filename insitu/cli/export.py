@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from .cli import CliError
-from .cli_cacheutil import open_cache, progress
+from insitu.cli.command import CliError
+from insitu.render.vti import write_vti
+from insitu.cli.common import open_cache, progress
 
 FORMATS = (".vti", ".npy")
 
@@ -26,31 +27,8 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(run=run)
 
 
-def write_vti(path: Path, values: np.ndarray, name: str, geo: Any) -> None:
-    """``values`` (z, y, x) as VTK ImageData: point data for vertex fields, cell data for element fields."""
-    import vtk
-    from vtk.util import numpy_support
-
-    nz, ny, nx = values.shape
-    img = vtk.vtkImageData()
-    extra = 1 if geo.association == "element" else 0
-    img.SetDimensions(nx + extra, ny + extra, nz + extra)
-    img.SetOrigin(*reversed(geo.origin))
-    img.SetSpacing(*reversed(geo.spacing))
-    arr = numpy_support.numpy_to_vtk(np.ascontiguousarray(values, dtype=np.float32).ravel(), deep=True)
-    arr.SetName(name)
-    data = img.GetCellData() if extra else img.GetPointData()
-    data.AddArray(arr)
-    data.SetActiveScalars(name)
-    writer = vtk.vtkXMLImageDataWriter()
-    writer.SetFileName(str(path))
-    writer.SetInputData(img)
-    if writer.Write() != 1:
-        raise CliError(f"could not write {path} (VTK writer failed)")
-
-
 def run(args: argparse.Namespace) -> int:
-    from .cache import CacheError
+    from insitu.cache import CacheError
 
     out = Path(args.output)
     if out.suffix.lower() not in FORMATS:
@@ -70,7 +48,10 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix.lower() == ".npy":
         np.save(out, values)
     else:
-        write_vti(out, values, args.field, geo)
+        try:
+            write_vti(out, values, args.field, geo)
+        except OSError as exc:
+            raise CliError(str(exc)) from None
     holes = int(np.isnan(values).sum())
     print(f"wrote {out}: field {args.field!r} cycle {args.cycle}, {n} domains, grid {values.shape} (z, y, x)"
           + (f", {holes} samples no domain covers (NaN)" if holes else ""))

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .render.camera import CAMERA_PARAMS
-from .render.transfer import TransferFunctionError, check_colormap, check_opacity
+from insitu.render.camera import CAMERA_PARAMS
+from insitu.render.transfer import TransferFunctionError, check_colormap, check_opacity
 
 PLOT_TYPES = ("volume", "pseudocolor", "slice", "isosurface")
 PLOT_PARAMS = ("type", "field", "min_value", "max_value", "color_table", "source", "cache", "colormap", "opacity",
@@ -196,10 +196,10 @@ def render_scene(spec: SceneSpec, published: Any, comm: Any, cycle: int, errors:
     """
     import warnings
 
-    from .blueprint import blocks
-    from .render.cached import RenderSpec
-    from .render.frame import agree, render_views
-    from .render.output import CinemaDatabase, cinema_views, image_name
+    from insitu.blueprint import blocks
+    from insitu.render.cached import RenderSpec
+    from insitu.render.frame import agree, render_views
+    from insitu.render.output import CinemaDatabase, cinema_views, image_name
 
     layers = []
     for p in spec.plots:
@@ -238,13 +238,13 @@ def render_scene(spec: SceneSpec, published: Any, comm: Any, cycle: int, errors:
 
 
 def _pieces(p: PlotSpec, published: Any, comm: Any, cycle: int, blocks: Any) -> list:
-    from .render.frame import piece_from_model, pieces_from_blocks
+    from insitu.render.frame import piece_from_model, pieces_from_blocks
 
     if p.source == "published":
         return pieces_from_blocks(blocks(published, p.field))
-    from .compression import open_cache
+    from insitu.filters.session import current
 
-    cache = open_cache(p.cache, comm)
+    cache = current().open_cache(p.cache, comm)
     out = []
     for b in blocks(published, p.field):
         key = (p.field, b.cycle, b.domain_id)

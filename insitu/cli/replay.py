@@ -12,8 +12,8 @@ import sys
 import warnings
 from typing import Any
 
-from .cli import CliError
-from .cli_cacheutil import progress
+from insitu.cli.command import CliError
+from insitu.cli.common import progress
 
 
 def add_parser(subparsers: Any) -> None:
@@ -109,8 +109,8 @@ def _pairs(text: str | None, what: str) -> list[list[float]] | None:
 def run(args: argparse.Namespace) -> int:
     from mpi4py import MPI
 
-    from .cache import CacheError, CacheReader
-    from .render.cached import RenderSpec, render_cached
+    from insitu.cache import CacheError, CacheReader
+    from insitu.render.cached import RenderSpec, render_cached
 
     comm = MPI.COMM_WORLD
     rank = comm.Get_rank()

@@ -12,9 +12,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from .extract_env import ExtractEnv, FilterParamError, FilterResult, check_kwargs, select_cycles
-from .render.camera import CAMERA_PARAMS
-from .render.raymarch import PLOT_KINDS
+from insitu.filters.env import ExtractEnv, FilterParamError, FilterResult, check_kwargs, select_cycles
+from insitu.render.camera import CAMERA_PARAMS
+from insitu.render.raymarch import PLOT_KINDS
 
 RENDER_PARAMS = {
     "field": "the cached field to render",
@@ -53,7 +53,7 @@ class RenderParams:
 
     @classmethod
     def from_kwargs(cls, kwargs: dict) -> "RenderParams":
-        from .render.cached import RenderSpec
+        from insitu.render.cached import RenderSpec
 
         check_kwargs("render", kwargs, RENDER_PARAMS)
         spec_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in _SPEC_KEYS}
@@ -70,7 +70,7 @@ class RenderParams:
         return p
 
     def spec(self):
-        from .render.cached import RenderSpec
+        from insitu.render.cached import RenderSpec
 
         return RenderSpec(**self.spec_kwargs)
 
@@ -83,11 +83,11 @@ def render_cycles(env: ExtractEnv, params: RenderParams, result: FilterResult) -
     """Collective: every rank reads the index, decodes its share and composites; rank 0 writes."""
     import warnings
 
-    from .cache import CacheReader
-    from .compression import flush_all
-    from .render.cached import render_cached
+    from insitu.cache import CacheReader
+    from insitu.filters.session import current
+    from insitu.render.cached import render_cached
 
-    flush_all()  # this rank's newest entries may still be in memory only
+    current().flush_all()  # this rank's newest entries may still be in memory only
     if env.comm is not None and env.size > 1:
         env.comm.Barrier()  # ... and every rank's must be on disk before rank 0 scans
     reader = CacheReader(params.cache, comm=env.comm if env.size > 1 else None)

@@ -51,8 +51,8 @@ def plot_quality(per_cycle: dict[str, dict[int, dict]], path: Path) -> Path:
 def summarize(output_dir: str | Path, timings: Sequence[dict] = (), triggers: Sequence[dict] = (),
               cache: str = "run.cache", ranks: int | None = None) -> tuple[dict[str, Any], list[str]]:
     """Figures of a finished run in ``output_dir`` (dict, also saved as summary.json) and printable lines."""
-    from .cache import CacheReader
-    from .cli_info import summary
+    from insitu.cache import CacheReader
+    from insitu.cache.summary import summary
 
     out = Path(output_dir)
     doc: dict[str, Any] = {"output": str(out)}

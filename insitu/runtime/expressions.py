@@ -281,7 +281,7 @@ class Context:
 
     def owned_samples(self, field: str) -> list[tuple[np.ndarray, Any]]:
         """(owned values, block) for each local domain of ``field``."""
-        from .blueprint import blocks
+        from insitu.blueprint import blocks
 
         if self.published is None:
             raise ExpressionError(f"field('{field}'): no data published")

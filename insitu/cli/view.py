@@ -8,7 +8,7 @@ import sys
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from .cli import CliError
+from insitu.cli.command import CliError
 
 EPILOG = """\
 The viewer runs where the cache is (a cluster node, a workstation) and renders there
@@ -72,8 +72,8 @@ def check_port(host: str, port: int) -> None:
 
 def open_view(path: str, field: str | None) -> Any:
     """The :class:`insitu.viewer.CacheView` of ``path``; CliError when it is not a cache, is empty, lacks ``field``."""
-    from .cache import CacheError
-    from .viewer.data import CacheView
+    from insitu.cache import CacheError
+    from insitu.viewer.data import CacheView
 
     try:
         view = CacheView(path)
@@ -108,7 +108,7 @@ def _argv_for_trame() -> Iterator[None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .render.transfer import TransferFunctionError, check_colormap
+    from insitu.render.transfer import TransferFunctionError, check_colormap
 
     try:
         check_colormap(args.colormap)
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     check_port(args.host, args.port)
     view = open_view(args.cache, args.field)
     try:
-        from .viewer.app import ViewerApp
+        from insitu.viewer.app import ViewerApp
     except ImportError as exc:
         view.close()
         raise CliError(f"the viewer needs trame and VTK ({exc}): pip install 'insitu-inr[view]'") from None
@@ -146,8 +146,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m insitu.cli_view CACHE ...``: the same as ``insitu view CACHE ...``."""
-    from .cli import main as cli_main
+    """``python -m insitu.cli.view CACHE ...``: the same as ``insitu view CACHE ...``."""
+    from insitu.cli.command import main as cli_main
 
     return cli_main(["view", *(sys.argv[1:] if argv is None else argv)])
 

@@ -5,7 +5,7 @@ import argparse
 import sys
 from typing import Any
 
-from .cli_cacheutil import open_cache, progress
+from insitu.cli.common import open_cache, progress
 
 #: exit code when the cache holds corrupt entries (2 is for bad command-line input)
 EXIT_CORRUPT = 1

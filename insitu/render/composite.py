@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .render.raymarch import Fragment
+from insitu.render.raymarch import Fragment
 
 
 def _sparse(fragments: Sequence[Fragment]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -6,7 +6,6 @@ live in module state, since the interpreter persists between executes.
 """
 from __future__ import annotations
 
-import atexit
 import dataclasses
 import math
 import os
@@ -16,8 +15,9 @@ from typing import Any
 
 import inr
 
-from .blueprint import blocks, published_fields
-from .extract_env import ExtractEnv, FilterParamError, FilterResult, check_kwargs
+from insitu.blueprint import blocks, published_fields
+from insitu.filters.env import ExtractEnv, FilterParamError, FilterResult, check_kwargs
+from insitu.filters.session import BlockKey, current
 
 COMPRESS_PARAMS = {
     "fields": "list of field names to compress (default: every published scalar field)",
@@ -28,8 +28,8 @@ COMPRESS_PARAMS = {
     "target_psnr": "stop fitting once this PSNR (dB) is reached (default: none)",
     "max_steps": "training steps per block at most (default 1000)",
     "time_budget_s": "seconds of fitting per block at most (default: none)",
-    "cycle_budget_s": "seconds of fitting per cycle on this rank, shared by its blocks (default: the environment "
-                      "variable INSITU_CYCLE_BUDGET_S, else none)",
+    "cycle_budget_s": "seconds of fitting per cycle on this rank, shared by its blocks (default: the "
+                      "simulation's, insitu.filters.session.current().cycle_budget_s, else none)",
     "cache": "cache directory (default 'run.cache')",
     "memory_budget": "bytes of models kept in memory, e.g. '2GB' (default '2GB')",
     "disk_budget": "bytes of cache files per rank on disk (default: unlimited)",
@@ -51,10 +51,6 @@ COMPRESS_PARAMS = {
 
 
 TEMPORAL_MODES = ("none", "delta")
-
-#: a simulation sets this to cap the seconds of fitting per cycle (e.g. ``sims --fit-budget``)
-CYCLE_BUDGET_ENV = "INSITU_CYCLE_BUDGET_S"
-
 
 @dataclass
 class CompressParams:
@@ -88,12 +84,8 @@ class CompressParams:
             if not isinstance(p.fields, (list, tuple)) or not all(isinstance(f, str) for f in p.fields):
                 raise FilterParamError(f"compress: fields={p.fields!r} must be a list of field names")
             p.fields = list(p.fields)
-        if p.cycle_budget_s is None and os.environ.get(CYCLE_BUDGET_ENV):
-            try:
-                p.cycle_budget_s = float(os.environ[CYCLE_BUDGET_ENV])
-            except ValueError:
-                raise FilterParamError(f"compress: {CYCLE_BUDGET_ENV}={os.environ[CYCLE_BUDGET_ENV]!r} must be a "
-                                       "number of seconds") from None
+        if p.cycle_budget_s is None:
+            p.cycle_budget_s = current().cycle_budget_s
         if p.max_error is not None and (isinstance(p.max_error, bool) or not isinstance(p.max_error, (int, float))
                                         or not math.isfinite(p.max_error) or p.max_error <= 0):
             raise FilterParamError(f"compress: max_error={p.max_error!r} must be a number > 0 (absolute error)")
@@ -132,18 +124,9 @@ class CompressParams:
         return p
 
 
-# ---- module state (persists between executes: the interpreter lives for the whole run)
-_CACHES: dict[tuple[str, int], Any] = {}
-_PREVIOUS: dict[tuple[str, str, int], inr.Model] = {}
-#: the delta chain of each (cache, field, domain): (cycle of its newest entry, entries in the chain so far)
-_CHAIN: dict[tuple[str, str, int], tuple[int, int]] = {}
-_NOTED: set[str] = set()
-_FIT_SECONDS = [0.0]  # every fit of this process, for in situ overhead accounting
-
-
 def fit_seconds_total() -> float:
     """Seconds this process has spent fitting so far (a simulation takes differences per cycle)."""
-    return _FIT_SECONDS[0]
+    return current().fit_seconds
 
 
 def fit_device(params: CompressParams, comm: Any) -> str:
@@ -167,54 +150,27 @@ def fit_device(params: CompressParams, comm: Any) -> str:
 
 
 def open_cache(path: str, comm: Any, params: CompressParams | None = None) -> Any:
-    """The writer cache of this rank for ``path`` (opened once, kept for the run)."""
-    from .cache import Retention, TemporalCache
-
-    key = (os.path.abspath(path), comm.Get_rank() if comm is not None else 0)
-    cache = _CACHES.get(key)
-    if cache is None:
-        p = params or CompressParams()
-        retention = None
-        if p.keep_last is not None or p.keep_every is not None:
-            retention = Retention(keep_last=p.keep_last, keep_every=p.keep_every)
-        # absolute: the run may change directory before the cache is flushed at exit
-        cache = TemporalCache(os.path.abspath(path), comm=comm, memory_budget=p.memory_budget, disk_budget=p.disk_budget,
-                              retention=retention)
-        _CACHES[key] = cache
-    return cache
+    """The writer cache of this rank for ``path`` (opened once, kept for the run: see :mod:`.session`)."""
+    p = params or CompressParams()
+    return current().open_cache(path, comm, memory_budget=p.memory_budget, disk_budget=p.disk_budget,
+                                keep_last=p.keep_last, keep_every=p.keep_every)
 
 
 def flush_all() -> None:
-    """Write every cache's in-memory entries to disk (also run at interpreter exit)."""
-    for cache in list(_CACHES.values()):
-        try:
-            cache.flush()
-        except Exception:  # reported by the cache itself; exit must go on
-            pass
+    """Write every cache's in-memory entries to disk."""
+    current().flush_all()
 
 
 def close_all() -> None:
     """Flush and close every cache; warm starts and delta chains start over after this."""
-    for key, cache in list(_CACHES.items()):
-        try:
-            cache.close()
-        finally:
-            _CACHES.pop(key, None)
-    _PREVIOUS.clear()
-    _CHAIN.clear()
-
-
-# h5py registers its own exit handler when first imported; handlers run last-in first-out, so
-# import it before registering ours: the caches must be flushed while h5py still works.
-import h5py  # noqa: E402,F401
-
-atexit.register(close_all)
+    current().close_all()
 
 
 def compress_published(env: ExtractEnv, params: CompressParams, result: FilterResult) -> None:
     """Fit and cache every (field, domain) of this rank; problems go to ``result``, the rest goes on."""
-    from .cache import EntryMeta
+    from insitu.cache import EntryMeta
 
+    session = current()
     names = params.fields or published_fields(env.data)
     cache = open_cache(params.cache, env.comm, params)
     device = fit_device(params, env.comm)
@@ -237,15 +193,15 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
             left -= 1
             where = f"field '{name}' domain {block.domain_id} cycle {block.cycle}"
             try:
-                if block.ghost is None and name not in _NOTED:
-                    _NOTED.add(name)
+                if block.ghost is None and name not in session.noted:
+                    session.noted.add(name)
                     result.notes.append(f"field '{name}': no {'ascent_ghosts'} field, every sample treated as owned")
                 key = (os.path.abspath(params.cache), name, block.domain_id)
-                prev = _PREVIOUS.get(key) if params.warm_start else None
+                prev = session.previous.get(key) if params.warm_start else None
                 if prev is not None and (prev.grid_shape != block.values.shape or prev.association != block.association
                                          or prev.is_constant):
                     prev = None
-                base_cycle = delta_base_cycle(params, cache, key, block.cycle) if prev is not None else None
+                base_cycle = delta_base_cycle(params, cache, key, block.cycle, session.chains) if prev is not None else None
                 model, report = inr.fit(block.values, ghost_mask=block.ghost, association=block.association,
                                         ratio=params.ratio, target_psnr=params.target_psnr,
                                         max_steps=params.max_steps, time_budget_s=budget, init=prev,
@@ -261,14 +217,14 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
                                             spacing=spacing, time=block.time)
                 cache.put(name, block.cycle, block.domain_id, model.to_bytes(base=prev if report.delta else None), meta,
                           base_cycle=base_cycle)
-                _CHAIN[key] = (block.cycle, _CHAIN[key][1] + 1 if report.delta else 1)
+                session.chains[key] = (block.cycle, session.chains[key][1] + 1 if report.delta else 1)
                 n_delta += int(report.delta)
                 # the warm start needs the network only: an error-bounded model's residual is not kept
-                _PREVIOUS[key] = model if model.residual is None else dataclasses.replace(model, residual=None)
+                session.previous[key] = model if model.residual is None else dataclasses.replace(model, residual=None)
                 psnrs.append(report.psnr)
                 ratios.append(report.ratio)
                 fit_s += report.seconds
-                _FIT_SECONDS[0] += report.seconds
+                session.fit_seconds += report.seconds
                 raw += model.raw_bytes
                 stored += report.stored_bytes
                 n_done += 1
@@ -278,12 +234,13 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
                     "seconds": time.perf_counter() - t0, "raw_bytes": raw, "stored_bytes": stored}
 
 
-def delta_base_cycle(params: CompressParams, cache: Any, key: tuple[str, str, int], cycle: int) -> int | None:
+def delta_base_cycle(params: CompressParams, cache: Any, key: BlockKey, cycle: int,
+                     chains: dict[BlockKey, tuple[int, int]]) -> int | None:
     """The cycle this block's model may be stored against as a delta, or None for a keyframe:
     temporal='delta', the chain shorter than keyframe_every, and its newest entry still cached."""
-    if params.temporal != "delta" or key not in _CHAIN:
+    if params.temporal != "delta" or key not in chains:
         return None
-    last, length = _CHAIN[key]
+    last, length = chains[key]
     if length >= params.keyframe_every or last >= cycle or (key[1], last, key[2]) not in cache:
         return None
     return last

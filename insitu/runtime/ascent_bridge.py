@@ -57,7 +57,7 @@ class AscentRuntime:
         self.ascent.publish(self._mesh)
 
     def execute(self, actions: Any) -> None:
-        from .actions import load
+        from insitu.runtime.actions import load
 
         if hasattr(actions, "number_of_children"):
             self.ascent.execute(actions)
@@ -65,12 +65,15 @@ class AscentRuntime:
         acts = load(actions) if isinstance(actions, (str, Path)) else actions
         self.ascent.execute(to_conduit(list(acts)))
 
-    def info(self, node: Any = None) -> Any:
+    def info(self, node: Any = None) -> dict:
+        """Ascent's info as a plain dict, the type the embedded runtime returns (``node``, a conduit.Node,
+        is filled as well when given)."""
         import conduit
+        import yaml
 
         out = conduit.Node() if node is None else node
         self.ascent.info(out)
-        return out
+        return yaml.safe_load(out.to_yaml()) or {}
 
     def close(self) -> None:
         self.ascent.close()

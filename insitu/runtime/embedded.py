@@ -35,8 +35,8 @@ from typing import Any
 
 import yaml
 
-from . import actions as actions_mod
-from .expressions import Context, ExpressionError, evaluate_string, to_plain
+from insitu.runtime import actions as actions_mod
+from insitu.runtime.expressions import Context, ExpressionError, evaluate_string, to_plain
 
 SUPPORTED_ACTIONS = ("add_extracts", "add_queries", "add_triggers", "add_scenes", "execute", "reset",
                      "save_session")
@@ -188,7 +188,7 @@ class Runtime:
             raise RuntimeActionError(msg)
 
     def _state(self, key: str, default: Any) -> Any:
-        from .blueprint import Tree, _scalar, domains
+        from insitu.blueprint import _scalar, domains
 
         doms = domains(self.published) if self.published is not None else []
         return _scalar(doms[0].get(f"state/{key}"), default) if doms else default
@@ -222,7 +222,7 @@ class Runtime:
             graph.extracts.append((name, params))
 
     def _add_scenes(self, act: dict, graph: _Graph) -> None:
-        from .scenes import parse_scene
+        from insitu.runtime.scenes import parse_scene
 
         for name, scene in self._items(act, "scenes"):
             graph.scenes.append(parse_scene(name, scene))
@@ -298,7 +298,7 @@ class Runtime:
         table[name] = table.get(name, 0.0) + time.perf_counter() - t0
 
     def _run_scene(self, spec: Any, errors: list[str]) -> None:
-        from .scenes import render_scene
+        from insitu.runtime.scenes import render_scene
 
         problems: list[str] = []
         try:
@@ -387,7 +387,7 @@ def connect(comm: Any = None, prefer: str = "auto", options: dict | None = None)
     comm = _as_comm(comm)
     opts = dict(options or {})
     if prefer != "embedded":
-        from .ascent_bridge import ascent_import_error, open_ascent
+        from insitu.runtime.ascent_bridge import ascent_import_error, open_ascent
 
         err = ascent_import_error()
         if err is None:

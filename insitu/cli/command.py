@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import __version__
+from insitu import __version__
 
 #: modules providing subcommands (each has ``add_parser`` and ``run``).
-_SUBCOMMANDS: list[str] = ["cli_info", "cli_verify", "cli_export", "cli_replay", "cli_view"]
+_SUBCOMMANDS: list[str] = ["info", "verify", "export", "replay", "view"]
 
 
 class CliError(Exception):
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     import importlib
 
     for name in _SUBCOMMANDS:
-        importlib.import_module(f"insitu.{name}").add_parser(sub)
+        importlib.import_module(f"insitu.cli.{name}").add_parser(sub)
     return parser
 
 

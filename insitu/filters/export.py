@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .extract_env import ExtractEnv, FilterParamError, FilterResult, check_kwargs, select_cycles
+from insitu.filters.env import ExtractEnv, FilterParamError, FilterResult, check_kwargs, select_cycles
 
 EXPORT_PARAMS = {
     "field": "the cached field to export",
@@ -50,12 +50,12 @@ class ExportParams:
 
 
 def export_cycles(env: ExtractEnv, params: ExportParams, result: FilterResult) -> None:
-    from .cache import Block, TemporalCache, assemble, geometry
-    from .cache.replay import decode_entry
-    from .cli_export import write_vti
-    from .compression import flush_all
+    from insitu.cache import Block, TemporalCache, assemble, geometry
+    from insitu.cache.replay import decode_entry
+    from insitu.render.vti import write_vti
+    from insitu.filters.session import current
 
-    flush_all()  # this rank's newest entries may still be in memory only
+    current().flush_all()  # this rank's newest entries may still be in memory only
     if env.comm is not None and env.size > 1:
         env.comm.Barrier()  # ... and every rank's must be on disk before anyone scans
     mine: dict[int, list] = {}

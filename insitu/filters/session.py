@@ -1,0 +1,86 @@
+"""What the filters keep between executes: one :class:`FilterSession` per process.
+
+Ascent runs every Python extract of a process in one interpreter whose module state lives for the
+whole run (../shared/ascent_python_extract.md, "State persists"), and so does the embedded runtime:
+the writer caches opened by ``af.compress``, the previous cycle's model of each block (warm starts,
+temporal deltas), the delta chains, and the fitting time spent so far live here, in one explicit
+object, instead of in module globals. :func:`current` is the process's session; a simulation sets
+its per-cycle fitting budget on it (``current().cycle_budget_s = 2.0``), and ``af.compress`` uses it
+where its own ``cycle_budget_s`` is not given.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import inr
+
+#: (absolute cache path, field, domain): one block's history in one cache
+BlockKey = tuple[str, str, int]
+
+
+@dataclass
+class FilterSession:
+    """The filters' state of one process (see the module docstring)."""
+
+    #: seconds of fitting per cycle and rank at most, for every ``af.compress`` that does not give its own
+    cycle_budget_s: float | None = None
+    caches: dict[tuple[str, int], Any] = field(default_factory=dict)  # (abs path, rank) -> TemporalCache
+    previous: dict[BlockKey, inr.Model] = field(default_factory=dict)  # the last model of each block
+    #: the delta chain of each block: (cycle of its newest entry, entries in the chain so far)
+    chains: dict[BlockKey, tuple[int, int]] = field(default_factory=dict)
+    noted: set[str] = field(default_factory=set)  # fields already noted (one note per run)
+    fit_seconds: float = 0.0  # every fit of this process, for in situ overhead accounting
+
+    def open_cache(self, path: str, comm: Any, *, memory_budget: Any = "2GB", disk_budget: Any = None,
+                   keep_last: int | None = None, keep_every: int | None = None) -> Any:
+        """The writer cache of this rank for ``path``, opened once and kept for the run (the options count only
+        at the first opening)."""
+        from insitu.cache import Retention, TemporalCache
+
+        key = (os.path.abspath(path), comm.Get_rank() if comm is not None else 0)
+        cache = self.caches.get(key)
+        if cache is None:
+            retention = None
+            if keep_last is not None or keep_every is not None:
+                retention = Retention(keep_last=keep_last, keep_every=keep_every)
+            # absolute: the run may change directory before the cache is flushed at exit
+            cache = TemporalCache(os.path.abspath(path), comm=comm, memory_budget=memory_budget,
+                                  disk_budget=disk_budget, retention=retention)
+            self.caches[key] = cache
+        return cache
+
+    def flush_all(self) -> None:
+        """Write every cache's in-memory entries to disk (also run at interpreter exit)."""
+        for cache in list(self.caches.values()):
+            try:
+                cache.flush()
+            except Exception:  # reported by the cache itself; exit must go on
+                pass
+
+    def close_all(self) -> None:
+        """Flush and close every cache; warm starts and delta chains start over after this."""
+        for key, cache in list(self.caches.items()):
+            try:
+                cache.close()
+            finally:
+                self.caches.pop(key, None)
+        self.previous.clear()
+        self.chains.clear()
+
+
+_SESSION = FilterSession()
+
+
+def current() -> FilterSession:
+    """The filters' session of this process."""
+    return _SESSION
+
+
+# h5py registers its own exit handler when first imported; handlers run last-in first-out, so
+# import it before registering ours: the caches must be flushed while h5py still works.
+import h5py  # noqa: E402,F401
+
+atexit.register(lambda: _SESSION.close_all())
