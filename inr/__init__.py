@@ -13,11 +13,11 @@ torch backend is the reference, the others are tested against it.
 from __future__ import annotations
 
 from .backends import BACKENDS, available_backends, get_backend
-from .config import EncodingConfig, NetworkConfig
+from .config import EncodingConfig, ModelConfig, NetworkConfig
 from .errors import BackendUnavailableError, InrError, InrValueError, ModelFormatError
 from .fit import DEFAULT_RATIO, fit
 from .metrics import max_abs_error, psnr
-from .model import FitReport, Model, ModelConfig
+from .model import FitReport, Model
 from .quantize import DEFAULT_PARAM_BITS, VALID_PARAM_BITS
 from .residual import Residual
 from .sizing import config_for_ratio

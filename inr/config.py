@@ -2,13 +2,13 @@
 
 The two dataclasses mirror the JSON dicts tiny-cuda-nn takes, so a model fitted
 here loads into ``tcnn.NetworkWithInputEncoding`` and back (see
-``Model.to_tcnn_params``). All per-level arithmetic is done in float32 exactly
+``Model.to_tcnn_params``); :class:`ModelConfig` pairs them. All per-level arithmetic is done in float32 exactly
 as tiny-cuda-nn does it, so level resolutions and table sizes agree bit for bit.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -189,3 +189,24 @@ class NetworkConfig:
         if unknown:
             raise InrValueError(f"unknown network keys {sorted(unknown)}: valid keys are {sorted(known)}")
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Encoding + network: everything that fixes the parameter layout."""
+
+    encoding: EncodingConfig = field(default_factory=EncodingConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+
+    @property
+    def n_params(self) -> int:
+        """Parameters the model stores (unpadded MLP + tables)."""
+        # the count inr.layout.n_params gives, spelt out here: layout imports this module, not the reverse
+        return self.network.n_params(self.encoding.n_output_dims) + self.encoding.n_params
+
+    def to_tcnn(self) -> dict:
+        return {"encoding": self.encoding.to_tcnn(), "network": self.network.to_tcnn()}
+
+    @classmethod
+    def from_tcnn(cls, d: dict) -> "ModelConfig":
+        return cls(EncodingConfig.from_tcnn(d["encoding"]), NetworkConfig.from_tcnn(d["network"]))

@@ -5,24 +5,30 @@ on; owned samples on faces shared with a neighbour (faces that have ghost
 layers) weigh ``boundary_weight`` times more in the loss. That is how
 neighbouring ranks agree at their shared faces without exchanging anything.
 Quality is always measured on the owned grid, after rounding to fp16.
+
+:func:`fit` runs in four steps, each handing the next what it made:
+:func:`fit_options` checks the arguments (:class:`FitOptions`), ``_plan`` sizes
+the model and prepares the data for the backend, ``_train`` runs the schedule
+until a stop, and ``_finish`` stores, measures and reports.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 import warnings
-from typing import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Callable
 
 import numpy as np
 
-from .backends import BACKENDS, get_backend
+from .backends import BACKENDS, Backend, Trainer, get_backend
 from .delta_search import coarsen_delta
 from .errors import InrValueError
 from .grid import ASSOCIATIONS, Box, box_slices, grid_axes, owned_box
 from .layout import init_params
 from .metrics import max_abs_error as measured_max_abs_error, psnr
-from .model import FitReport, Model, ModelConfig
+from .config import ModelConfig
+from .model import FitReport, Model
 from .problem import LOSSES, FitProblem
 from .quantize import DEFAULT_PARAM_BITS, check_param_bits, grid_misfit
 from .residual import check_error_bound, compute_residual
@@ -168,7 +174,59 @@ def fit(
                                  seed=seed, batch_size=batch_size, learning_rate=learning_rate, loss=loss,
                                  boundary_weight=boundary_weight, threads=threads, progress=progress,
                                  param_bits=param_bits, max_abs_error=max_abs_error)
-    t0 = time.perf_counter()
+    t0 = time.perf_counter()  # the time budget and the report's seconds count the checks too
+    opts = fit_options(values, ghost_mask=ghost_mask, association=association, config=config, ratio=ratio,
+                       target_psnr=target_psnr, max_steps=max_steps, time_budget_s=time_budget_s, init=init,
+                       backend=backend, device=device, seed=seed, batch_size=batch_size, learning_rate=learning_rate,
+                       loss=loss, boundary_weight=boundary_weight, threads=threads, progress=progress,
+                       param_bits=param_bits, max_abs_error=max_abs_error, delta_base=delta_base)
+    plan = _plan(opts, t0)
+    return _constant_fit(plan) if plan.problem is None else _finish(plan, _train(plan))
+
+
+# --- the steps of a fit: options -> plan -> train -> finish ---------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: it holds arrays, which do not compare to one bool
+class FitOptions:
+    """:func:`fit`'s arguments once checked (built by :func:`fit_options`).
+
+    ``values`` is the validated float32 block and ``owned`` the box the ghost
+    mask leaves; ``init`` is already ``delta_base`` when a delta warm-starts
+    from its base; ``param_bits`` is checked and ``eps`` is ``max_abs_error``
+    checked. The rest is as given (numbers are converted where they are used).
+    """
+
+    values: np.ndarray
+    owned: Box
+    association: str
+    config: ModelConfig | None
+    ratio: float | None
+    target_psnr: float | None
+    max_steps: int
+    time_budget_s: float | None
+    init: Model | None
+    backend: str
+    device: str
+    seed: int
+    batch_size: int
+    learning_rate: float | None
+    loss: str
+    boundary_weight: float
+    threads: int | None
+    progress: Callable[[int, float], None] | None
+    param_bits: int
+    eps: float | None
+    delta_base: Model | None
+
+
+def fit_options(values: object, *, ghost_mask: np.ndarray | None, association: str, config: ModelConfig | None,
+                ratio: float | None, target_psnr: float | None, max_steps: int, time_budget_s: float | None,
+                init: Model | None, backend: str, device: str, seed: int, batch_size: int,
+                learning_rate: float | None, loss: str, boundary_weight: float, threads: int | None,
+                progress: Callable[[int, float], None] | None, param_bits: int, max_abs_error: float | None,
+                delta_base: Model | None) -> FitOptions:
+    """Every argument check of :func:`fit`, in its order (the first failure raises an :class:`InrValueError`)."""
     vals = validate_values(values)
     if association not in ASSOCIATIONS:
         raise InrValueError(f"association={association!r} is invalid: valid choices are {list(ASSOCIATIONS)}")
@@ -203,70 +261,145 @@ def fit(
         ghost = np.asarray(ghost_mask)
         if ghost.shape != vals.shape:
             raise InrValueError(f"ghost_mask has shape {ghost.shape}; it must match values' shape {vals.shape}")
-    owned = owned_box(ghost, vals.shape)
-    owned_vals = vals[box_slices(owned)]
-    raw_bytes = 4 * owned_vals.size
+    return FitOptions(vals, owned_box(ghost, vals.shape), association, config, ratio, target_psnr, max_steps,
+                      time_budget_s, init, backend, device, seed, batch_size, learning_rate, loss, boundary_weight,
+                      threads, progress, bits, eps, delta_base)
 
-    be = get_backend(backend, device, threads)
-    lo, hi = float(vals.min()), float(vals.max())
-    if config is None and init is not None and not init.is_constant:
-        config = init.config
-    if config is None and (lo == hi or (ratio is None and target_psnr is None and eps is not None)):
+
+@dataclass(frozen=True, eq=False)
+class _Plan:
+    """What a fit trains and measures: the backend, the model's config, the data as the backend takes it.
+
+    ``problem`` is None for a constant block (stored exactly, nothing to learn);
+    ``delta_scales`` is the base's quantisation grid when the fit may store a delta.
+    """
+
+    opts: FitOptions
+    t0: float  # when the fit started (time budget and report)
+    backend: Backend
+    config: ModelConfig
+    owned_vals: np.ndarray
+    lo: float
+    hi: float
+    value_range: float  # the owned values' range: PSNRs and error bounds are relative to it
+    axes: tuple[np.ndarray, np.ndarray, np.ndarray]  # normalised x, y, z coordinates of the whole block
+    problem: FitProblem | None
+    params0: np.ndarray | None
+    delta_scales: np.ndarray | None
+
+    @property
+    def raw_bytes(self) -> int:
+        return 4 * self.owned_vals.size
+
+    def model(self, params: np.ndarray, scales: np.ndarray | None = None) -> Model:
+        """The model of trained ``params`` at the fit's ``param_bits``, on the grid ``scales`` (default: their own)."""
+        o = self.opts
+        return Model(self.config, params, (self.lo, self.hi), o.values.shape, o.association, o.owned, o.param_bits,
+                     scales=scales)
+
+    def measure(self, params: np.ndarray, stride: int = 1) -> tuple[float, np.ndarray]:
+        """PSNR on the owned grid (every ``stride``-th sample per axis), and the values decoded there."""
+        st = slice(None, None, stride)
+        oz, oy, ox = box_slices(self.opts.owned)
+        xs, ys, zs = self.axes
+        out = self.backend.decode_grid(self.config.encoding, self.config.network, params,
+                                       xs[ox][st], ys[oy][st], zs[oz][st])
+        rec = (out.astype(np.float64) * (self.hi - self.lo) + self.lo).astype(np.float32)
+        return psnr(self.owned_vals[st, st, st], rec, self.value_range), rec
+
+    def as_stored(self, params: np.ndarray) -> tuple[Model, np.ndarray | None]:
+        """The model these trained parameters store as (fp16, then quantised), and the base's grid if it is on it."""
+        params16 = np.clip(params, -65504.0, 65504.0).astype(np.float16)
+        scales = (self.delta_scales if self.delta_scales is not None
+                  and grid_misfit(params16, self.config, self.opts.param_bits, self.delta_scales) is None else None)
+        return self.model(params16, scales), scales
+
+
+def _model_config(opts: FitOptions, owned_shape: tuple[int, int, int], constant: bool) -> ModelConfig:
+    """The config asked for, else ``init``'s, else one sized for the ratio (the smallest when it is out of reach)."""
+    config = opts.config
+    if config is None and opts.init is not None and not opts.init.is_constant:
+        config = opts.init.config
+    if config is None and (constant or (opts.ratio is None and opts.target_psnr is None and opts.eps is not None)):
         # error-bounded with no ratio asked for: the residual coder predicts the data itself from what it
         # has decoded, and a larger network rarely makes it smaller (docs/rate_distortion.md)
         config = smallest_config()
     if config is None:
-        ratio = ratio if ratio is not None else DEFAULT_RATIO
-        config = config_for_ratio(owned_vals.shape, ratio, param_bits=bits, strict=False)
+        ratio = opts.ratio if opts.ratio is not None else DEFAULT_RATIO
+        config = config_for_ratio(owned_shape, ratio, param_bits=opts.param_bits, strict=False)
         if config == smallest_config():
-            warnings.warn(f"inr.fit: ratio={ratio} is out of reach for a block of {owned_vals.shape} samples; "
-                          "using the smallest model", RuntimeWarning, stacklevel=2)
+            # stacklevel 4: the warning points at fit's caller (fit -> _plan -> _model_config)
+            warnings.warn(f"inr.fit: ratio={ratio} is out of reach for a block of {owned_shape} samples; "
+                          "using the smallest model", RuntimeWarning, stacklevel=4)
+    return config
 
+
+def _plan(opts: FitOptions, t0: float) -> _Plan:
+    """Size the model, normalise the block to [0, 1], weigh its shared faces, and pick the starting parameters."""
+    vals, owned = opts.values, opts.owned
+    owned_vals = vals[box_slices(owned)]
+    be = get_backend(opts.backend, opts.device, opts.threads)
+    lo, hi = float(vals.min()), float(vals.max())
+    config = _model_config(opts, owned_vals.shape, lo == hi)
+    axes = grid_axes(vals.shape, opts.association)
     if lo == hi:  # constant block: stored exactly, nothing to learn
-        model = Model(config, np.zeros(0, np.float16), (lo, hi), vals.shape, association, owned)
-        stored = len(model.to_bytes())
-        return model, FitReport(math.inf, 0.0, 0, time.perf_counter() - t0, stored, raw_bytes / stored,
-                                be.name, "constant", 0.0 if eps is not None else None, bits)
-
+        return _Plan(opts, t0, be, config, owned_vals, lo, hi, 0.0, axes, None, None, None)
     owned_range = float(owned_vals.max()) - float(owned_vals.min())
     value_range = owned_range if owned_range > 0 else hi - lo
-    xs, ys, zs = grid_axes(vals.shape, association)
-    oz, oy, ox = box_slices(owned)
     problem = FitProblem(
         config.encoding, config.network, ((vals - lo) / (hi - lo)).astype(np.float32),
-        boundary_weights(vals.shape, owned, boundary_weight), xs, ys, zs, int(batch_size), loss,
+        boundary_weights(vals.shape, owned, opts.boundary_weight), *axes, int(opts.batch_size), opts.loss,
     )
-    if learning_rate is None:
-        learning_rate = WARM_LEARNING_RATE if init is not None else LEARNING_RATE
-    final_fraction = WARM_LR_FINAL_FRACTION if init is not None else LR_FINAL_FRACTION
+    init, bits, base = opts.init, opts.param_bits, opts.delta_base
     if init is not None and not init.is_constant:
         params0 = init.params.astype(np.float32)
     else:
-        params0 = init_params(config.encoding, config.network, int(seed))
-
-    def measure(params: np.ndarray, stride: int = 1) -> tuple[float, np.ndarray]:
-        """PSNR on the owned grid (every ``stride``-th sample per axis), and the values decoded there."""
-        st = slice(None, None, stride)
-        out = be.decode_grid(config.encoding, config.network, params, xs[ox][st], ys[oy][st], zs[oz][st])
-        rec = (out.astype(np.float64) * (hi - lo) + lo).astype(np.float32)
-        return psnr(owned_vals[st, st, st], rec, value_range), rec
-
+        params0 = init_params(config.encoding, config.network, int(opts.seed))
     # a delta lives on its base's quantisation grid, when its parameters fit there; anything else on its own
-    delta_base_scales = (delta_base.scales if delta_base is not None and not delta_base.is_constant
-                         and delta_base.config == config and delta_base.param_bits == bits and bits != 16 else None)
+    delta_scales = (base.scales if base is not None and not base.is_constant
+                    and base.config == config and base.param_bits == bits and bits != 16 else None)
+    return _Plan(opts, t0, be, config, owned_vals, lo, hi, value_range, axes, problem, params0, delta_scales)
 
-    def as_stored(params: np.ndarray) -> tuple[Model, np.ndarray | None]:
-        """The model these trained parameters store as (fp16, then quantised), and the base's grid if it is on it."""
-        params16 = np.clip(params, -65504.0, 65504.0).astype(np.float16)
-        scales = (delta_base_scales if delta_base_scales is not None
-                  and grid_misfit(params16, config, bits, delta_base_scales) is None else None)
-        return Model(config, params16, (lo, hi), vals.shape, association, owned, bits, scales=scales), scales
 
-    trainer = be.trainer(problem, params0, int(seed))
+def _constant_fit(plan: _Plan) -> tuple[Model, FitReport]:
+    """A constant block's model (its value, no network) and report."""
+    opts = plan.opts
+    # float16 storage (Model's default), whatever param_bits says: there are no parameters to quantise
+    model = Model(plan.config, np.zeros(0, np.float16), (plan.lo, plan.hi), opts.values.shape, opts.association,
+                  opts.owned)
+    stored = len(model.to_bytes())
+    return model, FitReport(psnr=math.inf, max_abs_error=0.0, steps=0, seconds=time.perf_counter() - plan.t0,
+                            stored_bytes=stored, ratio=plan.raw_bytes / stored, backend=plan.backend.name,
+                            stop_reason="constant", error_bound=0.0 if opts.eps is not None else None,
+                            param_bits=opts.param_bits)
+
+
+@dataclass(frozen=True, eq=False)
+class _Trained:
+    """Where training stopped, and why (``"max_steps"``, ``"time_budget"`` or ``"target_psnr"``)."""
+
+    trainer: Trainer
+    steps: int
+    stop_reason: str
+    #: the stored model, its delta grid (or None), PSNR and decoded owned values when a target stopped the
+    #: training: measured there already, so finishing needs no second quantise and full-grid decode
+    reached: tuple[Model, np.ndarray | None, float, np.ndarray] | None
+
+
+def _train(plan: _Plan) -> _Trained:
+    """Train in chunks of :data:`_STEP_CHUNK` steps on the rate schedule until ``max_steps``, the time budget or
+    the target PSNR (judged on the model as stored, so a stopped fit has reached it)."""
+    opts = plan.opts
+    max_steps = opts.max_steps
+    learning_rate = opts.learning_rate
+    if learning_rate is None:
+        learning_rate = WARM_LEARNING_RATE if opts.init is not None else LEARNING_RATE
+    final_fraction = WARM_LR_FINAL_FRACTION if opts.init is not None else LR_FINAL_FRACTION
+    trainer = plan.backend.trainer(plan.problem, plan.params0, int(opts.seed))
     steps, reason, reached = 0, "max_steps", None
-    train_budget_s = time_budget_s
-    if time_budget_s is not None and delta_base is not None and eps is None:
-        train_budget_s = DELTA_TRAIN_SHARE * time_budget_s  # the rest is the delta search's
+    train_budget_s = opts.time_budget_s
+    if opts.time_budget_s is not None and opts.delta_base is not None and opts.eps is None:
+        train_budget_s = DELTA_TRAIN_SHARE * opts.time_budget_s  # the rest is the delta search's
     next_eval = _STEP_CHUNK  # measure early: a warm start may already be good enough
     step_time = eval_time = 0.0
     while steps < max_steps:
@@ -276,52 +409,69 @@ def fit(
         trainer.step(n, lr)
         step_time = (time.perf_counter() - ts) / n
         steps += n
-        if train_budget_s is not None and time.perf_counter() - t0 >= train_budget_s:
+        if train_budget_s is not None and time.perf_counter() - plan.t0 >= train_budget_s:
             reason = "time_budget"
             break
-        if (target_psnr is not None or progress is not None) and steps >= next_eval and steps < max_steps:
+        if (opts.target_psnr is not None or opts.progress is not None) and steps >= next_eval and steps < max_steps:
             te = time.perf_counter()
             # judged as stored (fp16, then quantised): a target reached only before quantisation is not reached
-            stored = as_stored(trainer.params())
-            p, rec = measure(stored[0].params.astype(np.float32))
+            model, scales = plan.as_stored(trainer.params())
+            p, rec = plan.measure(model.params.astype(np.float32))
             eval_time = time.perf_counter() - te
-            if progress is not None:
-                progress(steps, p)
-            if target_psnr is not None and p >= target_psnr:
-                reason, reached = "target_psnr", (stored, p, rec)  # the final model, already measured
+            if opts.progress is not None:
+                opts.progress(steps, p)
+            if opts.target_psnr is not None and p >= opts.target_psnr:
+                reason, reached = "target_psnr", (model, scales, p, rec)  # the final model, already measured
                 break
             # keep measuring under ~20% of the training time
             eval_every = max(_STEP_CHUNK, int(math.ceil(5 * eval_time / max(step_time, 1e-9) / _STEP_CHUNK)) * _STEP_CHUNK)
             next_eval = steps + eval_every
+    return _Trained(trainer, steps, reason, reached)
 
-    if reached is not None:
-        (model, scales), final_psnr, rec = reached
+
+def _finish(plan: _Plan, trained: _Trained) -> tuple[Model, FitReport]:
+    """Quantise (unless the training stopped on a model already measured), coarsen a delta, add the residual of
+    the error-bounded mode, and report on exactly what the stored bytes decode to."""
+    opts = plan.opts
+    if trained.reached is not None:
+        model, scales, final_psnr, rec = trained.reached
     else:
-        model, scales = as_stored(trainer.params())  # scales: the base's grid for a delta, else None
-        final_psnr, rec = measure(model.params.astype(np.float32))
-    if scales is not None and eps is None:
+        model, scales = plan.as_stored(trained.trainer.params())  # scales: the base's grid for a delta, else None
+        final_psnr, rec = plan.measure(model.params.astype(np.float32))
+    if scales is not None and opts.eps is None:
         # a delta: store only the moves that pay for themselves (inr.delta_search); the error-bounded mode
         # keeps every move, since its residual, not the network, decides its quality
-        stride = max(1, round((owned_vals.size / SEARCH_SAMPLES) ** (1 / 3)))
-        # with a target, the search never lowers the PSNR below it (or below the fine delta's, if that misses it)
-        keep = None if target_psnr is None else min(target_psnr, final_psnr)
-        coarse, _ = coarsen_delta(model.params, delta_base.params, config, bits, scales,
-                                  lambda p: measure(p.astype(np.float32), stride)[0], min_psnr=keep,
-                                  deadline=None if time_budget_s is None else t0 + time_budget_s)
-        cand = Model(config, coarse, (lo, hi), vals.shape, association, owned, bits, scales=scales)
-        cand_psnr, cand_rec = measure(cand.params.astype(np.float32))
-        if keep is None or cand_psnr >= keep:  # the search judged on a subsample: hold the target on all
-            model, final_psnr, rec = cand, cand_psnr, cand_rec
-    if eps is not None:
-        model.residual = compute_residual(owned_vals, rec, eps, value_range)
+        model, final_psnr, rec = _search_delta(plan, model, scales, final_psnr, rec)
+    if opts.eps is not None:
+        model.residual = compute_residual(plan.owned_vals, rec, opts.eps, plan.value_range)
         rec = model.residual.apply(rec)
-        final_psnr = psnr(owned_vals, rec, value_range)
-    stored = len(model.to_bytes(base=delta_base if scales is not None else None))
-    report = FitReport(final_psnr, measured_max_abs_error(owned_vals, rec), steps, time.perf_counter() - t0,
-                       stored, raw_bytes / stored, be.name, reason, eps, bits, scales is not None)
-    if progress is not None:
-        progress(steps, final_psnr)
+        final_psnr = psnr(plan.owned_vals, rec, plan.value_range)
+    stored = len(model.to_bytes(base=opts.delta_base if scales is not None else None))
+    report = FitReport(psnr=final_psnr, max_abs_error=measured_max_abs_error(plan.owned_vals, rec),
+                       steps=trained.steps, seconds=time.perf_counter() - plan.t0, stored_bytes=stored,
+                       ratio=plan.raw_bytes / stored, backend=plan.backend.name, stop_reason=trained.stop_reason,
+                       error_bound=opts.eps, param_bits=opts.param_bits, delta=scales is not None)
+    if opts.progress is not None:
+        opts.progress(trained.steps, final_psnr)
     return model, report
+
+
+def _search_delta(plan: _Plan, model: Model, scales: np.ndarray, final_psnr: float,
+                   rec: np.ndarray) -> tuple[Model, float, np.ndarray]:
+    """The delta with each parameter group moved only as finely as pays for itself; ``model`` when that
+    would lose the target."""
+    opts = plan.opts
+    stride = max(1, round((plan.owned_vals.size / SEARCH_SAMPLES) ** (1 / 3)))
+    # with a target, the search never lowers the PSNR below it (or below the fine delta's, if that misses it)
+    keep = None if opts.target_psnr is None else min(opts.target_psnr, final_psnr)
+    coarse, _ = coarsen_delta(model.params, opts.delta_base.params, plan.config, opts.param_bits, scales,
+                              lambda p: plan.measure(p.astype(np.float32), stride)[0], min_psnr=keep,
+                              deadline=None if opts.time_budget_s is None else plan.t0 + opts.time_budget_s)
+    cand = plan.model(coarse, scales)
+    cand_psnr, cand_rec = plan.measure(cand.params.astype(np.float32))
+    if keep is None or cand_psnr >= keep:  # the search judged on a subsample: hold the target on all
+        return cand, cand_psnr, cand_rec
+    return model, final_psnr, rec
 
 
 #: the search's first guess, and its bounds (ratios of the raw float32 bytes to the stored ones)
@@ -331,7 +481,7 @@ SEARCH_TRIES = 7
 
 
 def smallest_for_psnr(values: np.ndarray, target_psnr: float, *, time_budget_s: float | None = None,
-                      **kwargs) -> tuple[Model, FitReport]:
+                      **kwargs: Any) -> tuple[Model, FitReport]:
     """The smallest model (highest ratio) whose fit reaches ``target_psnr``, by bisection on log(ratio).
 
     Starts at 100:1 and moves by 4x until the target is bracketed, then halves
@@ -381,5 +531,5 @@ def smallest_for_psnr(values: np.ndarray, target_psnr: float, *, time_budget_s: 
                       f"{chosen[1].psnr:.2f} dB at ratio {chosen[1].ratio:.1f}); returning the best", RuntimeWarning,
                       stacklevel=3)
     model, rep = chosen
-    rep = dataclasses.replace(rep, seconds=time.perf_counter() - t0, steps=steps)
+    rep = replace(rep, seconds=time.perf_counter() - t0, steps=steps)
     return model, rep

@@ -37,12 +37,13 @@ import json
 import math
 import struct
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import layout
-from .config import EncodingConfig, NetworkConfig
+# ModelConfig lives in inr.config; importing it here also keeps ``from inr.model import ModelConfig`` working
+from .config import EncodingConfig, ModelConfig, NetworkConfig
 from .errors import InrValueError, ModelFormatError
 from .grid import ASSOCIATIONS, Box, axis_coords, box_shape
 from .quantize import (VALID_PARAM_BITS, check_param_bits, decode_delta, decode_params, encode_delta, encode_params,
@@ -55,26 +56,6 @@ SUPPORTED_VERSIONS = (1, 2)
 _PREFIX = struct.Struct("<4sHI")
 #: header keys a temporal delta leaves out when they equal its base's (the base's then apply)
 _INHERITED = ("enc", "net", "grid", "assoc", "owned", "np")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Encoding + network: everything that fixes the parameter layout."""
-
-    encoding: EncodingConfig = field(default_factory=EncodingConfig)
-    network: NetworkConfig = field(default_factory=NetworkConfig)
-
-    @property
-    def n_params(self) -> int:
-        """Parameters the model stores (unpadded MLP + tables)."""
-        return layout.n_params(self.encoding, self.network)
-
-    def to_tcnn(self) -> dict:
-        return {"encoding": self.encoding.to_tcnn(), "network": self.network.to_tcnn()}
-
-    @classmethod
-    def from_tcnn(cls, d: dict) -> "ModelConfig":
-        return cls(EncodingConfig.from_tcnn(d["encoding"]), NetworkConfig.from_tcnn(d["network"]))
 
 
 @dataclass

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .config import EncodingConfig, NetworkConfig
+from .config import EncodingConfig, ModelConfig, NetworkConfig
 from .errors import InrValueError
 
 #: bytes of a stored model besides its parameter section (prefix, JSON header, CRC, zstd frame), an upper bound.
@@ -20,19 +20,12 @@ MIN_FINEST_RESOLUTION = 8
 SIX_LEVELS_BELOW_PARAMS = 1200
 
 
-def _model_config():
-    from .model import ModelConfig  # late import: model imports nothing from here
-
-    return ModelConfig
-
-
-def smallest_config():
+def smallest_config() -> ModelConfig:
     """The smallest model there is (used for constant blocks and unreachable ratios)."""
-    ModelConfig = _model_config()
     return ModelConfig(EncodingConfig(2, 1, 3, 2, 2.0), NetworkConfig(16, 1))
 
 
-def param_section_bytes(config, param_bits: int) -> int:
+def param_section_bytes(config: ModelConfig, param_bits: int) -> int:
     """Bytes of a model's parameter section before entropy coding (an upper bound after it, for 8 and 16 bits).
 
     For 4..7 bits the int8 codes are counted at ``param_bits / 8`` bytes each: zstd
@@ -48,7 +41,7 @@ def param_section_bytes(config, param_bits: int) -> int:
 
 
 def config_for_ratio(shape: tuple[int, ...], ratio: float, *, n_features_per_level: int = 2,
-                     param_bits: int | None = None, strict: bool = True):
+                     param_bits: int | None = None, strict: bool = True) -> ModelConfig:
     """The largest default-shaped model whose stored bytes give at least ``ratio``:1.
 
     ``shape`` is the owned grid (z, y, x); raw size is 4 bytes per sample;
@@ -64,7 +57,6 @@ def config_for_ratio(shape: tuple[int, ...], ratio: float, *, n_features_per_lev
     from .quantize import DEFAULT_PARAM_BITS, check_param_bits
 
     bits = check_param_bits(DEFAULT_PARAM_BITS if param_bits is None else param_bits)
-    ModelConfig = _model_config()
     if len(shape) != 3 or min(shape) < 1:
         raise InrValueError(f"shape={tuple(shape)} must be three positive sizes (z, y, x)")
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float, np.integer, np.floating)) \

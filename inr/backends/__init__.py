@@ -3,19 +3,64 @@
 Every backend offers the same three operations on our flat parameter layout:
 ``evaluate(enc, net, params, points)``, ``decode_grid(enc, net, params, xs, ys, zs)``
 and ``trainer(problem, params0, seed)`` (an object with ``step(n, lr)`` and
-``params()``). ``"auto"`` picks tiny-cuda-nn on a CUDA device when it imports,
-else the native kernels on the CPU when they import, else torch.
+``params()``); :class:`Backend` and :class:`Trainer` spell that out.
+``"auto"`` picks tiny-cuda-nn on a CUDA device when it imports, else the
+native kernels on the CPU when they import, else torch.
 """
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Protocol
 
+import numpy as np
+
+from ..config import EncodingConfig, NetworkConfig
 from ..errors import BackendUnavailableError, InrValueError
+from ..problem import FitProblem
 
 BACKENDS = ("auto", "torch", "native", "tcnn")
 
 _warned_native = False
+
+
+class Trainer(Protocol):
+    """One model in training (made by :meth:`Backend.trainer`): Adam on random batches of grid samples.
+
+    The optimiser state lives inside, so successive ``step`` calls continue one run; the
+    learning rate is given per call because ``inr.fit`` owns the schedule.
+    """
+
+    def step(self, n_steps: int, lr: float) -> float:
+        """Run ``n_steps`` steps at learning rate ``lr``; the loss of the last one."""
+        ...
+
+    def params(self) -> np.ndarray:
+        """The current parameters, float32 in our flat layout (a copy the caller may keep)."""
+        ...
+
+
+class Backend(Protocol):
+    """What :func:`get_backend` returns: the torch, native and tcnn backends all have this shape.
+
+    Parameters are always float32 in our flat layout (:mod:`inr.layout`) and outputs are in
+    normalised units, so that a model fitted on one backend decodes on any other.
+    """
+
+    #: the name ``get_backend`` knows it by ("torch", "native" or "tcnn"), recorded in FitReport.backend
+    name: str
+
+    def evaluate(self, enc: EncodingConfig, net: NetworkConfig, params: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """Network output at ``points`` (N, 3), (x, y, z) in [0, 1]^3 -> (N,) float32."""
+        ...
+
+    def decode_grid(self, enc: EncodingConfig, net: NetworkConfig, params: np.ndarray,
+                    xs: np.ndarray, ys: np.ndarray, zs: np.ndarray) -> np.ndarray:
+        """Network output on the tensor grid ``zs x ys x xs`` -> (nz, ny, nx) float32."""
+        ...
+
+    def trainer(self, problem: FitProblem, params0: np.ndarray, seed: int) -> Trainer:
+        """A :class:`Trainer` for ``problem`` starting from ``params0``; ``seed`` fixes its batches."""
+        ...
 
 
 #: what the native module must offer to serve as a backend.
@@ -57,7 +102,7 @@ def available_backends(device: str = "cpu") -> list[str]:
     return names
 
 
-def get_backend(name: str = "auto", device: str = "cpu", threads: int | None = None) -> Any:
+def get_backend(name: str = "auto", device: str = "cpu", threads: int | None = None) -> Backend:
     """The backend object for ``name`` on ``device``.
 
     An explicit name that cannot run raises :class:`BackendUnavailableError`
