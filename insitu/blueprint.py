@@ -1,4 +1,4 @@
-"""Read what one rank published (a Conduit Blueprint mesh) into :class:`Block` s.
+"""Read what one rank published (a Conduit Blueprint mesh) into :class:`PublishedBlock` s.
 
 One adapter for both shapes of the same tree: a ``conduit.Node`` (what real
 Ascent hands a Python extract: a list of domains, ``child(i)``,
@@ -95,8 +95,12 @@ def _text(value: Any) -> str:
 
 # ---------------------------------------------------------------- blocks
 @dataclass
-class Block:
-    """One field of one domain: values on a uniform grid, C order (z, y, x)."""
+class PublishedBlock:
+    """One field of one published domain on a uniform grid.
+
+    ``values`` are in C order (z, y, x) like every array here; ``origin``, ``spacing`` and ``dims`` keep
+    Blueprint's (x, y, z) order, as the coordset gives them (:meth:`global_start` is in (z, y, x)).
+    """
 
     field: str
     values: np.ndarray
@@ -197,8 +201,8 @@ def published_fields(published: Any) -> list[str]:
     return [n for n in (doms[0].get("fields").names() if doms and doms[0].has("fields") else []) if n != GHOST_FIELD]
 
 
-def blocks(published: Any, field: str) -> Iterator[Block]:
-    """One :class:`Block` of ``field`` per domain published on this rank.
+def blocks(published: Any, field: str) -> Iterator[PublishedBlock]:
+    """One :class:`PublishedBlock` of ``field`` per domain published on this rank.
 
     Raises :class:`BlueprintError` naming the domain for anything unreadable,
     and listing the published fields when ``field`` is unknown.
@@ -224,7 +228,7 @@ def blocks(published: Any, field: str) -> Iterator[Block]:
         if values.size != int(np.prod(shape)):
             raise BlueprintError(f"{where}: field '{field}' has {values.size} values; a {association} field on "
                                  f"dims {dims} has {int(np.prod(shape))}")
-        yield Block(
+        yield PublishedBlock(
             field=field, values=values.reshape(shape), ghost=_owned_mask(dom, association, shape, dims, where),
             origin=origin, spacing=spacing, dims=dims, association=association, domain_id=domain_id,
             cycle=int(_scalar(dom.get("state/cycle"), 0)), time=float(_scalar(dom.get("state/time"), 0.0)),

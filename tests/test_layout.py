@@ -83,3 +83,10 @@ def test_every_package_is_placed():
     """A new folder under insitu/ must be given a rank here (and a paragraph in docs/architecture.md)."""
     folders = {f"insitu.{p.name}" for p in (ROOT / "insitu").iterdir() if (p / "__init__.py").exists()}
     assert folders <= set(RANKS), folders - set(RANKS)
+
+
+def test_the_architecture_page_names_every_package():
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    units = [u.replace(".", "/") for u in RANKS] + ["cpp/inr_native", "cpp/raymarch", "sims", "benchmarks", "tests"]
+    missing = [u for u in units if f"`{u}/`" not in page and f"`{u}.py`" not in page and f"`{u}`" not in page]
+    assert not missing, f"docs/architecture.md does not name {missing}"

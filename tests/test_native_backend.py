@@ -1,4 +1,4 @@
-"""The native backend (cpp/) against the torch reference: outputs, gradients, fits, threads, MPI, fallback."""
+"""The native backend (cpp/inr_native/) against the torch reference: outputs, gradients, fits, threads, MPI, fallback."""
 import subprocess
 import sys
 import textwrap

@@ -1,4 +1,4 @@
-"""Backends behind one switch: ``"torch"`` (reference), ``"native"`` (cpp/), ``"tcnn"``.
+"""Backends behind one switch: ``"torch"`` (reference), ``"native"`` (cpp/inr_native/), ``"tcnn"``.
 
 Every backend offers the same three operations on our flat parameter layout:
 ``evaluate(enc, net, params, points)``, ``decode_grid(enc, net, params, xs, ys, zs)``

@@ -1,4 +1,4 @@
-"""The native backend: the C++ kernels of cpp/ (module ``inr._native``).
+"""The native backend: the C++ kernels of cpp/inr_native/ (module ``inr._native``).
 
 Same interface as :class:`inr.backends.torch_backend.TorchBackend`, on our flat
 parameter layout. Training is deterministic by default: the batch is cut into

@@ -21,13 +21,13 @@ from __future__ import annotations
 from insitu.cache.errors import (CacheBudgetError, CacheCorruptError, CacheError, CacheFormatError, CacheKeyError,
                      CacheLockedError, CacheNotFoundError, CacheReadOnlyError)
 from insitu.cache.meta import EntryMeta, parse_size
-from insitu.cache.replay import Block, CacheReader, GridGeometry, assemble, geometry
+from insitu.cache.replay import DecodedBlock, CacheReader, GridGeometry, assemble, geometry
 from insitu.cache.retention import Retention
 from insitu.cache.segment import FORMAT_VERSION
 from insitu.cache.store import TemporalCache
 
 __all__ = [
-    "Block", "CacheBudgetError", "CacheCorruptError", "CacheError", "CacheFormatError", "CacheKeyError",
+    "DecodedBlock", "CacheBudgetError", "CacheCorruptError", "CacheError", "CacheFormatError", "CacheKeyError",
     "CacheLockedError", "CacheNotFoundError", "CacheReadOnlyError", "CacheReader", "EntryMeta", "FORMAT_VERSION",
     "GridGeometry", "Retention", "TemporalCache", "assemble", "geometry", "parse_size",
 ]

@@ -24,7 +24,7 @@ from insitu.cache.segment import check_cache_dir, read_entry
 
 
 @dataclass
-class Block:
+class DecodedBlock:
     """One decoded block: ``values`` (float32, z, y, x) is the owned grid placed at ``meta.start``."""
 
     domain: int
@@ -63,7 +63,7 @@ def geometry(metas: Sequence[EntryMeta]) -> GridGeometry:
                         ref.association)
 
 
-def assemble(blocks: Sequence[Block], fill: float = np.nan) -> np.ndarray:
+def assemble(blocks: Sequence[DecodedBlock], fill: float = np.nan) -> np.ndarray:
     """The blocks placed by their extents in one float32 array covering their bounding box.
 
     Element ``[0, 0, 0]`` is global index ``geometry(...).start`` (0 for a
@@ -139,23 +139,23 @@ class ReconstructMixin:
         return 1 if self.comm is None else self.comm.Get_size()
 
     def blocks(self, field: str, cycle: int, *, backend: str = "auto",
-               progress: Callable[[Iterable[int]], Iterable[int]] | None = None) -> list[Block]:
+               progress: Callable[[Iterable[int]], Iterable[int]] | None = None) -> list[DecodedBlock]:
         """This process's blocks of ``field`` at ``cycle``, decoded (``progress`` wraps the loop, e.g. tqdm)."""
         mine = self._share(self.domains(field, cycle))  # type: ignore[attr-defined]
         out = []
         for d in (progress(mine) if progress else mine):
             model, meta = self.model(field, cycle, d), self.meta(field, cycle, d)  # type: ignore[attr-defined]
-            out.append(Block(d, meta, decode_entry(model, meta, f"field {field!r} cycle {cycle} domain {d}", backend)))
+            out.append(DecodedBlock(d, meta, decode_entry(model, meta, f"field {field!r} cycle {cycle} domain {d}", backend)))
         return out
 
     def reconstruct(self, field: str, cycle: int, *, blocks: bool | None = None, backend: str = "auto",
                     root: int = 0, progress: Callable[[Iterable[int]], Iterable[int]] | None = None
-                    ) -> np.ndarray | list[Block] | None:
+                    ) -> np.ndarray | list[DecodedBlock] | None:
         """Decode ``field`` at ``cycle``.
 
         * ``blocks=None`` (default): the global owned grid (numpy float32,
           z, y, x) when running on one process; this rank's blocks (a list of
-          :class:`Block` with their extents) on several.
+          :class:`DecodedBlock` with their extents) on several.
         * ``blocks=True``: this rank's blocks, always.
         * ``blocks=False``: the global grid, gathered on ``root`` (other ranks get None).
         """

@@ -50,7 +50,7 @@ class ExportParams:
 
 
 def export_cycles(env: ExtractEnv, params: ExportParams, result: FilterResult) -> None:
-    from insitu.cache import Block, TemporalCache, assemble, geometry
+    from insitu.cache import DecodedBlock, TemporalCache, assemble, geometry
     from insitu.cache.replay import decode_entry
     from insitu.render.vti import write_vti
     from insitu.filters.session import current
@@ -70,7 +70,7 @@ def export_cycles(env: ExtractEnv, params: ExportParams, result: FilterResult) -
                 meta = reader.meta(params.field, cycle, d)
                 values = decode_entry(reader.model(params.field, cycle, d), meta,
                                       f"field {params.field!r} cycle {cycle} domain {d}", params.backend)
-                mine[cycle].append(Block(d, meta, values))
+                mine[cycle].append(DecodedBlock(d, meta, values))
         reader.close()
     except Exception as exc:  # reported; this rank still takes part in the gather below
         result.error(f"field '{params.field}': {exc}")

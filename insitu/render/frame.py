@@ -34,7 +34,7 @@ class Piece:
 
 # ------------------------------------------------------------------ sources of bricks
 def pieces_from_blocks(blocks: Iterable[Any], margin: int = 1) -> list[Piece]:
-    """Published Blueprint blocks (:class:`insitu.blueprint.Block`): owned samples plus ghost margin."""
+    """Published Blueprint blocks (:class:`insitu.blueprint.PublishedBlock`): owned samples plus ghost margin."""
     out = []
     for b in blocks:
         owned = b.owned_box

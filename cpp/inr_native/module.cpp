@@ -175,7 +175,7 @@ std::unique_ptr<inr::Trainer> make_trainer(const inr::Model& m, f32array params0
 }  // namespace
 
 PYBIND11_MODULE(_native, m) {
-    m.doc() = "insitu-inr native CPU kernels: hash grid + MLP training, grid decode, evaluation (see cpp/)";
+    m.doc() = "insitu-inr native CPU kernels: hash grid + MLP training, grid decode, evaluation (see cpp/inr_native/)";
     m.def("hashgrid_encode", &hashgrid_encode, py::arg("points"), py::arg("table"), py::arg("n_features"),
           py::arg("scale"), py::arg("resolution"), py::arg("size"), py::arg("offset"), py::arg("dense"),
           "Encode points (N, 3) in [0,1]^3 with a flat level-major table -> (N, levels*features) float32.");
@@ -196,7 +196,7 @@ PYBIND11_MODULE(_native, m) {
           py::arg("target"), py::arg("weight"), py::arg("loss"),
           "(mean loss, dloss/dparams) at points, through the training kernels.");
 
-    py::class_<inr::Trainer>(m, "Trainer", "Adam on random batches of grid samples (see cpp/trainer.h).")
+    py::class_<inr::Trainer>(m, "Trainer", "Adam on random batches of grid samples (see cpp/inr_native/trainer.h).")
         .def(py::init(&make_trainer), py::arg("model"), py::arg("params0"), py::arg("target"), py::arg("weight"),
              py::arg("xs"), py::arg("ys"), py::arg("zs"), py::arg("batch_size"), py::arg("loss"), py::arg("seed"),
              py::arg("threads"), py::arg("partitions"))
