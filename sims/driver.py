@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -81,6 +81,9 @@ def parser(proxy: Proxy) -> argparse.ArgumentParser:
     p.add_argument("--fit-budget", type=float, default=None, metavar="SECONDS",
                    help="seconds of fitting per cycle and rank at most (the filters' session budget, for af.compress)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the initial state (default 0)")
+    p.add_argument("--on-error", default="continue", choices=["continue", "stop"],
+                   help="when an execute reports an error: go on and count it (default), or stop the run there "
+                        "(exit 1)")
     p.add_argument("--quiet", action="store_true", help="no per-cycle progress line")
     if proxy.add_options:
         proxy.add_options(p)
@@ -151,6 +154,8 @@ class RunResult:
     state: dict
     timings: list[dict] = field(default_factory=list)
     triggers: list[dict] = field(default_factory=list)
+    stopped_at: int | None = None  # the cycle --on-error stop ended the run at
+    filter_cycles: int = 0  # executes in which an af.* filter ran
 
     def fields(self) -> dict[str, np.ndarray]:
         """This rank's final fields, ghost layers included."""
@@ -160,6 +165,16 @@ class RunResult:
         """The final global fields on ``root`` (collective; None on the other ranks)."""
         out = {k: self.dec.gather(self.dec.owned(v), root) for k, v in self.fields().items()}
         return out if self.dec.comm.Get_rank() == root else None
+
+
+def execute_errors(rt: Any) -> list[str]:
+    """The errors the runtime reported for its last execute on this rank (one line each)."""
+    info = rt.info() if hasattr(rt, "info") else {}
+    status = info.get("status", {}) if isinstance(info, dict) else {}
+    errors = [str(e).splitlines()[0] for e in status.get("errors", []) or []]
+    if not errors and "fail" in str(status.get("message", "")).lower():  # real Ascent gives a message only
+        errors = [f"execute: {status.get('message')}"]
+    return errors
 
 
 def advance(proxy: Proxy, dec: CartDecomposition, state: dict, args: argparse.Namespace) -> None:
@@ -200,19 +215,30 @@ def run(proxy: Proxy, args: argparse.Namespace, comm: Any = None) -> RunResult:
             continue
         record = {"cycle": step, "time": float(state["time"]), "sim_s": sim_s, "insitu_s": 0.0, "fit_s": None}
         if rt is not None and args.actions:
-            from insitu.filters.compress import fit_seconds_total
+            from insitu.filters.session import current
 
-            t0, fit0 = time.perf_counter(), fit_seconds_total()
+            session = current()
+            t0, fit0, calls0 = time.perf_counter(), session.fit_seconds, session.calls
             rt.publish([blueprint(dec, result.fields(), step, state["time"], args.association, proxy.spacing)])
             rt.execute(args.actions)
             record["insitu_s"] = time.perf_counter() - t0
+            record["errors"] = execute_errors(rt) + session.take_problems()
+            ran_filters = session.calls > calls0
+            if not ran_filters and result.filter_cycles:  # Ascent's state after a failed execute, for one
+                record["errors"].append("execute: ran no af.* filter this cycle although earlier cycles did (real "
+                                        "Ascent does nothing after an execute with the same actions failed: fix "
+                                        "the filter that failed first)")
+            result.filter_cycles += int(ran_filters)
             # what af.compress spent fitting in this execute (triggers included), whatever the extracts are named
-            record["fit_s"] = fit_seconds_total() - fit0 or None
+            record["fit_s"] = session.fit_seconds - fit0 or None
         result.timings.append(record)
         if comm.Get_rank() == 0 and not args.quiet:
             print(f"[{proxy.name}] cycle {step}/{args.steps}  sim {sim_s:.3f} s  in situ {record['insitu_s']:.3f} s",
                   flush=True)
         sim_s = 0.0
+        if args.on_error == "stop" and comm.allreduce(bool(record.get("errors")), op=MPI.LOR):
+            result.stopped_at = step  # every rank alike: the collective loop ends together
+            break
     if rt is not None:
         if args.final_actions:
             rt.publish([blueprint(dec, result.fields(), args.steps, state["time"], args.association,
@@ -259,19 +285,40 @@ def main(proxy: Proxy, argv: list[str] | None = None) -> int:
         recs = [t[i] for t in timings]
         fits = [r["fit_s"] for r in recs if r["fit_s"] is not None]
         merged.append({**rec, "sim_s": max(r["sim_s"] for r in recs), "insitu_s": max(r["insitu_s"] for r in recs),
-                       "fit_s": max(fits) if fits else None})
+                       "fit_s": max(fits) if fits else None,
+                       "errors": [f"{line} (rank {k})" for k, r in enumerate(recs) for line in r.get("errors") or []]})
     (out / "timings.json").write_text(json.dumps(merged, indent=1))
     print(f"[{proxy.name}] {args.steps} steps ({args.updates} updates of dt={args.dt:.4g} each) of a "
           f"{'x'.join(map(str, args.grid))} grid on {comm.Get_size()} ranks {tuple(res.dec.dims)} "
           f"in {time.perf_counter() - t0:.1f} s")
+    status = 0
     if args.actions:
         from insitu.filters.report import summarize
 
-        _, lines = summarize(out, merged, res.triggers, ranks=comm.Get_size())
+        doc, lines = summarize(out, merged, res.triggers, ranks=comm.Get_size())
         print("\n".join(lines))
         if (out / "run.cache").is_dir():
             fields = sorted(res.fields())
             print(f"look back: insitu replay {out / 'run.cache'} --field {fields[-1]} --cycles last:10 "
                   f"--camera azimuth=30,elevation=25 -o {out / 'replay'}   (also under mpiexec -n N)")
+        status = exit_status(proxy, args, doc, merged, res.stopped_at)
     sys.stdout.flush()
-    return 0
+    return status
+
+
+def exit_status(proxy: Proxy, args: argparse.Namespace, doc: dict, timings: Sequence[dict],
+                stopped_at: int | None) -> int:
+    """1, with one line on stderr per reason, when the run stopped on an error or compressed nothing."""
+    me = f"python -m sims.{proxy.name}"
+    status = 0
+    if stopped_at is not None:
+        first = next(line for t in timings for line in t.get("errors") or [])
+        print(f"{me}: error: stopped at cycle {stopped_at} (--on-error stop): {first}", file=sys.stderr)
+        status = 1
+    if not doc.get("fields"):
+        errors = sum(len(t.get("errors") or []) for t in timings)
+        why = f"{errors} error(s) reported, see the summary above" if errors else \
+            f"no af.compress ran: check the actions file {args.actions}"
+        print(f"{me}: error: the run compressed nothing ({len(timings)} cycles published): {why}", file=sys.stderr)
+        status = 1
+    return status

@@ -217,6 +217,31 @@ def test_run_with_actions_caches_times_and_survives_a_broken_action(tmp_path):
     assert [t["cycle"] for t in timings] == [2, 4]
     assert all(t["sim_s"] > 0 and t["insitu_s"] > 0 and t["fit_s"] > 0 for t in timings)
     assert "capacity factor" in p.stdout and "insitu replay" in p.stdout
+    # the summary counts the errors per action: 2 ranks x 2 cycles
+    assert "errors: 4 in 2 of 2 cycles" in p.stdout and "extract 'broken': 4x in cycles 2, 4" in p.stdout
+
+
+@pytest.mark.mpi
+def test_a_run_that_compresses_nothing_says_so_and_exits_1(tmp_path):
+    actions = tmp_path / "a.yaml"
+    actions.write_text("""
+-
+  action: "add_extracts"
+  extracts:
+    inr:
+      type: "python"
+      params:
+        source: "import ascent_filters as af; af.compress(fields=['nope'], ratio=20, max_steps=20)"
+""")
+    common = ["--grid", "12", "--steps", "3", "--actions", str(actions), "--final-actions", "none", "--quiet"]
+    p = sim(*common, "--output", str(tmp_path / "go_on"), n=2)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert "the run compressed nothing (3 cycles published): 6 error(s) reported" in p.stderr
+    assert "errors: 6 in 3 of 3 cycles" in p.stdout
+    p = sim(*common, "--on-error", "stop", "--output", str(tmp_path / "stop"), n=2)
+    assert p.returncode == 1 and "stopped at cycle 1 (--on-error stop)" in p.stderr and "'nope'" in p.stderr
+    timings = json.loads((tmp_path / "stop" / "timings.json").read_text())
+    assert [t["cycle"] for t in timings] == [1]  # the run ended there
 
 
 @pytest.mark.slow

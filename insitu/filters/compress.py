@@ -124,11 +124,6 @@ class CompressParams:
         return p
 
 
-def fit_seconds_total() -> float:
-    """Seconds this process has spent fitting so far (a simulation takes differences per cycle)."""
-    return current().fit_seconds
-
-
 def fit_device(params: CompressParams, comm: Any) -> str:
     """The device this rank fits on: ``params.device``, with 'auto' resolved.
 

@@ -20,6 +20,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from insitu.filters.session import current
+
 PREFIX = "[insitu-inr]"
 
 
@@ -110,6 +112,9 @@ def run_filter(action: str, work: Callable[[ExtractEnv, FilterResult], None],
         result.error(f"{type(exc).__name__}: {exc}{detail}")
     for msg in result.errors:
         print(f"{PREFIX} rank {env.rank}: {action}: {msg}", file=sys.stderr, flush=True)
+    session = current()
+    session.calls += 1
+    session.problems += [f"{action}: {msg.splitlines()[0]}" for msg in result.errors]
     try:
         everyone = env.comm.gather(result, root=0) if env.comm is not None and env.size > 1 else [result]
         if env.rank == 0 and summarise is not None:

@@ -92,6 +92,14 @@ def summarize(output_dir: str | Path, timings: Sequence[dict] = (), triggers: Se
                      f"s/cycle, in situ {tm['insitu_s_per_cycle']:.3f} s/cycle"
                      + (f" (fitting {tm['fit_s_per_cycle']:.3f} s)" if fit else "")
                      + (f", overhead {tm['overhead']:.2f}x the simulation" if tm["overhead"] is not None else ""))
+    problems = _errors_per_action(timings)
+    doc["errors"] = problems
+    if problems:
+        total = sum(e["count"] for e in problems.values())
+        cycles = len({c for e in problems.values() for c in e["cycles"]})
+        lines.append(f"errors: {total} in {cycles} of {len(timings)} cycles")
+        for head, e in problems.items():
+            lines.append(f"  {head}: {e['count']}x in cycles {_cycle_list(e['cycles'])}; first: {e['first']}")
     doc["triggers"] = list(triggers)
     fired: dict[str, list[int]] = {}
     for t in triggers:
@@ -108,6 +116,22 @@ def summarize(output_dir: str | Path, timings: Sequence[dict] = (), triggers: Se
         lines.append(f"quality plot: {Path(doc['plot']).relative_to(out)}")
     (out / "summary.json").write_text(json.dumps(doc, indent=2, default=_json))
     return doc, lines
+
+
+def _errors_per_action(timings: Sequence[dict]) -> dict[str, dict]:
+    """Errors per action (the ``kind 'name'`` an error line starts with): count, cycles, first line."""
+    out: dict[str, dict] = {}
+    for rec in timings:
+        for line in rec.get("errors") or []:
+            entry = out.setdefault(line.split(":", 1)[0], {"count": 0, "cycles": [], "first": line})
+            entry["count"] += 1
+            if rec["cycle"] not in entry["cycles"]:
+                entry["cycles"].append(rec["cycle"])
+    return out
+
+
+def _cycle_list(cycles: list[int]) -> str:
+    return ", ".join(map(str, cycles[:5])) + (f" ... {cycles[-1]}" if len(cycles) > 5 else "")
 
 
 def _db(v: float | None) -> str:

@@ -33,6 +33,14 @@ class FilterSession:
     chains: dict[BlockKey, tuple[int, int]] = field(default_factory=dict)
     noted: set[str] = field(default_factory=set)  # fields already noted (one note per run)
     fit_seconds: float = 0.0  # every fit of this process, for in situ overhead accounting
+    calls: int = 0  # filter calls (af.compress, af.render, af.export) of this process
+    #: problems the filters reported (``action: message``, first line), until a simulation takes them
+    problems: list[str] = field(default_factory=list)
+
+    def take_problems(self) -> list[str]:
+        """The problems reported since the last call (a simulation counts them per cycle)."""
+        out, self.problems = self.problems, []
+        return out
 
     def open_cache(self, path: str, comm: Any, *, memory_budget: Any = "2GB", disk_budget: Any = None,
                    keep_last: int | None = None, keep_every: int | None = None) -> Any:
