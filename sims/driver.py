@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -156,6 +157,7 @@ class RunResult:
     triggers: list[dict] = field(default_factory=list)
     stopped_at: int | None = None  # the cycle --on-error stop ended the run at
     filter_cycles: int = 0  # executes in which an af.* filter ran
+    signal: int = 0  # the signal (SIGTERM, SIGINT) that ended the run early, 0 if none
 
     def fields(self) -> dict[str, np.ndarray]:
         """This rank's final fields, ghost layers included."""
@@ -165,6 +167,14 @@ class RunResult:
         """The final global fields on ``root`` (collective; None on the other ranks)."""
         out = {k: self.dec.gather(self.dec.owned(v), root) for k, v in self.fields().items()}
         return out if self.dec.comm.Get_rank() == root else None
+
+
+#: the signal asked to stop the run (set by the handler, read at the next step by every rank)
+_STOP_SIGNAL = [0]
+
+
+def _request_stop(signum: int, _frame: Any) -> None:
+    _STOP_SIGNAL[0] = signum
 
 
 def execute_errors(rt: Any) -> list[str]:
@@ -208,6 +218,11 @@ def run(proxy: Proxy, args: argparse.Namespace, comm: Any = None) -> RunResult:
     result = RunResult(proxy, dec, state)
     sim_s = 0.0
     for step in range(1, args.steps + 1):
+        # a SIGTERM/SIGINT on any rank ends the run for all at the same step (one collective per step)
+        stop = comm.allreduce(_STOP_SIGNAL[0], op=MPI.MAX)
+        if stop:
+            result.signal = stop
+            break
         t0 = time.perf_counter()
         advance(proxy, dec, state, args)
         sim_s += time.perf_counter() - t0
@@ -240,7 +255,7 @@ def run(proxy: Proxy, args: argparse.Namespace, comm: Any = None) -> RunResult:
             result.stopped_at = step  # every rank alike: the collective loop ends together
             break
     if rt is not None:
-        if args.final_actions:
+        if args.final_actions and not result.signal and result.stopped_at is None:
             rt.publish([blueprint(dec, result.fields(), args.steps, state["time"], args.association,
                                   proxy.spacing)])
             rt.execute(args.final_actions)
@@ -265,6 +280,9 @@ def main(proxy: Proxy, argv: list[str] | None = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
     comm.Barrier()
     os.chdir(out)  # the actions' relative paths (cache, images) land in the run folder
+    # what a batch system sends at its time limit (and Ctrl-C): finish the step, flush, write the summary
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _request_stop)
     t0 = time.perf_counter()
     try:
         res = run(proxy, args, comm)
@@ -279,7 +297,7 @@ def main(proxy: Proxy, argv: list[str] | None = None) -> int:
     timings = comm.gather(res.timings, root=0)
     comm.Barrier()
     if comm.Get_rank() != 0:
-        return 0
+        return 128 + res.signal if res.signal else 0
     merged = []
     for i, rec in enumerate(timings[0]):
         recs = [t[i] for t in timings]
@@ -302,6 +320,11 @@ def main(proxy: Proxy, argv: list[str] | None = None) -> int:
             print(f"look back: insitu replay {out / 'run.cache'} --field {fields[-1]} --cycles last:10 "
                   f"--camera azimuth=30,elevation=25 -o {out / 'replay'}   (also under mpiexec -n N)")
         status = exit_status(proxy, args, doc, merged, res.stopped_at)
+    if res.signal:
+        name = signal.Signals(res.signal).name
+        print(f"python -m sims.{proxy.name}: stopped by {name} after cycle {merged[-1]['cycle'] if merged else 0}: caches flushed, summary "
+              "written", file=sys.stderr)
+        status = 128 + res.signal
     sys.stdout.flush()
     return status
 

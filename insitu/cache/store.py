@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import warnings
 from collections import OrderedDict
 from pathlib import Path
@@ -117,6 +118,7 @@ class TemporalCache(KeyQueries, ReconstructMixin):
         self.segments_written = 0
         self.write_failures = 0
         self._budget_warned = False
+        self._behind: threading.Thread | None = None  # a flush_behind() still writing
 
     # --- construction helpers ---
     def _remove_stale_temp_files(self) -> None:
@@ -158,6 +160,7 @@ class TemporalCache(KeyQueries, ReconstructMixin):
         stored against the old one). The entry is durable once :meth:`flush`
         has returned 0 (or a spill wrote it).
         """
+        self._wait_behind()
         self._check_open()
         key = _check_key(field, cycle, domain_id)
         if not isinstance(meta, EntryMeta):
@@ -185,13 +188,36 @@ class TemporalCache(KeyQueries, ReconstructMixin):
 
     def flush(self) -> int:
         """Commit every entry not yet on disk; returns how many are still not on disk (0: all durable)."""
+        self._wait_behind()
         self._check_open()
         self._commit(self._mem.dirty())
         self._save_drop_counts()
         return len(self._mem.dirty())
 
+    def flush_behind(self) -> None:
+        """Start committing every entry not yet on disk on a background thread, and return at once.
+
+        The simulation goes on meanwhile; whatever touches this cache next (a put, a read, a flush, close)
+        first waits for that commit to end, so the entries put before this call are on disk (fsync'd)
+        before the next ones arrive: a kill then loses at most what was put after it.
+        """
+        self._wait_behind()
+        self._check_open()
+        if not self._mem.dirty():
+            return
+        self._behind = threading.Thread(target=self.flush, name=f"insitu-cache-flush-r{self.rank}")
+        self._behind.start()
+
+    def _wait_behind(self) -> None:
+        """Let a :meth:`flush_behind` still writing finish (every public method calls this first)."""
+        t = self._behind
+        if t is not None and t is not threading.current_thread():
+            t.join()
+            self._behind = None
+
     def close(self) -> None:
         """Flush, release the rank's lock. Entries that could not be written are reported lost."""
+        self._wait_behind()
         if self._closed:
             return
         try:
@@ -214,6 +240,7 @@ class TemporalCache(KeyQueries, ReconstructMixin):
     # --- reading ---
     def get(self, field: str, cycle: int, domain_id: int) -> bytes:
         """The model bytes of an entry, from memory or disk (checksum verified on disk reads)."""
+        self._wait_behind()
         self._check_open()
         key = (field, int(cycle), int(domain_id))
         e = self._mem.get(key)
@@ -226,6 +253,7 @@ class TemporalCache(KeyQueries, ReconstructMixin):
 
     def meta(self, field: str, cycle: int, domain_id: int) -> EntryMeta:
         """The :class:`EntryMeta` of an entry."""
+        self._wait_behind()
         key = (field, int(cycle), int(domain_id))
         e = self._mem.get(key, touch=False)
         if e is not None:
@@ -237,6 +265,7 @@ class TemporalCache(KeyQueries, ReconstructMixin):
 
     def base_of(self, field: str, cycle: int, domain_id: int) -> int | None:
         """The cycle an entry's temporal delta was stored against, None for a whole entry."""
+        self._wait_behind()
         key = (field, int(cycle), int(domain_id))
         e = self._mem.get(key, touch=False)
         if e is not None:
@@ -248,6 +277,7 @@ class TemporalCache(KeyQueries, ReconstructMixin):
 
     def location(self, field: str, cycle: int, domain_id: int) -> str:
         """Where an entry is: ``"memory"``, ``"disk"``, ``"memory+disk"``; CacheKeyError if absent."""
+        self._wait_behind()
         key = (field, int(cycle), int(domain_id))
         in_mem, on_disk = key in self._mem, key in self._disk
         if not (in_mem or on_disk):
@@ -255,12 +285,14 @@ class TemporalCache(KeyQueries, ReconstructMixin):
         return "memory+disk" if in_mem and on_disk else ("memory" if in_mem else "disk")
 
     def __contains__(self, key: object) -> bool:
+        self._wait_behind()
         return isinstance(key, tuple) and len(key) == 3 and (key in self._mem or key in self._disk)
 
     def __len__(self) -> int:
         return len(set(self._all_keys()))
 
     def _all_keys(self) -> Iterable[Key]:
+        self._wait_behind()
         return set(self._mem) | set(self._disk)
 
     # --- figures ---
@@ -275,6 +307,7 @@ class TemporalCache(KeyQueries, ReconstructMixin):
 
     def stats(self) -> dict[str, Any]:
         """Counters: memory and disk use, pending entries, segments, failures, drops."""
+        self._wait_behind()
         return {
             "rank": self.rank,
             "entries": len(self),
