@@ -137,6 +137,10 @@ def check_cache_dir(path: Path) -> dict:
         raise CacheFormatError(f"{str(path)!r} is not a cache: it is a file, a cache is a directory")
     marker = path / MARKER
     if not marker.is_file():
+        segments = orphan_segments(path)
+        if segments:
+            raise CacheFormatError(f"{str(path)!r} has lost its {MARKER} marker but holds {len(segments)} segment "
+                                   f"file(s): `insitu verify {path} --repair` restores it")
         raise CacheFormatError(f"{str(path)!r} is not an insitu cache: it has no {MARKER} marker file")
     try:
         doc = json.loads(marker.read_text())
@@ -150,6 +154,27 @@ def check_cache_dir(path: Path) -> dict:
         raise CacheFormatError(f"cache {str(path)!r} has format_version {version!r}; this insitu reads "
                                f"versions {list(SUPPORTED_VERSIONS)}")
     return doc
+
+
+def orphan_segments(path: Path) -> list[Path]:
+    """Segment files of a directory (named as this cache names them), whatever its marker says."""
+    return sorted(p for p in Path(path).iterdir() if SEGMENT_RE.match(p.name)) if Path(path).is_dir() else []
+
+
+def restore_marker(path: Path) -> list[Path]:
+    """Write the marker of a cache that lost it, once every segment file reads as one of ours.
+
+    Returns the segments found; raises :class:`CacheFormatError` (nothing written) when there is no
+    segment or one does not read, since the directory is then not known to be a cache.
+    """
+    path = Path(path)
+    segments = orphan_segments(path)
+    if not segments:
+        raise CacheFormatError(f"{str(path)!r} holds no segment file: nothing to restore")
+    for seg in segments:
+        read_index(seg)  # raises CacheCorruptError/CacheFormatError naming the file
+    atomic_write(path / MARKER, (json.dumps(marker_doc(), indent=1) + "\n").encode())
+    return segments
 
 
 def init_cache_dir(path: Path) -> dict:
