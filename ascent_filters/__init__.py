@@ -12,7 +12,9 @@ source is the call::
             source: "import ascent_filters as af; af.compress(fields=['energy'], ratio=100, cache='run.cache')"
 
 Each function parses its keyword arguments (unknown ones are rejected with the
-valid ones listed) and delegates to :mod:`insitu`. None of them ever raises:
+valid ones listed) and delegates to :mod:`insitu`. Their parameters are
+declared once, in :mod:`insitu.filters` (``COMPRESS_PARAMS``, ``RENDER_PARAMS``,
+``EXPORT_PARAMS``); the lists in the docstrings below are generated from there. None of them ever raises:
 an exception escaping a Python extract would break every later extract of the
 process, so problems are reported (rank, action, field, cause) and rank 0
 prints a one-line summary.
@@ -25,13 +27,10 @@ from typing import Any
 def compress(**kwargs: Any) -> dict | None:
     """Fit every published block of ``fields`` and put it in the temporal cache.
 
-    Parameters: see ``insitu.filters.compress.COMPRESS_PARAMS`` (fields, ratio,
-    target_psnr, max_steps, time_budget_s, cycle_budget_s, cache,
-    memory_budget, disk_budget, keep_last, keep_every, warm_start,
-    max_error, param_bits, backend, seed). ``max_error=eps`` is the
-    error-bounded mode: every decoded owned value lies within ``eps`` of the
-    data (the entry's meta records ``fit.error_bound``). Returns this rank's
-    figures (blocks, PSNRs, ratios, seconds), or None outside an extract.
+    ``max_abs_error=eps`` (alias ``max_error``) is the error-bounded mode: every
+    decoded owned value lies within ``eps`` of the data (the entry's meta
+    records ``fit.error_bound``). Returns this rank's figures (blocks, PSNRs,
+    ratios, seconds), or None outside an extract.
     """
     from insitu.filters import compress as compression
     from insitu.filters.env import run_filter
@@ -46,8 +45,7 @@ def compress(**kwargs: Any) -> dict | None:
 def export(**kwargs: Any) -> dict | None:
     """Write cached cycles of ``field`` reconstructed on the global grid (rank 0 writes).
 
-    Parameters: see ``insitu.exporting.EXPORT_PARAMS`` (field, cycles='last:N'
-    | cycle | [cycles], cache, format='npy'|'vti', output_dir, backend).
+    Returns this rank's figures (files written), or None outside an extract.
     """
     from insitu.filters import export as exporting
     from insitu.filters.env import run_filter
@@ -62,10 +60,7 @@ def export(**kwargs: Any) -> dict | None:
 def render(**kwargs: Any) -> dict | None:
     """Render cached cycles of ``field`` (e.g. the last 20 when a trigger fires); rank 0 writes PNGs.
 
-    Parameters: see ``insitu.rendering.RENDER_PARAMS`` (field, cycles='last:N'
-    | cycle | [cycles], cache, output_dir, image_prefix, plot='volume' |
-    'pseudocolor' | 'slice', colormap, opacity, value_range, slices, camera,
-    width, height, background, step, cinema={'phi', 'theta', 'db_name'}, backend).
+    Returns this rank's figures (images written, seconds), or None outside an extract.
     """
     from insitu.filters import render as rendering
     from insitu.filters.env import run_filter
@@ -75,3 +70,19 @@ def render(**kwargs: Any) -> dict | None:
 
     res = run_filter("render", work, rendering.summarise)
     return None if res is None else {"stats": res.stats, "errors": res.errors}
+
+
+def _document() -> None:
+    """Append each filter's parameter list, generated from its declarations, to its docstring."""
+    from insitu.filters.compress import COMPRESS_PARAMS
+    from insitu.filters.export import EXPORT_PARAMS
+    from insitu.filters.render import RENDER_PARAMS
+
+    for fn, params, where in ((compress, COMPRESS_PARAMS, "insitu.filters.compress.COMPRESS_PARAMS"),
+                              (export, EXPORT_PARAMS, "insitu.filters.export.EXPORT_PARAMS"),
+                              (render, RENDER_PARAMS, "insitu.filters.render.RENDER_PARAMS")):
+        fn.__doc__ = (f"{(fn.__doc__ or '').rstrip()}\n\n    Parameters (declared in ``{where}``):\n\n"
+                      f"{params.doc(indent='    ')}\n")
+
+
+_document()

@@ -8,10 +8,13 @@ from typing import Any
 import numpy as np
 
 from insitu.cli.command import CliError
-from insitu.render.vti import write_vti
 from insitu.cli.common import open_cache, progress
+from insitu.filters.export import EXPORT_PARAMS
+from insitu.filters.params import FilterParamError
+from insitu.render.vti import write_vti
 
-FORMATS = (".vti", ".npy")
+#: the output suffixes: af.export's formats
+FORMATS = tuple(f".{f}" for f in EXPORT_PARAMS["format"].choices)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -20,10 +23,12 @@ def add_parser(subparsers: Any) -> None:
                                           "write the global grid: .vti (VTK ImageData, opens in ParaView, with "
                                           "origin and spacing) or .npy (float32, z, y, x).")
     p.add_argument("cache", help="the cache directory")
-    p.add_argument("--field", required=True, help="field name (see `insitu info`)")
-    p.add_argument("--cycle", required=True, type=int, help="cycle number")
-    p.add_argument("-o", "--output", required=True, help="output file, .vti or .npy")
-    p.add_argument("--backend", default="auto", help="inr decode backend (auto, torch, native, tcnn)")
+    E = EXPORT_PARAMS  # the options that af.export has too take their help and checks from its declarations
+    p.add_argument("--field", required=True, help=f"{E['field'].doc} (see `insitu info`)")
+    p.add_argument("--cycle", required=True, type=int, help="cycle number (one cycle: the output is one file)")
+    p.add_argument("-o", "--output", required=True,
+                   help=f"output file; its suffix is the {E['format'].doc}: {', '.join(FORMATS)}")
+    p.add_argument("--backend", default=E["backend"].default, help=E["backend"].help())
     p.set_defaults(run=run)
 
 
@@ -36,6 +41,10 @@ def run(args: argparse.Namespace) -> int:
                        f"{', '.join(FORMATS)}")
     if not out.parent.is_dir():
         raise CliError(f"output directory {str(out.parent)!r} does not exist")
+    try:
+        EXPORT_PARAMS["backend"].validate(args.backend, "export", "--backend")
+    except FilterParamError as exc:
+        raise CliError(str(exc)) from None
     reader = open_cache(args.cache)
     with reader:
         try:

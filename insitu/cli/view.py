@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from insitu.cli.command import CliError
+from insitu.filters.params import FilterParamError
+from insitu.filters.render import RENDER_PARAMS
 
 EPILOG = """\
 The viewer runs where the cache is (a cluster node, a workstation) and renders there
@@ -39,7 +41,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; reach it through ssh -L)")
     p.add_argument("--field", help="field shown first (default: the first field, alphabetically)")
-    p.add_argument("--colormap", default="viridis", help="initial colormap (any matplotlib name; default viridis)")
+    colormap = RENDER_PARAMS["colormap"]  # af.render's colormap: the same help and check
+    p.add_argument("--colormap", default=colormap.default, help="initial colormap: " + colormap.help())
     p.add_argument("--poll", type=float, default=2.0, metavar="SECONDS",
                    help="look for newly written cycles every SECONDS (default 2; 0: never)")
     p.set_defaults(run=run)
@@ -108,11 +111,9 @@ def _argv_for_trame() -> Iterator[None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from insitu.render.transfer import TransferFunctionError, check_colormap
-
     try:
-        check_colormap(args.colormap)
-    except TransferFunctionError as exc:
+        RENDER_PARAMS["colormap"].validate(args.colormap, "view", "--colormap")
+    except FilterParamError as exc:
         raise CliError(str(exc)) from None
     if args.poll < 0:
         raise CliError(f"--poll {args.poll} must be >= 0 seconds")

@@ -10,118 +10,82 @@ import dataclasses
 import math
 import os
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import inr
 
 from insitu.blueprint import blocks, published_fields
-from insitu.filters.env import ExtractEnv, FilterParamError, FilterResult, check_kwargs
+from insitu.filters.env import ExtractEnv, FilterResult
+from insitu.filters.params import (CACHE, Check, FilterParamError, FilterParams, Invalid, Param, ParamSet, integer,
+                                   flag, names, number, size)
 from insitu.filters.session import BlockKey, current
-
-COMPRESS_PARAMS = {
-    "fields": "list of field names to compress (default: every published scalar field)",
-    "ratio": "compression ratio the model is sized for (default 100); when not given, target_psnr searches for "
-             "the smallest model reaching that PSNR (on a domain's first cycle, kept by the warm starts after it) "
-             "and max_error uses the smallest model (the error-bounded residual coder rarely gains from a "
-             "larger one)",
-    "target_psnr": "stop fitting once this PSNR (dB) is reached (default: none)",
-    "max_steps": "training steps per block at most (default 1000)",
-    "time_budget_s": "seconds of fitting per block at most (default: none)",
-    "cycle_budget_s": "seconds of fitting per cycle on this rank, shared by its blocks (default: the "
-                      "simulation's, insitu.filters.session.current().cycle_budget_s, else none)",
-    "cache": "cache directory (default 'run.cache')",
-    "memory_budget": "bytes of models kept in memory, e.g. '2GB' (default '2GB')",
-    "disk_budget": "bytes of cache files per rank on disk (default: unlimited)",
-    "keep_last": "keep only the newest N cycles (default: all)",
-    "keep_every": "keep every k-th cycle (default: all)",
-    "warm_start": "start each fit from the previous cycle's model of the domain (default True)",
-    "max_error": "error-bounded mode: every decoded owned value within this absolute error of the data (the "
-                 "quantised residual is stored with the model; default: none)",
-    "param_bits": "bits per stored parameter: 8 (default, quantised + zstd), 4..7, or 16 (float16)",
-    "temporal": "'none' (default: every cycle's model stored whole) or 'delta' (temporal weight-delta coding: "
-                "each model warm-starts from the previous cycle's and stores only the change of its parameters)",
-    "keyframe_every": "with temporal='delta', a whole model at least every K cycles, so any cycle decodes from at "
-                      "most K entries (default 10)",
-    "backend": f"one of {list(inr.BACKENDS)} (default 'auto')",
-    "device": "'auto' (default: this rank's GPU, rank modulo the GPUs torch sees, else the CPU), 'cpu', 'cuda' "
-              "or 'cuda:N'",
-    "seed": "random seed of the fits (default 0)",
-}
-
 
 TEMPORAL_MODES = ("none", "delta")
 
-@dataclass
-class CompressParams:
-    fields: list[str] | None = None
-    ratio: float | None = None  # None: inr.fit decides (see COMPRESS_PARAMS)
-    target_psnr: float | None = None
-    max_steps: int = 1000
-    time_budget_s: float | None = None
-    cycle_budget_s: float | None = None
-    cache: str = "run.cache"
-    memory_budget: Any = "2GB"
-    disk_budget: Any = None
-    keep_last: int | None = None
-    keep_every: int | None = None
-    warm_start: bool = True
-    max_error: float | None = None
-    param_bits: int = inr.DEFAULT_PARAM_BITS
-    temporal: str = "none"
-    keyframe_every: int = 10
-    backend: str = "auto"
-    device: str = "auto"
-    seed: int = 0
 
-    @classmethod
-    def from_kwargs(cls, kwargs: dict) -> "CompressParams":
-        check_kwargs("compress", kwargs, COMPRESS_PARAMS)
-        p = cls(**kwargs)
-        if p.fields is not None:
-            if isinstance(p.fields, str):
-                p.fields = [p.fields]
-            if not isinstance(p.fields, (list, tuple)) or not all(isinstance(f, str) for f in p.fields):
-                raise FilterParamError(f"compress: fields={p.fields!r} must be a list of field names")
-            p.fields = list(p.fields)
-        if p.cycle_budget_s is None:
-            p.cycle_budget_s = current().cycle_budget_s
-        if p.max_error is not None and (isinstance(p.max_error, bool) or not isinstance(p.max_error, (int, float))
-                                        or not math.isfinite(p.max_error) or p.max_error <= 0):
-            raise FilterParamError(f"compress: max_error={p.max_error!r} must be a number > 0 (absolute error)")
-        if isinstance(p.param_bits, bool) or p.param_bits not in inr.VALID_PARAM_BITS:
-            raise FilterParamError(f"compress: param_bits={p.param_bits!r} is invalid: valid choices are "
-                                   f"{list(inr.VALID_PARAM_BITS)}")
-        for name, lo in (("ratio", 1.0), ("target_psnr", 0.0), ("time_budget_s", 0.0), ("cycle_budget_s", 0.0)):
-            v = getattr(p, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
-                                  or v < lo):
-                raise FilterParamError(f"compress: {name}={v!r} must be a number >= {lo}")
-        if p.temporal not in TEMPORAL_MODES:
-            raise FilterParamError(f"compress: temporal={p.temporal!r} is invalid: valid choices are "
-                                   f"{list(TEMPORAL_MODES)}")
-        if p.temporal == "delta" and p.param_bits == 16:
-            raise FilterParamError("compress: temporal='delta' needs quantised parameters: param_bits 4..8, not 16")
-        if p.temporal == "delta" and not p.warm_start:
-            raise FilterParamError("compress: temporal='delta' needs warm_start=True (each model starts from the "
+def _device(v: Any) -> Any:
+    if not isinstance(v, str) or not (v in ("auto", "cpu", "cuda") or (v.startswith("cuda:") and v[5:].isdigit())):
+        raise Invalid("is invalid: valid choices are 'auto', 'cpu', 'cuda', 'cuda:N'")
+    return v
+
+
+COMPRESS_PARAMS = ParamSet("compress", [
+    Param("fields", "list of field names to compress", check=names(), default_doc="every published scalar field"),
+    Param("ratio", "compression ratio the model is sized for", check=number(1.0),
+          default_doc="none: 100, except that target_psnr then searches for the smallest model reaching that PSNR "
+                      "(on a domain's first cycle, kept by the warm starts after it) and max_abs_error uses the "
+                      "smallest model (the error-bounded residual coder rarely gains from a larger one)"),
+    Param("target_psnr", "stop fitting once this PSNR (dB) is reached", check=number(0.0)),
+    Param("max_steps", "training steps per block at most", 1000, check=integer(1)),
+    Param("time_budget_s", "seconds of fitting per block at most", check=number(0.0)),
+    Param("cycle_budget_s", "seconds of fitting per cycle on this rank, shared by its blocks", check=number(0.0),
+          default_doc="the simulation's, insitu.filters.session.current().cycle_budget_s, else none"),
+    CACHE,
+    Param("memory_budget", "bytes of models kept in memory, e.g. '2GB'", "2GB", check=size()),
+    Param("disk_budget", "bytes of cache files per rank on disk", check=size(), default_doc="unlimited"),
+    Param("keep_last", "keep only the newest N cycles", check=integer(1), default_doc="all"),
+    Param("keep_every", "keep every k-th cycle", check=integer(1), default_doc="all"),
+    Param("warm_start", "start each fit from the previous cycle's model of the domain", True, check=flag()),
+    Param("max_abs_error", "error-bounded mode: every decoded owned value within this absolute error of the data "
+                           "(the quantised residual is stored with the model; the name inr.fit uses)",
+          check=number(0, above=True, note=" (absolute error)"), aliases=("max_error",)),
+    Param("param_bits", "bits per stored parameter: 8 (quantised + zstd), 4..7, or 16 (float16)",
+          inr.DEFAULT_PARAM_BITS, choices=tuple(inr.VALID_PARAM_BITS)),
+    Param("temporal", "'none': every cycle's model stored whole; 'delta': temporal weight-delta coding, each model "
+                      "warm-starts from the previous cycle's and stores only the change of its parameters",
+          "none", choices=TEMPORAL_MODES),
+    Param("keyframe_every", "with temporal='delta', a whole model at least every K cycles, so any cycle decodes "
+                            "from at most K entries", 10, check=integer(1)),
+    Param("backend", "inr training backend", "auto", choices=tuple(inr.BACKENDS)),
+    Param("device", "'auto' (this rank's GPU, rank modulo the GPUs torch sees, else the CPU), 'cpu', 'cuda' or "
+                    "'cuda:N'", "auto", check=Check(_device, "device")),
+    Param("seed", "random seed of the fits", 0, check=integer(0)),
+])
+
+
+class CompressParams(FilterParams):
+    """The checked parameters of one ``af.compress`` call: one attribute per :data:`COMPRESS_PARAMS` entry."""
+
+    PARAMS = COMPRESS_PARAMS
+
+    @property
+    def max_error(self) -> float | None:
+        """The former name of :attr:`max_abs_error` (still accepted by ``af.compress``)."""
+        return self.max_abs_error
+
+    def check(self, action: str) -> None:
+        """The rules between parameters, and the session's cycle budget when none is given."""
+        if self.cycle_budget_s is None:
+            self.cycle_budget_s = current().cycle_budget_s
+        if self.temporal == "delta" and self.param_bits == 16:
+            raise FilterParamError(f"{action}: temporal='delta' needs quantised parameters: param_bits 4..8, not 16")
+        if self.temporal == "delta" and not self.warm_start:
+            raise FilterParamError(f"{action}: temporal='delta' needs warm_start=True (each model starts from the "
                                    "previous cycle's)")
-        for name in ("max_steps", "keep_last", "keep_every", "keyframe_every", "seed"):
-            v = getattr(p, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "seed" else 1)):
-                raise FilterParamError(f"compress: {name}={v!r} must be a positive integer")
-        if p.backend not in inr.BACKENDS:
-            raise FilterParamError(f"compress: backend={p.backend!r} is invalid: valid choices are {list(inr.BACKENDS)}")
-        if not isinstance(p.device, str) or not (p.device in ("auto", "cpu", "cuda") or
-                                                   (p.device.startswith("cuda:") and p.device[5:].isdigit())):
-            raise FilterParamError(f"compress: device={p.device!r} is invalid: valid choices are 'auto', 'cpu', "
-                                   "'cuda', 'cuda:N'")
-        if p.backend == "native" and p.device.startswith("cuda"):
-            raise FilterParamError(f"compress: backend='native' runs on the CPU only; got device={p.device!r}")
-        if p.backend == "tcnn" and p.device == "cpu":
-            raise FilterParamError("compress: backend='tcnn' needs a GPU: use device='cuda' or 'auto'")
-        if not isinstance(p.cache, (str, os.PathLike)) or not str(p.cache):
-            raise FilterParamError(f"compress: cache={p.cache!r} must be a directory path")
-        return p
+        if self.backend == "native" and self.device.startswith("cuda"):
+            raise FilterParamError(f"{action}: backend='native' runs on the CPU only; got device={self.device!r}")
+        if self.backend == "tcnn" and self.device == "cpu":
+            raise FilterParamError(f"{action}: backend='tcnn' needs a GPU: use device='cuda' or 'auto'")
 
 
 def fit_device(params: CompressParams, comm: Any) -> str:
@@ -201,7 +165,7 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
                                         ratio=params.ratio, target_psnr=params.target_psnr,
                                         max_steps=params.max_steps, time_budget_s=budget, init=prev,
                                         backend=params.backend, device=device, seed=params.seed,
-                                        param_bits=params.param_bits, max_abs_error=params.max_error,
+                                        param_bits=params.param_bits, max_abs_error=params.max_abs_error,
                                         delta_base=prev if base_cycle is not None else None)
                 if not report.delta:
                     base_cycle = None

@@ -20,13 +20,10 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from insitu.filters.params import FilterParamError
 from insitu.filters.session import current
 
 PREFIX = "[insitu-inr]"
-
-
-class FilterParamError(ValueError):
-    """A bad filter argument: the message names it and lists the valid ones."""
 
 
 @dataclass
@@ -122,32 +119,3 @@ def run_filter(action: str, work: Callable[[ExtractEnv, FilterResult], None],
     except Exception as exc:
         print(f"{PREFIX} rank {env.rank}: {action}: summary failed: {exc}", file=sys.stderr, flush=True)
     return result
-
-
-def check_kwargs(action: str, kwargs: dict, valid: dict[str, str]) -> None:
-    """Reject unknown keyword arguments, naming the valid ones (like Ascent's verify_params)."""
-    unknown = sorted(set(kwargs) - set(valid))
-    if unknown:
-        lines = "\n".join(f"    {k}: {doc}" for k, doc in valid.items())
-        raise FilterParamError(f"{action}: unknown parameter(s) {unknown}; valid parameters are:\n{lines}")
-
-
-def select_cycles(action: str, cycles: Any, available: list[int]) -> list[int]:
-    """The cached cycles a filter's ``cycles=`` asks for: 'last:N', one cycle, or a list of cycles.
-
-    FilterParamError (showing the cached range) for anything else or a cycle not cached.
-    """
-    span = f"{available[0]}..{available[-1]} ({len(available)} cycles)" if available else "none"
-    if isinstance(cycles, str) and cycles.startswith("last:"):
-        try:
-            n = int(cycles.split(":", 1)[1])
-        except ValueError:
-            raise FilterParamError(f"{action}: cycles={cycles!r}: use 'last:N'") from None
-        return available[-n:] if n > 0 else []
-    if isinstance(cycles, bool) or not isinstance(cycles, (int, list, tuple)):
-        raise FilterParamError(f"{action}: cycles={cycles!r} must be 'last:N', a cycle number or a list of them")
-    wanted = [cycles] if isinstance(cycles, int) else list(cycles)
-    missing = [x for x in wanted if x not in set(available)]
-    if missing:
-        raise FilterParamError(f"{action}: cycles {missing[:10]} are not cached; cached cycles: {span}")
-    return wanted

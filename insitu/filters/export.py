@@ -9,44 +9,32 @@ blocks to rank 0, which writes the files.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from insitu.filters.env import ExtractEnv, FilterParamError, FilterResult, check_kwargs, select_cycles
+from insitu.filters.env import ExtractEnv, FilterResult
+from insitu.filters.params import (CACHE, CYCLES, DECODE_BACKEND, FilterParams, Param, ParamSet, path,
+                                   select_cached, text)
 
-EXPORT_PARAMS = {
-    "field": "the cached field to export",
-    "cycles": "'last:N' (default 'last:1'), one cycle number, or a list of cycle numbers",
-    "cache": "cache directory (default 'run.cache')",
-    "format": "'npy' or 'vti' (default 'npy')",
-    "output_dir": "directory the files go to (default 'exports'); files are FIELD_CYCLE.EXT",
-    "backend": "inr decode backend (default 'auto')",
-}
 FORMATS = ("npy", "vti")
 
+EXPORT_PARAMS = ParamSet("export", [
+    Param("field", "the cached field to export", required=True, check=text("the name of a cached field")),
+    CYCLES,
+    CACHE,
+    Param("format", "file format", "npy", choices=FORMATS),
+    Param("output_dir", "directory the files go to; files are FIELD_CYCLE.EXT", "exports", check=path(empty=True)),
+    DECODE_BACKEND,
+])
 
-@dataclass
-class ExportParams:
-    field: str = ""
-    cycles: Any = "last:1"
-    cache: str = "run.cache"
-    format: str = "npy"
-    output_dir: str = "exports"
-    backend: str = "auto"
 
-    @classmethod
-    def from_kwargs(cls, kwargs: dict) -> "ExportParams":
-        check_kwargs("export", kwargs, EXPORT_PARAMS)
-        p = cls(**kwargs)
-        if not isinstance(p.field, str) or not p.field:
-            raise FilterParamError("export: field= is required (the name of a cached field)")
-        if p.format not in FORMATS:
-            raise FilterParamError(f"export: format={p.format!r} is invalid: valid choices are {list(FORMATS)}")
-        return p
+class ExportParams(FilterParams):
+    """The checked parameters of one ``af.export`` call: one attribute per :data:`EXPORT_PARAMS` entry."""
+
+    PARAMS = EXPORT_PARAMS
 
     def select(self, available: list[int]) -> list[int]:
-        return select_cycles("export", self.cycles, available)
+        """The cycles asked for among the cached ones (FilterParamError showing the cached range)."""
+        return select_cached(self.PARAMS.action, self.cycles, available)
 
 
 def export_cycles(env: ExtractEnv, params: ExportParams, result: FilterResult) -> None:

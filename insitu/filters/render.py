@@ -9,74 +9,102 @@ models: each rank decodes its share of the domains, all ranks composite, rank
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Any
 
-from insitu.filters.env import ExtractEnv, FilterParamError, FilterResult, check_kwargs, select_cycles
+from insitu.filters.env import ExtractEnv, FilterResult
+from insitu.filters.params import (CACHE, CYCLES, DECODE_BACKEND, Check, FilterParamError, FilterParams, Invalid,
+                                   Param, ParamSet, path, select_cached, text, via)
+from insitu.render.cached import SPEC_CHECKS, RenderSpec
 from insitu.render.camera import CAMERA_PARAMS
 from insitu.render.raymarch import PLOT_KINDS
+from insitu.render.transfer import DEFAULT_OPACITY
 
-RENDER_PARAMS = {
-    "field": "the cached field to render",
-    "cycles": "'last:N' (default 'last:1'), one cycle number, or a list of cycle numbers",
-    "cache": "cache directory (default 'run.cache')",
-    "output_dir": "folder of the images (default 'renders')",
-    "image_prefix": "image name with a cycle format, e.g. 'v_%04d' (default FIELD_%06d)",
-    "plot": f"one of {list(PLOT_KINDS)} (default 'volume')",
-    "colormap": "a matplotlib colormap name (default 'viridis')",
-    "opacity": "opacity control points [[position, alpha], ...] over the value range (default [[0,0],[1,0.6]])",
-    "value_range": "[min, max] of the colormap (default: the cached range of each cycle)",
-    "slices": "for plot='slice': [[axis, fraction], ...], e.g. [['z', 0.5]] (default: x, y and z at 0.5)",
-    "iso_values": "for plot='isosurface': the values whose surfaces are drawn (default: mid-range)",
-    "camera": f"Ascent camera parameters {sorted(CAMERA_PARAMS)}",
-    "width": "image width in pixels (default 512)",
-    "height": "image height in pixels (default 512)",
-    "background": "[r, g, b] in [0, 1] (default black)",
-    "step": "ray-marching step in cells (default 0.5)",
-    "cinema": "{'phi': N, 'theta': M, 'db_name': NAME}: a Cinema database over a ring of views instead of images",
-    "backend": "inr decode backend (default 'auto')",
-}
-_SPEC_KEYS = ("plot", "colormap", "opacity", "value_range", "slices", "iso_values", "camera", "width", "height", "background",
-              "step")
+_SPEC = {f.name: f for f in dataclasses.fields(RenderSpec)}
 
 
-@dataclass
-class RenderParams:
-    field: str = ""
-    cycles: Any = "last:1"
-    cache: str = "run.cache"
-    output_dir: str = "renders"
-    image_prefix: str | None = None
-    cinema: dict | None = None
-    backend: str = "auto"
-    spec_kwargs: dict = dataclasses.field(default_factory=dict)
+def _spec_default(name: str) -> Any:
+    """The default of RenderSpec's field ``name`` (the renderer's defaults are the filter's)."""
+    f = _SPEC[name]
+    return f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
 
-    @classmethod
-    def from_kwargs(cls, kwargs: dict) -> "RenderParams":
-        from insitu.render.cached import RenderSpec
 
-        check_kwargs("render", kwargs, RENDER_PARAMS)
-        spec_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in _SPEC_KEYS}
-        p = cls(**kwargs, spec_kwargs=spec_kwargs)
-        if not isinstance(p.field, str) or not p.field:
-            raise FilterParamError("render: field= is required (the name of a cached field)")
+def _spec_param(name: str, doc: str, **kw: Any) -> Param:
+    """A parameter the filter hands to RenderSpec: its default and check are the renderer's."""
+    if "choices" not in kw:
+        kw["check"] = via(SPEC_CHECKS[name]) if name in SPEC_CHECKS else None
+    return Param(name, doc, _spec_default(name), **kw)
+
+
+def _cinema(v: Any) -> Any:
+    if not isinstance(v, dict) or set(v) - {"phi", "theta", "db_name"}:
+        raise Invalid("must be a mapping with phi, theta, db_name")
+    for k in ("phi", "theta"):
         try:
-            RenderSpec(**spec_kwargs).check("render")
+            ok = k not in v or int(v[k]) >= 1
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise Invalid(f"must be a mapping with phi, theta, db_name ({k} a positive number of views)")
+    return v
+
+
+RENDER_PARAMS = ParamSet("render", [
+    Param("field", "the cached field to render", required=True, check=text("the name of a cached field")),
+    CYCLES,
+    CACHE,
+    Param("output_dir", "folder of the images", "renders", check=path(empty=True)),
+    Param("image_prefix", "image name with a cycle format, e.g. 'v_%04d'", check=text("a string", empty=True),
+          default_doc="FIELD_%06d"),
+    _spec_param("plot", "what to draw", choices=PLOT_KINDS),
+    _spec_param("colormap", "a matplotlib colormap name"),
+    _spec_param("opacity", "opacity control points [[position, alpha], ...] over the value range",
+                default_doc=str([list(p) for p in DEFAULT_OPACITY])),
+    _spec_param("value_range", "[min, max] of the colormap", default_doc="the cached range of each cycle"),
+    _spec_param("slices", "for plot='slice': [[axis, fraction], ...], e.g. [['z', 0.5]]",
+                default_doc="x, y and z at 0.5"),
+    _spec_param("iso_values", "for plot='isosurface': the values whose surfaces are drawn", default_doc="mid-range"),
+    _spec_param("camera", f"Ascent camera parameters {sorted(CAMERA_PARAMS)}", default_doc="the whole data in view"),
+    _spec_param("width", "image width in pixels"),
+    _spec_param("height", "image height in pixels"),
+    _spec_param("background", "[r, g, b] in [0, 1]", default_doc="black"),
+    _spec_param("step", "ray-marching step in cells"),
+    Param("cinema", "{'phi': N, 'theta': M, 'db_name': NAME}: a Cinema database over a ring of views instead of "
+                    "images", check=Check(_cinema, "dict")),
+    DECODE_BACKEND,
+])
+#: the parameters that say how to draw (RenderSpec's)
+SPEC_KEYS = tuple(p.name for p in RENDER_PARAMS if p.name in _SPEC)
+
+
+class RenderParams(FilterParams):
+    """The checked parameters of one ``af.render`` call: one attribute per :data:`RENDER_PARAMS` entry."""
+
+    PARAMS = RENDER_PARAMS
+
+    def check(self, action: str) -> None:
+        """The drawing parameters together (e.g. slices with the plot): :meth:`RenderSpec.check`."""
+        try:
+            self.spec().check(action)
         except (ValueError, TypeError) as exc:
             raise FilterParamError(str(exc)) from None
-        if p.cinema is not None:
-            if not isinstance(p.cinema, dict) or set(p.cinema) - {"phi", "theta", "db_name"}:
-                raise FilterParamError(f"render: cinema={p.cinema!r} must be a mapping with phi, theta, db_name")
-        return p
 
-    def spec(self):
-        from insitu.render.cached import RenderSpec
+    @property
+    def spec_kwargs(self) -> dict:
+        return {k: getattr(self, k) for k in SPEC_KEYS}
 
+    def spec(self) -> RenderSpec:
         return RenderSpec(**self.spec_kwargs)
+
+    def cinema_views(self) -> tuple[int, int, str] | None:
+        """``cinema`` as (phi, theta, database name), None for images."""
+        if self.cinema is None:
+            return None
+        return (int(self.cinema.get("phi", 8)), int(self.cinema.get("theta", 3)),
+                str(self.cinema.get("db_name", self.field)))
 
     def select(self, available: list[int]) -> list[int]:
         """The cycles asked for among the cached ones (FilterParamError showing the cached range)."""
-        return select_cycles("render", self.cycles, available)
+        return select_cached(self.PARAMS.action, self.cycles, available)
 
 
 def render_cycles(env: ExtractEnv, params: RenderParams, result: FilterResult) -> None:
@@ -97,10 +125,7 @@ def render_cycles(env: ExtractEnv, params: RenderParams, result: FilterResult) -
             raise FilterParamError(f"render: field {params.field!r} is not cached in {params.cache}; "
                                    f"cached fields: {sorted(fields)}")
         cycles = params.select(reader.cycles(params.field))
-        cinema = None
-        if params.cinema is not None:
-            cinema = (int(params.cinema.get("phi", 8)), int(params.cinema.get("theta", 3)),
-                      str(params.cinema.get("db_name", params.field)))
+        cinema = params.cinema_views()
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
             res = render_cached(reader, params.field, cycles, params.spec(), env.comm if env.size > 1 else None,

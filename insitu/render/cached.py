@@ -22,6 +22,66 @@ from insitu.render.raymarch import PLOT_KINDS, RENDER_BACKENDS, Plot
 from insitu.render.transfer import TransferFunction, check_colormap, check_opacity
 
 
+def _as_list(v: Any) -> list | None:
+    try:
+        return list(v)
+    except TypeError:
+        return None
+
+
+def _plot(v: Any) -> None:
+    if not isinstance(v, str) or v not in PLOT_KINDS:
+        raise ValueError(f"plot={v!r} is invalid: valid choices are {list(PLOT_KINDS)}")
+
+
+def _value_range(v: Any) -> None:
+    if v is None:
+        return
+    vr = _as_list(v)
+    if vr is None or len(vr) != 2 or not all(isinstance(x, (int, float)) and math.isfinite(x) for x in vr) \
+            or vr[1] < vr[0]:
+        raise ValueError(f"value_range={v!r} must be [min, max] numbers, min <= max")
+
+
+def _camera(v: Any) -> None:
+    try:
+        check_camera(v)
+    except CameraError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _pixels(name: str) -> Callable[[Any], None]:
+    def check(v: Any) -> None:
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 8192:
+            raise ValueError(f"{name}={v!r} must be an integer number of pixels in 1..8192")
+    return check
+
+
+def _step(v: Any) -> None:
+    if not (isinstance(v, (int, float)) and 0.05 <= v <= 4):
+        raise ValueError(f"step={v!r} must be a number of cells in [0.05, 4]")
+
+
+def _render_backend(v: Any) -> None:
+    if not isinstance(v, str) or v not in RENDER_BACKENDS:
+        raise ValueError(f"render_backend={v!r} is invalid: valid choices are {list(RENDER_BACKENDS)}")
+
+
+def _background(v: Any) -> None:
+    bg = _as_list(v)
+    if bg is None or len(bg) != 3 or not all(isinstance(x, (int, float)) and 0 <= x <= 1 for x in bg):
+        raise ValueError(f"background={v!r} must be [r, g, b] in [0, 1]")
+
+
+#: the check of each :class:`RenderSpec` field checked alone (ValueError naming it, its value and what is
+#: valid), in the order :meth:`RenderSpec.check` runs them; the render filter declares its parameters with them
+SPEC_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "plot": _plot, "colormap": check_colormap, "opacity": check_opacity, "value_range": _value_range,
+    "camera": _camera, "width": _pixels("width"), "height": _pixels("height"), "step": _step,
+    "render_backend": _render_backend, "background": _background,
+}
+
+
 @dataclass
 class RenderSpec:
     """How to draw: plot kind, transfer function, camera (Ascent params), image size, background, step."""
@@ -41,32 +101,17 @@ class RenderSpec:
     render_backend: str = "auto"
 
     def check(self, where: str = "render") -> "RenderSpec":
-        """Validate every parameter; ValueError naming the parameter and the valid choices."""
-        if self.plot not in PLOT_KINDS:
-            raise ValueError(f"{where}: plot={self.plot!r} is invalid: valid choices are {list(PLOT_KINDS)}")
-        check_colormap(self.colormap)
-        check_opacity(self.opacity)
-        if self.value_range is not None:
-            vr = list(self.value_range)
-            if len(vr) != 2 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in vr) or vr[1] < vr[0]:
-                raise ValueError(f"{where}: value_range={self.value_range!r} must be [min, max] numbers, min <= max")
+        """Validate every parameter (:data:`SPEC_CHECKS`, then the plot they make together); ValueError
+        ``"{where}: ..."`` naming the parameter, its value and the valid choices."""
+        for name, check in SPEC_CHECKS.items():
+            try:
+                check(getattr(self, name))
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
         try:
-            check_camera(self.camera)
-        except CameraError as exc:
+            self.make_plot((0.0, 1.0))
+        except (ValueError, TypeError) as exc:
             raise ValueError(f"{where}: {exc}") from None
-        for name in ("width", "height"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 8192:
-                raise ValueError(f"{where}: {name}={v!r} must be an integer number of pixels in 1..8192")
-        if not (isinstance(self.step, (int, float)) and 0.05 <= self.step <= 4):
-            raise ValueError(f"{where}: step={self.step!r} must be a number of cells in [0.05, 4]")
-        if self.render_backend not in RENDER_BACKENDS:
-            raise ValueError(f"{where}: render_backend={self.render_backend!r} is invalid: valid choices are "
-                             f"{list(RENDER_BACKENDS)}")
-        bg = list(self.background)
-        if len(bg) != 3 or not all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in bg):
-            raise ValueError(f"{where}: background={self.background!r} must be [r, g, b] in [0, 1]")
-        self.make_plot((0.0, 1.0))
         return self
 
     def make_plot(self, data_range: tuple[float, float]) -> Plot:
