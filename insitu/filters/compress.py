@@ -21,6 +21,7 @@ from insitu.filters.params import (CACHE, Check, FilterParamError, FilterParams,
 from insitu.filters.session import BlockKey, current
 
 TEMPORAL_MODES = ("none", "delta")
+DURABILITY_MODES = ("cycle", "trigger")
 
 
 def _device(v: Any) -> Any:
@@ -60,6 +61,11 @@ COMPRESS_PARAMS = ParamSet("compress", [
     Param("device", "'auto' (this rank's GPU, rank modulo the GPUs torch sees, else the CPU), 'cpu', 'cuda' or "
                     "'cuda:N'", "auto", check=Check(_device, "device")),
     Param("seed", "random seed of the fits", 0, check=integer(0)),
+    Param("durability", "when this cycle's entries reach the disk: 'cycle', written behind on a thread while the "
+                        "simulation goes on and done before the next cycle's compression starts (a kill loses at "
+                        "most the cycle in flight); 'trigger', only when a filter reads the cache (af.render, "
+                        "af.export, scenes of the reconstruction), the memory budget spills, or the run ends",
+          "cycle", choices=DURABILITY_MODES),
 ])
 
 
@@ -189,6 +195,8 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
                 n_done += 1
             except Exception as exc:  # e.g. NaN/Inf: this domain and cycle skipped, the rest goes on
                 result.error(f"{where}: skipped: {exc}")
+    if params.durability == "cycle":
+        cache.flush_behind()  # on disk before this rank's next put; the simulation does not wait for it
     result.stats = {"blocks": n_done, "deltas": n_delta, "psnr": psnrs, "ratios": ratios, "fit_seconds": fit_s,
                     "seconds": time.perf_counter() - t0, "raw_bytes": raw, "stored_bytes": stored}
 

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -76,3 +77,43 @@ def test_a_signal_ends_the_run_with_its_cycles_on_disk_and_the_summary_written(t
         assert r.verify() == []
     assert summary["fields"]["temperature"]["cycles"] == last
     assert np.isfinite(summary["capacity"])
+
+
+def rank_pids(marker: str) -> list[int]:
+    """The python rank processes of a run (their command line holds ``marker``), not mpiexec's."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if proc.name.isdigit() and argv and argv[0].decode() == sys.executable and marker.encode() in b" ".join(argv):
+            pids.append(int(proc.name))
+    return sorted(pids)
+
+
+@pytest.mark.mpi
+def test_sigkill_of_one_rank_loses_at_most_the_cycle_in_flight(tmp_path):
+    """The default durability ('cycle'): every cycle before the one in flight is on disk for every rank."""
+    out = tmp_path / "run"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [mpiexec(), "-n", "2", sys.executable, "-m", "sims.advection", "--grid", "16", "--steps", "400",
+           "--quiet", "--final-actions", "none", "--output", str(out)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while len(list((out / "run.cache").glob("r00001-*.h5"))) < 4:  # rank 1 has committed 4 cycles
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no cycle reached the disk"
+        time.sleep(0.1)
+    with TemporalCache.open(out / "run.cache") as r:  # what is on disk just before the kill
+        seen = max(r.cycles("temperature"))
+    victim = rank_pids(str(out))[-1]
+    os.kill(victim, signal.SIGKILL)
+    proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    with TemporalCache.open(out / "run.cache") as r:
+        kept = r.cycles("temperature")
+        assert r.verify() == []
+        # every cycle before the one in flight, on both ranks: nothing was waiting in memory
+        assert kept[: seen - 1] == list(range(1, seen)), (seen, kept)
+        assert all(r.domains("temperature", c) == [0, 1] for c in range(1, seen))
