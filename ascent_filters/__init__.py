@@ -86,3 +86,27 @@ def _document() -> None:
 
 
 _document()
+
+#: the filters an actions file can call (``af.<name>(...)``)
+FILTERS = ("compress", "render", "export")
+
+
+def __getattr__(name: str) -> Any:
+    """``af.<unknown>(...)`` reports one line listing the filters instead of an AttributeError escaping the
+    extract (which would break every later extract of the process in Ascent)."""
+    if name.startswith("_"):
+        raise AttributeError(name)
+
+    def unknown_filter(*args: Any, **kwargs: Any) -> None:
+        import sys
+
+        from insitu.filters.env import PREFIX
+        from insitu.filters.session import current
+
+        msg = f"af.{name}: no such filter; the filters are {list(FILTERS)}"
+        if current().repeats(msg) == 1:
+            print(f"{PREFIX} {msg}", file=sys.stderr, flush=True)
+        current().problems.append(msg)
+        return None
+
+    return unknown_filter

@@ -17,6 +17,7 @@ from __future__ import annotations
 import inspect
 import sys
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -101,17 +102,27 @@ def run_filter(action: str, work: Callable[[ExtractEnv, FilterResult], None],
         print(f"{PREFIX} {action}: {exc}", file=sys.stderr, flush=True)
         return None
     result = FilterResult(action)
-    try:
-        work(env, result)
-    except Exception as exc:  # everything is reported, nothing escapes into Ascent
-        detail = "" if isinstance(exc, (FilterParamError, ValueError, KeyError)) else \
-            "\n" + "".join(traceback.format_exception(exc, limit=4))
-        result.error(f"{type(exc).__name__}: {exc}{detail}")
-    for msg in result.errors:
-        print(f"{PREFIX} rank {env.rank}: {action}: {msg}", file=sys.stderr, flush=True)
+    with warnings.catch_warnings(record=True) as caught:  # a warning is a note of one line, not source excerpts
+        warnings.simplefilter("always")
+        try:
+            work(env, result)
+        except Exception as exc:  # everything is reported, nothing escapes into Ascent
+            detail = "" if isinstance(exc, (FilterParamError, ValueError, KeyError)) else \
+                "\n" + "".join(traceback.format_exception(exc, limit=4))
+            result.error(f"{type(exc).__name__}: {exc}{detail}")
+    result.notes += [str(w.message) for w in caught]
     session = current()
     session.calls += 1
     session.problems += [f"{action}: {msg.splitlines()[0]}" for msg in result.errors]
+    # a message that comes back every cycle is printed the first time, then counted
+    result.notes = [n for n in dict.fromkeys(result.notes) if session.repeats(f"{action}: {n}") == 1]
+    for msg in result.errors:
+        n = session.repeats(f"{action}: {msg}")
+        if n == 1:
+            print(f"{PREFIX} rank {env.rank}: {action}: {msg}", file=sys.stderr, flush=True)
+        elif n in (2, 10, 100, 1000, 10000):
+            print(f"{PREFIX} rank {env.rank}: {action}: {msg.splitlines()[0]} (the same error {n} times so far; "
+                  "repeats are counted in the run summary, not printed)", file=sys.stderr, flush=True)
     try:
         everyone = env.comm.gather(result, root=0) if env.comm is not None and env.size > 1 else [result]
         if env.rank == 0 and summarise is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,15 @@ class FilterSession:
     calls: int = 0  # filter calls (af.compress, af.render, af.export) of this process
     #: problems the filters reported (``action: message``, first line), until a simulation takes them
     problems: list[str] = field(default_factory=list)
+
+    seen: dict[str, int] = field(default_factory=dict)  # messages printed, by their text with numbers masked
+
+    def repeats(self, message: str) -> int:
+        """How often ``message`` has come so far, this time included; numbers (cycles, domains, values) do not
+        make a message new."""
+        key = re.sub(r"\d+(\.\d+)?", "#", message)
+        self.seen[key] = self.seen.get(key, 0) + 1
+        return self.seen[key]
 
     def take_problems(self) -> list[str]:
         """The problems reported since the last call (a simulation counts them per cycle)."""
