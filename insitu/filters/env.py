@@ -21,6 +21,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from insitu.cache.errors import CacheError
 from insitu.filters.params import FilterParamError
 from insitu.filters.session import current
 
@@ -107,7 +108,7 @@ def run_filter(action: str, work: Callable[[ExtractEnv, FilterResult], None],
         try:
             work(env, result)
         except Exception as exc:  # everything is reported, nothing escapes into Ascent
-            detail = "" if isinstance(exc, (FilterParamError, ValueError, KeyError)) else \
+            detail = "" if isinstance(exc, (FilterParamError, ValueError, KeyError, CacheError)) else \
                 "\n" + "".join(traceback.format_exception(exc, limit=4))
             result.error(f"{type(exc).__name__}: {exc}{detail}")
     result.notes += [str(w.message) for w in caught]

@@ -26,6 +26,19 @@ def ascent_import_error() -> str | None:
     return None
 
 
+def from_conduit(node: Any) -> Any:
+    """A plain tree (dicts, lists, numbers, strings, arrays) from a conduit.Node (e.g. Ascent's info)."""
+    n = node.number_of_children()
+    if n == 0:
+        value = node.value()
+        if isinstance(value, np.ndarray) and value.size == 1:
+            return value.reshape(()).item()
+        return value
+    if node.dtype().is_list():
+        return [from_conduit(node.child(i)) for i in range(n)]
+    return {name: from_conduit(node.child(i)) for i, name in enumerate(node.child_names())}
+
+
 def to_conduit(tree: Any, node: Any = None) -> Any:
     """A conduit.Node from a dict/list tree (lists become conduit lists)."""
     import conduit
@@ -45,12 +58,56 @@ def to_conduit(tree: Any, node: Any = None) -> Any:
     return node
 
 
+#: trigger firings seen in this process: (trigger name, cycle); Ascent's info does not keep them
+_FIRINGS: list[tuple[str, int]] = []
+_RECORDER = "__insitu_fired"  # the extract :func:`recording_firings` adds to each trigger's actions
+
+
+def record_firing(trigger: str) -> None:
+    """Called by the extract added to a trigger's actions: the trigger fired (at the published cycle)."""
+    import ascent_extract  # Ascent binds the published data there
+
+    data = ascent_extract.ascent_data()
+    cycle = int(data.child(0)["state/cycle"]) if data.number_of_children() and \
+        data.child(0).has_path("state/cycle") else -1
+    _FIRINGS.append((trigger, cycle))
+
+
+def recording_firings(acts: list) -> list:
+    """``acts`` with an extract added to each trigger's actions that records its firing (inline actions, an
+    ``actions_file`` read in), so that ``info()['triggers']`` lists firings as the embedded runtime's does."""
+
+    out = []
+    for act in acts:
+        if isinstance(act, dict) and act.get("action") == "add_triggers" and isinstance(act.get("triggers"), dict):
+            act = dict(act, triggers={name: _recorded(name, t) for name, t in act["triggers"].items()})
+        out.append(act)
+    return out
+
+
+def _recorded(name: str, trigger: Any) -> Any:
+    from insitu.runtime.actions import load
+
+    params = trigger.get("params") if isinstance(trigger, dict) else None
+    if not isinstance(params, dict):
+        return trigger
+    try:
+        inner = list(params["actions"]) if "actions" in params else list(load(params["actions_file"]))
+    except Exception:  # a missing or bad file: Ascent reports it itself
+        return trigger
+    recorder = {"action": "add_extracts", "extracts": {_RECORDER: {"type": "python", "params": {
+        "source": f"import insitu.runtime.ascent_bridge as _b; _b.record_firing({name!r})"}}}}
+    params = {k: v for k, v in params.items() if k not in ("actions", "actions_file")}
+    return dict(trigger, params=dict(params, actions=[recorder, *inner]))
+
+
 class AscentRuntime:
     """Real Ascent (``ascent.mpi.Ascent``) with dict-tree meshes and actions accepted."""
 
     def __init__(self, ascent_obj: Any) -> None:
         self.ascent = ascent_obj
         self._mesh = None
+        self._firings_seen = len(_FIRINGS)
 
     def publish(self, mesh: Any) -> None:
         self._mesh = mesh if hasattr(mesh, "number_of_children") else to_conduit(mesh)
@@ -63,17 +120,18 @@ class AscentRuntime:
             self.ascent.execute(actions)
             return
         acts = load(actions) if isinstance(actions, (str, Path)) else actions
-        self.ascent.execute(to_conduit(list(acts)))
+        self.ascent.execute(to_conduit(recording_firings(list(acts))))
 
     def info(self, node: Any = None) -> dict:
         """Ascent's info as a plain dict, the type the embedded runtime returns (``node``, a conduit.Node,
         is filled as well when given)."""
         import conduit
-        import yaml
 
         out = conduit.Node() if node is None else node
         self.ascent.info(out)
-        return yaml.safe_load(out.to_yaml()) or {}
+        info = from_conduit(out)
+        info["triggers"] = [{"trigger": t, "cycle": c, "errors": []} for t, c in _FIRINGS[self._firings_seen:]]
+        return info
 
     def close(self) -> None:
         self.ascent.close()
