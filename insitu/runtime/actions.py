@@ -1,7 +1,18 @@
-"""Load Ascent actions (a list of dicts, or an ``ascent_actions.yaml``/``.json`` file)."""
+"""Load Ascent actions (a list of dicts, or an ``ascent_actions.yaml``/``.json`` file).
+
+A YAML file is typed the way Conduit's YAML reader types it (what real Ascent
+sees), not the way PyYAML would: every scalar, quoted or not, becomes an
+integer when all of it parses as one (``strtol``), else a float when all of it
+parses as one (``strtod``: ``"1e300"``, ``"inf"``, ``".5"``), else an empty
+value when empty, else a string (``true``/``false``/``null`` stay strings). A
+sequence of numbers becomes a list of numbers. So ``expression: "1e300"`` is a
+float there and a query with it fails validation, as in Ascent. JSON keeps
+its own types (a quoted number stays a string).
+"""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +21,48 @@ import yaml
 
 class ActionsError(ValueError):
     """Actions that cannot be read: the message names the file and line, or the action."""
+
+
+# what C's strtol(s, &end, 10) / strtod(s, &end) accept in full (leading white space allowed, as there)
+_STRTOL = re.compile(r"\s*[+-]?[0-9]+")
+_STRTOD = re.compile(r"""\s*[+-]?(
+      ([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?
+    | 0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)([pP][+-]?[0-9]+)?
+    | inf(inity)? | nan(\([0-9A-Za-z_]*\))?
+)""", re.VERBOSE | re.IGNORECASE)
+
+
+def conduit_scalar(text: str) -> Any:
+    """A YAML scalar typed as Conduit's YAML reader types it (int, float, None or the string)."""
+    if _STRTOL.fullmatch(text):
+        return int(text)
+    if _STRTOD.fullmatch(text):
+        s = text.strip()
+        if s.lower().lstrip("+-").startswith("0x"):
+            sign = -1.0 if s.startswith("-") else 1.0
+            return sign * float.fromhex(s.lstrip("+-"))
+        if s.lower().lstrip("+-").startswith("nan"):
+            return float("nan")
+        return float(s)
+    if text == "":
+        return None
+    return text
+
+
+def conduit_typed(value: Any) -> Any:
+    """A tree of PyYAML BaseLoader strings typed as Conduit would type it."""
+    if isinstance(value, dict):
+        return {str(k): conduit_typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [conduit_typed(v) for v in value]
+    if isinstance(value, str):
+        return conduit_scalar(value)
+    return value
+
+
+def parse_yaml_text(text: str) -> Any:
+    """Parse YAML as Conduit does (scalars typed by their text, quotes ignored); raises yaml.YAMLError."""
+    return conduit_typed(yaml.load(text, Loader=yaml.BaseLoader))
 
 
 def load_actions_file(path: str | Path) -> list[dict]:
@@ -26,7 +79,7 @@ def load_actions_file(path: str | Path) -> list[dict]:
             raise ActionsError(f"{p}: line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     else:
         try:
-            data = yaml.safe_load(text)
+            data = parse_yaml_text(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
@@ -39,7 +92,7 @@ def normalize(actions: Any, source: str = "actions") -> list[dict]:
     """The actions as a list of dicts, each with an ``action`` key."""
     if actions is None:
         return []
-    if hasattr(actions, "to_yaml") and not isinstance(actions, (dict, list)):  # a conduit.Node
+    if hasattr(actions, "to_yaml") and not isinstance(actions, (dict, list)):  # a conduit.Node: already typed
         actions = yaml.safe_load(actions.to_yaml())
     if isinstance(actions, dict):
         # conduit lists of actions sometimes arrive as an object of numbered children
@@ -59,3 +112,22 @@ def load(actions: Any) -> list[dict]:
     if isinstance(actions, (str, Path)):
         return load_actions_file(actions)
     return normalize(actions)
+
+
+def same_actions(a: Any, b: Any) -> bool:
+    """Whether two loaded action trees are identical (what Ascent's ``Node::diff`` decides)."""
+    if type(a) is not type(b) and not (isinstance(a, (int, float)) and isinstance(b, (int, float))
+                                        and not isinstance(a, bool) and not isinstance(b, bool)):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same_actions(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same_actions(x, y) for x, y in zip(a, b))
+    try:
+        import numpy as np
+
+        if isinstance(a, np.ndarray):
+            return a.shape == b.shape and bool(np.array_equal(a, b))
+        return bool(a == b)
+    except Exception:
+        return False

@@ -39,22 +39,21 @@ def from_conduit(node: Any) -> Any:
     return {name: from_conduit(node.child(i)) for i, name in enumerate(node.child_names())}
 
 
+def _numbers(value: Any) -> np.ndarray | None:
+    """A list of numbers as the array Conduit's own YAML reader makes of it (int64, or float64 if any float)."""
+    if not isinstance(value, list) or not value or \
+            not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        return None
+    return np.asarray(value, np.float64 if any(isinstance(v, float) for v in value) else np.int64)
+
+
 def to_conduit(tree: Any, node: Any = None) -> Any:
-    """A conduit.Node from a dict/list tree (lists become conduit lists)."""
+    """A conduit.Node from a dict/list tree (lists become conduit lists, lists of numbers arrays, as Conduit's
+    own YAML reader makes them; an empty value stays an empty node)."""
     import conduit
 
     node = conduit.Node() if node is None else node
-    if isinstance(tree, list):
-        for item in tree:
-            to_conduit(item, node.append())
-        return node
-    for key, value in tree.items():
-        if isinstance(value, (dict, list)):
-            to_conduit(value, node.fetch(str(key)) if isinstance(value, dict) else node[str(key)])
-        elif isinstance(value, np.ndarray):
-            node[str(key)] = np.ascontiguousarray(value)
-        else:
-            node[str(key)] = value
+    _fill(node, tree)
     return node
 
 
@@ -99,6 +98,22 @@ def _recorded(name: str, trigger: Any) -> Any:
         "source": f"import insitu.runtime.ascent_bridge as _b; _b.record_firing({name!r})"}}}}
     params = {k: v for k, v in params.items() if k not in ("actions", "actions_file")}
     return dict(trigger, params=dict(params, actions=[recorder, *inner]))
+
+
+def _fill(node: Any, value: Any) -> None:
+    arr = _numbers(value)
+    if arr is not None:
+        node.set(arr)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _fill(node.fetch(str(key)), item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _fill(node.append(), item)
+    elif isinstance(value, np.ndarray):
+        node.set(np.ascontiguousarray(value))
+    elif value is not None:
+        node.set(value)
 
 
 class AscentRuntime:

@@ -10,10 +10,21 @@ Covers Ascent's common expressions::
 
 Numbers, strings, + - * / %, comparisons, ``and``/``or``/``not``, attribute
 access (``.value``, ``.position``, ``.x``) and the functions in
-:data:`FUNCTIONS`. Field reductions cover the owned samples of every rank
-(each rank reduces its domains, then one collective); every rank agrees on
-failure before a collective, so a bad field on one rank raises everywhere
-instead of hanging the others.
+:data:`FUNCTIONS` (``binning``/``axis``/``bin`` in :mod:`.binning`). Field
+reductions cover the owned samples of every rank (each rank reduces its
+domains, then one collective); every rank agrees on failure before a
+collective, so a bad field on one rank raises everywhere instead of hanging
+the others.
+
+Types follow Ascent's: ``max()``/``min()`` of a field give a value with its
+position, and arithmetic on it is an error (``Unsupported math operation``:
+use ``.value``); ``and``/``or``/``not`` take bools and evaluate both sides (an
+Ascent expression is a data-flow graph: nothing short-circuits);
+``history(q, relative_index=k)`` with ``k`` past the recorded values gives
+the newest one (Ascent clamps ``k`` to 0); a negative index or an
+``absolute_index`` out of range is an error. Comparing a value-with-position
+works here (``max(field('e')) > 1``) but not in Ascent 0.9.3; the context's
+``note`` callback is told so once, with the fix.
 """
 from __future__ import annotations
 
@@ -23,6 +34,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
+
+from insitu.runtime import binning as binning_mod
 
 
 class ExpressionError(ValueError):
@@ -53,15 +66,37 @@ class Histogram:
     max_val: float
 
 
+def type_name(v: Any) -> str:
+    """The Ascent type name of a value (as Ascent's error messages name it)."""
+    from insitu.runtime.binning import Axis, Bin, Binning
+
+    if isinstance(v, (bool, np.bool_)):
+        return "bool"
+    if isinstance(v, (int, np.integer)):
+        return "int"
+    if isinstance(v, (float, np.floating)):
+        return "double"
+    if isinstance(v, np.ndarray):
+        return "vector"
+    for cls, name in ((ValuePosition, "value_position"), (Histogram, "histogram"), (Binning, "binning"),
+                      (Axis, "axis"), (Bin, "bin"), (FieldRef, "field"), (str, "string"), (list, "list")):
+        if isinstance(v, cls):
+            return name
+    return type(v).__name__
+
+
+def _value_hint(v: Any) -> str:
+    return (" (max()/min() of a field give a value with its position: use its .value, e.g. "
+            "max(field('p')).value, or end the query's expression with .value)") if isinstance(v, ValuePosition) else ""
+
+
 def _num(v: Any, what: str) -> Any:
-    """Coerce to a number (a value-with-position counts as its value) or a vector."""
-    if isinstance(v, ValuePosition):
-        return v.value
-    if isinstance(v, (bool, int, float, np.floating, np.integer)):
+    """A number or a vector; anything else (a value-with-position included, as in Ascent) is an error."""
+    if isinstance(v, (bool, int, float, np.floating, np.integer, np.bool_)):
         return v
     if isinstance(v, np.ndarray):
         return v
-    raise ExpressionError(f"{what}: expected a number, got {type(v).__name__}")
+    raise ExpressionError(f"{what}: expected a number, got a {type_name(v)}{_value_hint(v)}")
 
 
 # ---------------------------------------------------------------- tokens
@@ -252,14 +287,20 @@ class Context:
 
     def __init__(self, *, cycle: int = 0, time: float = 0.0, published: Any = None, comm: Any = None,
                  lookup: Callable[[str], Any] | None = None,
-                 history: Callable[[str, int | None, int | None], Any] | None = None) -> None:
+                 history: Callable[[str, int | None, int | None], Any] | None = None,
+                 note: Callable[[str], None] | None = None) -> None:
         self.cycle, self.time, self.published, self.comm = cycle, time, published, comm
-        self._lookup, self._history = lookup, history
+        self._lookup, self._history, self._note = lookup, history, note
 
     def lookup(self, name: str) -> Any:
         if self._lookup is None:
-            raise ExpressionError(f"unknown name '{name}'")
+            raise ExpressionError(f"Unknown expression identifier: '{name}'")
         return self._lookup(name)
+
+    def note(self, msg: str) -> None:
+        """A portability note (works here, not in Ascent): passed to the runtime, which prints it once."""
+        if self._note is not None:
+            self._note(msg)
 
     def history(self, name: str, relative: int | None, absolute: int | None) -> Any:
         if self._history is None:
@@ -382,8 +423,22 @@ def _make_functions() -> dict[str, Callable[..., Any]]:
         "magnitude": lambda ctx, v: float(np.linalg.norm(np.asarray(_num(v, "magnitude"), float))),
         "histogram": _histogram,
         "entropy": lambda ctx, h: _entropy(h),
+        "binning": _binning,
+        "axis": lambda ctx, *a, **k: _binning_call(lambda: binning_mod.make_axis(*a, **k)),
+        "bin": lambda ctx, *a, **k: _binning_call(lambda: binning_mod.bin_by_index(*a, **k)),
     }
     return fns
+
+
+def _binning_call(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except binning_mod.BinningError as exc:
+        raise ExpressionError(str(exc)) from None
+
+
+def _binning(ctx: Context, *args: Any, **kwargs: Any) -> Any:
+    return _binning_call(lambda: binning_mod.compute(ctx, *args, **kwargs))
 
 
 def _bad(name: str) -> Any:
@@ -392,8 +447,9 @@ def _bad(name: str) -> Any:
 
 FUNCTIONS = _make_functions()
 #: Ascent expression functions this engine does not provide (named in the error).
-UNSUPPORTED = ("binning", "axis", "gradient", "topo", "bin", "quantile", "lineout", "field_nan_count",
-               "field_inf_count", "point_and_axis", "max_from_point", "cycle_min", "recenter", "paint_binning")
+UNSUPPORTED = ("gradient", "topo", "quantile", "lineout", "field_nan_count", "field_inf_count", "point_and_axis",
+               "max_from_point", "cycle_min", "recenter", "paint_binning", "binning_mesh", "pdf", "cdf",
+               "bounds", "if", "nan", "null", "history_range", "gradient_range", "derived_field")
 
 _BINOPS: dict[str, Callable[[Any, Any], Any]] = {
     "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
@@ -403,45 +459,80 @@ _BINOPS: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
-def evaluate(node: tuple, ctx: Context) -> Any:
-    """Evaluate a parsed expression in ``ctx``."""
+_MATH = ("+", "-", "*", "/", "%")
+
+
+def _bool(v: Any, op: str, other: Any = None) -> bool:
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    types = f"'{type_name(v)} {op} {type_name(other)}'" if other is not None else f"'{op} {type_name(v)}'"
+    raise ExpressionError(f"logical operators are only supported on bools: {types}{_value_hint(v)}")
+
+
+def _binary(op: str, a: Any, b: Any, ctx: Context, src: str) -> Any:
+    if op in _MATH:
+        numeric = (bool, int, float, np.integer, np.floating, np.bool_, np.ndarray)
+        if isinstance(a, ValuePosition) or isinstance(b, ValuePosition) or \
+                not all(isinstance(x, numeric) for x in (a, b)):
+            raise ExpressionError(f"Unsupported math operation: '{type_name(a)} {op} {type_name(b)}'"
+                                  f"{_value_hint(a if isinstance(a, ValuePosition) else b)}")
+    else:
+        if isinstance(a, ValuePosition) or isinstance(b, ValuePosition):
+            ctx.note(f"'{src}' compares a value_position ('{type_name(a)} {op} {type_name(b)}'): this works "
+                     "here but real Ascent 0.9.3 rejects it (comparison operators are only supported on scalars); "
+                     "compare its .value instead, e.g. max(field('e')).value")
+            a = a.value if isinstance(a, ValuePosition) else a
+            b = b.value if isinstance(b, ValuePosition) else b
+        a, b = _num(a, op), _num(b, op)
+    try:
+        out = _BINOPS[op](a, b)
+    except ZeroDivisionError:
+        raise ExpressionError(f"division by zero in '{op}'") from None
+    return bool(out) if isinstance(out, np.bool_) else out
+
+
+def evaluate(node: tuple, ctx: Context, src: str = "") -> Any:
+    """Evaluate a parsed expression in ``ctx`` (``src``, the text, names it in notes)."""
     kind = node[0]
     if kind == "const":
         return node[1]
     if kind == "name":
         return ctx.lookup(node[1])
     if kind == "list":
-        return [evaluate(item, ctx) for item in node[1]]
+        return [evaluate(item, ctx, src) for item in node[1]]
     if kind == "not":
-        return not bool(_num(evaluate(node[1], ctx), "not"))
-    if kind == "and":
-        return bool(_num(evaluate(node[1], ctx), "and")) and bool(_num(evaluate(node[2], ctx), "and"))
-    if kind == "or":
-        return bool(_num(evaluate(node[1], ctx), "or")) or bool(_num(evaluate(node[2], ctx), "or"))
+        return not _bool(evaluate(node[1], ctx, src), "not")
+    if kind in ("and", "or"):  # both sides always run, as in Ascent's expression graph
+        a, b = evaluate(node[1], ctx, src), evaluate(node[2], ctx, src)
+        a_, b_ = _bool(a, kind, b), _bool(b, kind, a)
+        return (a_ and b_) if kind == "and" else (a_ or b_)
     if kind == "neg":
-        return -_num(evaluate(node[1], ctx), "-")
+        v = evaluate(node[1], ctx, src)
+        if isinstance(v, ValuePosition):
+            raise ExpressionError(f"Unsupported math operation: '- value_position'{_value_hint(v)}")
+        return -_num(v, "-")
     if kind == "bin":
-        op = node[1]
-        a, b = _num(evaluate(node[2], ctx), op), _num(evaluate(node[3], ctx), op)
-        try:
-            out = _BINOPS[op](a, b)
-        except ZeroDivisionError:
-            raise ExpressionError(f"division by zero in '{op}'") from None
-        return bool(out) if isinstance(out, (np.bool_,)) else out
+        return _binary(node[1], evaluate(node[2], ctx, src), evaluate(node[3], ctx, src), ctx, src)
     if kind == "attr":
-        base, attr = evaluate(node[1], ctx), node[2]
+        base, attr = evaluate(node[1], ctx, src), node[2]
         if isinstance(base, ValuePosition) and attr in ("value", "position"):
+            return getattr(base, attr)
+        if isinstance(base, binning_mod.Bin) and attr in ("value", "min", "max", "center"):
             return getattr(base, attr)
         if isinstance(base, np.ndarray) and attr in ("x", "y", "z"):
             return float(base["xyz".index(attr)])
-        raise ExpressionError(f"{type(base).__name__} has no attribute '{attr}'")
+        if isinstance(base, binning_mod.Binning):
+            raise ExpressionError(f"Cannot get attribute of non-object type: 'binning' attribute name: '{attr}' "
+                                  "(as in Ascent): use bin(<binning>, index=i).value for one bin, or save the "
+                                  "whole binning with save_session")
+        raise ExpressionError(f"Attribute {attr} of {type_name(base)} not found")
     if kind == "index":
-        base, i = evaluate(node[1], ctx), _num(evaluate(node[2], ctx), "[]")
+        base, i = evaluate(node[1], ctx, src), _num(evaluate(node[2], ctx, src), "[]")
         if isinstance(base, np.ndarray):
             return float(base[int(i)])
         if isinstance(base, Histogram):
             return int(base.counts[int(i)])
-        raise ExpressionError(f"cannot index a {type(base).__name__}")
+        raise ExpressionError(f"Cannot get index of non-array type: {type_name(base)}")
     if kind == "call":
         _, name, pos, args, kwargs = node
         if name == "history":
@@ -451,8 +542,8 @@ def evaluate(node: tuple, ctx: Context) -> Any:
             hint = " (an Ascent function this runtime does not provide)" if name in UNSUPPORTED else ""
             raise ExpressionError(f"unknown function '{name}'{hint} at position {pos}; supported functions are "
                                   f"{sorted([*FUNCTIONS, 'history'])}")
-        vals = [evaluate(a, ctx) for a in args]
-        kw = {k: evaluate(v, ctx) for k, v in kwargs.items()}
+        vals = [evaluate(a, ctx, src) for a in args]
+        kw = {k: evaluate(v, ctx, src) for k, v in kwargs.items()}
         try:
             return fn(ctx, *vals, **kw)
         except TypeError as exc:
@@ -463,18 +554,75 @@ def evaluate(node: tuple, ctx: Context) -> Any:
 def _eval_history(args: list, kwargs: dict, ctx: Context) -> Any:
     if not args or args[0][0] != "name":
         raise ExpressionError("history() takes the name of a query as its first argument")
+    bad = sorted(set(kwargs) - {"relative_index", "absolute_index"})
+    if bad or len(args) > 2:
+        raise ExpressionError(f"history(): unknown argument(s) {bad or args[2:]}; it takes a query name and one of "
+                              "relative_index= / absolute_index=")
     rel = kwargs.get("relative_index", args[1] if len(args) > 1 else None)
     ab = kwargs.get("absolute_index")
-    rel_v = int(_num(evaluate(rel, ctx), "relative_index")) if rel is not None else None
-    abs_v = int(_num(evaluate(ab, ctx), "absolute_index")) if ab is not None else None
+    rel_v = _index(evaluate(rel, ctx), "relative_index") if rel is not None else None
+    abs_v = _index(evaluate(ab, ctx), "absolute_index") if ab is not None else None
+    if rel_v is not None and abs_v is not None:
+        raise ExpressionError("History: Specify only one of relative_index or absolute_index.")
     if rel_v is None and abs_v is None:
-        rel_v = 0
+        raise ExpressionError(f"history({args[0][1]}): give relative_index=k (k evaluations ago) or "
+                              "absolute_index=i (the i-th evaluation)")
     return ctx.history(args[0][1], rel_v, abs_v)
+
+
+def _index(v: Any, what: str) -> int:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        raise ExpressionError(f"history(): {what} must be an integer, got {v!r}")
+    return int(v)
+
+
+def pick_history(entries: list, name: str, relative: int | None, absolute: int | None) -> Any:
+    """The entry ``history()`` picks, as Ascent 0.9.3 does (``entries`` oldest first)."""
+    n = len(entries)
+    if n == 0:
+        raise ExpressionError(f"History: unknown identifier {name}")
+    if relative is not None:
+        if relative < 0:
+            raise ExpressionError("History: relative_index must be a non-negative integer.")
+        if relative >= n:
+            relative = 0  # Ascent clamps an index past the recorded values to the newest one
+        return entries[n - 1 - relative]
+    if absolute is None or absolute < 0:
+        raise ExpressionError("History: absolute_index must be a non-negative integer.")
+    if absolute >= n:
+        raise ExpressionError(f"History: found only {n} entries, cannot get entry at {absolute}")
+    return entries[absolute]
+
+
+def referenced_names(src: Any) -> set[str]:
+    """The identifiers (query names) an expression uses; empty when it does not parse."""
+    try:
+        tree = parse(src)
+    except ExpressionError:
+        return set()
+    found: set[str] = set()
+
+    def walk(n: Any) -> None:
+        if isinstance(n, tuple) and n:
+            if n[0] == "name":
+                found.add(n[1])
+                return
+            for part in n[1:]:
+                walk(part)
+        elif isinstance(n, list):
+            for part in n:
+                walk(part)
+        elif isinstance(n, dict):
+            for part in n.values():
+                walk(part)
+
+    walk(tree)
+    return found
 
 
 def evaluate_string(src: str, ctx: Context) -> Any:
     """Parse and evaluate ``src``; errors name the expression."""
-    return evaluate(parse(src), ctx)
+    return evaluate(parse(src), ctx, src)
 
 
 def to_plain(value: Any) -> Any:
@@ -489,4 +637,10 @@ def to_plain(value: Any) -> Any:
         return value.item()
     if isinstance(value, FieldRef):
         return {"field": value.name}
+    if isinstance(value, binning_mod.Binning):
+        return value.plain()
+    if isinstance(value, binning_mod.Bin):
+        return {"value": value.value, "min": value.min, "max": value.max, "center": value.center}
+    if isinstance(value, binning_mod.Axis):
+        return {value.name: value.described()}
     return value

@@ -15,8 +15,10 @@ Supported, with Ascent's meaning::
 insitu-inr extensions of a plot: ``type: slice`` (with ``slices``), ``type:
 isosurface`` (with ``iso_values``), ``source:
 reconstruction`` (draw the field as decoded from this cycle's cached models,
-written by ``af.compress`` earlier in the same execute; ``cache`` names the
-cache, default ``run.cache``), ``colormap`` (a matplotlib name) and
+written by ``af.compress`` earlier in the same execute - filters run by name,
+a scene at ``exec_<name>``, so name the compress extract to sort before that,
+e.g. ``compress``; ``cache`` names the cache, default ``run.cache``),
+``colormap`` (a matplotlib name) and
 ``opacity`` points. Anything else is rejected with the supported names.
 Without renders, a scene writes one image named by its ``image_prefix`` /
 ``image_name`` (default ``<scene>_%06d``).
