@@ -59,11 +59,11 @@ def to_conduit(tree: Any, node: Any = None) -> Any:
 
 #: trigger firings seen in this process: (trigger name, cycle); Ascent's info does not keep them
 _FIRINGS: list[tuple[str, int]] = []
-_RECORDER = "__insitu_fired"  # the extract :func:`recording_firings` adds to each trigger's actions
+_TWIN = "__insitu_fired"  # suffix of the trigger :func:`recording_firings` adds beside each trigger
 
 
 def record_firing(trigger: str) -> None:
-    """Called by the extract added to a trigger's actions: the trigger fired (at the published cycle)."""
+    """Run by the twin trigger's extract: ``trigger`` fired at the published cycle."""
     import ascent_extract  # Ascent binds the published data there
 
     data = ascent_extract.ascent_data()
@@ -73,31 +73,25 @@ def record_firing(trigger: str) -> None:
 
 
 def recording_firings(acts: list) -> list:
-    """``acts`` with an extract added to each trigger's actions that records its firing (inline actions, an
-    ``actions_file`` read in), so that ``info()['triggers']`` lists firings as the embedded runtime's does."""
+    """``acts`` with a twin beside each trigger: the same condition, and one extract that records the firing.
 
+    Ascent's info keeps no trigger firings, and a trigger's own actions may fail to build in a given Ascent
+    (a scene where Ascent has no rendering) while its condition held; the twin, named ``<trigger>__insitu_fired``,
+    sorts right after the trigger, so it runs just after it in Ascent's name order and fires exactly when it does.
+    """
     out = []
     for act in acts:
         if isinstance(act, dict) and act.get("action") == "add_triggers" and isinstance(act.get("triggers"), dict):
-            act = dict(act, triggers={name: _recorded(name, t) for name, t in act["triggers"].items()})
+            triggers = dict(act["triggers"])
+            for name, t in act["triggers"].items():
+                cond = (t.get("params") or {}).get("condition") if isinstance(t, dict) else None
+                if isinstance(cond, str):
+                    triggers[f"{name}{_TWIN}"] = {"params": {"condition": cond, "actions": [
+                        {"action": "add_extracts", "extracts": {f"{name}{_TWIN}": {"type": "python", "params": {
+                            "source": f"import insitu.runtime.ascent_bridge as _b; _b.record_firing({name!r})"}}}}]}}
+            act = dict(act, triggers=triggers)
         out.append(act)
     return out
-
-
-def _recorded(name: str, trigger: Any) -> Any:
-    from insitu.runtime.actions import load
-
-    params = trigger.get("params") if isinstance(trigger, dict) else None
-    if not isinstance(params, dict):
-        return trigger
-    try:
-        inner = list(params["actions"]) if "actions" in params else list(load(params["actions_file"]))
-    except Exception:  # a missing or bad file: Ascent reports it itself
-        return trigger
-    recorder = {"action": "add_extracts", "extracts": {_RECORDER: {"type": "python", "params": {
-        "source": f"import insitu.runtime.ascent_bridge as _b; _b.record_firing({name!r})"}}}}
-    params = {k: v for k, v in params.items() if k not in ("actions", "actions_file")}
-    return dict(trigger, params=dict(params, actions=[recorder, *inner]))
 
 
 def _fill(node: Any, value: Any) -> None:
