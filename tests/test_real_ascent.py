@@ -57,7 +57,8 @@ def run_proxy(name: str, runtime: str, out: Path) -> subprocess.CompletedProcess
 @pytest.mark.mpi
 @pytest.mark.parametrize("name", ["advection", "gray_scott"])
 def test_the_proxies_shipped_actions_give_the_same_run_under_real_ascent(name, tmp_path):
-    """The README's main job under real Ascent: every cycle of every domain cached, the same trigger firings."""
+    """The README's main job under real Ascent: every cycle of every domain cached, the same trigger firings and
+    the same pictures (af.render draws them, so a build without rendering support makes them too)."""
     from insitu.cache import TemporalCache
 
     runs = {rt: run_proxy(name, rt, tmp_path / rt) for rt in ("ascent", "embedded")}
@@ -69,9 +70,11 @@ def test_the_proxies_shipped_actions_give_the_same_run_under_real_ascent(name, t
             got[rt] = {f: {c: r.domains(f, c) for c in r.cycles(f)} for f in r.fields()}
         summary = json.loads((tmp_path / rt / "summary.json").read_text())
         got[rt]["triggers"] = sorted((t["trigger"], t["cycle"]) for t in summary["triggers"])
+        got[rt]["images"] = (sorted(summary["images"]), summary["cinema"])  # pictures by the project's renderer
     assert got["ascent"] == got["embedded"]
     assert all(len(cycles) == 10 and all(d == [0, 1] for d in cycles.values())
-               for f, cycles in got["ascent"].items() if f != "triggers")
+               for f, cycles in got["ascent"].items() if f not in ("triggers", "images"))
+    assert got["ascent"]["images"][0] and got["ascent"]["images"][1]
 
 
 def outcome(runtime: str, path: Path, cwd: Path) -> dict:
