@@ -183,3 +183,22 @@ def test_bin_of_a_binning_and_what_ascent_refuses(bctx):
     ]:
         with pytest.raises(ExpressionError, match=match):
             evaluate_string(expr, c)
+
+
+@pytest.mark.parametrize("expr, words", [
+    ("pow(9, 99999999) > 0", "does not fit in a 64-bit number"),
+    ("9 * 999999999999 * 999999999999 > 0", "integer overflow"),
+    ("99999999999999999999999 > 1", "integer overflow"),
+    ("(" * 150 + "1" + ")" * 150, "nested more than 100 levels"),
+    ("1 + " * 6000 + "1", "at most 10000 are read"),
+])
+def test_expressions_have_bounds(expr, words):
+    """Each is refused at once (pow(9, 99999999) used to keep a run busy for minutes), naming the cause."""
+    import time as _time
+
+    from insitu.runtime.expressions import Context, ExpressionError, evaluate_string
+
+    t0 = _time.perf_counter()
+    with pytest.raises(ExpressionError, match=words):
+        evaluate_string(expr, Context(cycle=1))
+    assert _time.perf_counter() - t0 < 1.0

@@ -184,8 +184,35 @@ def _coords(block: Any) -> list[np.ndarray]:
 def compute(ctx: Any, reduction_var: Any, reduction_op: Any, bin_axes: Any, empty_bin_val: Any = None,
             component: Any = None) -> Binning:
     """``binning(reduction_var, reduction_op, bin_axes, empty_bin_val=0, component=None)`` over every rank."""
-    from insitu.blueprint import blocks
+    _check_arguments(reduction_var, reduction_op, bin_axes, component)
+    empty = 0.0 if empty_bin_val is None else float(_number(empty_bin_val, "empty_bin_val"))
+    axes: dict[str, Axis] = {}
+    for a in bin_axes:  # a later axis of the same name replaces the earlier one (Ascent's Node::update)
+        axes[a.name] = a
+    fields = list(dict.fromkeys(n for n in [*axes, reduction_var] if n and n not in SPATIAL))
+    if not fields:
+        raise BinningError("binning(): could not determine the association from the reduction_var and the axes "
+                           "(all are x/y/z or ''): bin a field, or add a field axis")
+    # 1. what each rank has: association per field, coordset extents, field ranges (owned samples)
+    everyone = ctx.allgather(lambda: _survey(ctx, fields))
+    assoc = {a for r in everyone for a in r["assoc"].values()}
+    if len(assoc) > 1:
+        raise BinningError(f"binning(): all binning fields must have the same association; {fields} have "
+                           f"{sorted(assoc)}")
+    association = assoc.pop() if assoc else "element"
+    # 2. resolve the axes as Ascent does
+    resolved = _resolve_axes(axes, everyone)
+    sizes = [len(ax["bins"]) - 1 if "bins" in ax else int(ax["num_bins"]) for ax in resolved.values()]
+    total = int(np.prod(sizes))
+    if total > 50_000_000:
+        raise BinningError(f"binning(): {total} bins is too many (axes {sizes})")
+    # 3. each rank bins its owned samples; one collective adds them up
+    parts = ctx.allgather(lambda: _accumulate(ctx, fields, resolved, sizes, total, reduction_var, reduction_op))
+    res = _reduce(parts, reduction_op, empty)
+    return Binning(res, reduction_var, reduction_op, resolved, association)
 
+
+def _check_arguments(reduction_var: Any, reduction_op: Any, bin_axes: Any, component: Any) -> None:
     if not isinstance(reduction_var, str):
         raise BinningError(f"binning(): reduction_var must be a string (a field name, 'x'/'y'/'z' or ''), "
                            f"got {reduction_var!r}")
@@ -199,45 +226,34 @@ def compute(ctx: Any, reduction_var: Any, reduction_op: Any, bin_axes: Any, empt
     if reduction_var == "" and reduction_op not in ("count", "pdf"):
         raise BinningError("binning(): reduction_var can only be left empty ('') if reduction_op is 'count' or "
                            "'pdf'")
-    empty = 0.0 if empty_bin_val is None else float(_number(empty_bin_val, "empty_bin_val"))
-    axes: dict[str, Axis] = {}
-    for a in bin_axes:  # a later axis of the same name replaces the earlier one (Ascent's Node::update)
-        axes[a.name] = a
-    fields = [n for n in [*axes, reduction_var] if n and n not in SPATIAL]
-    fields = list(dict.fromkeys(fields))
 
-    # 1. what each rank has: association per field, coordset extents, field ranges (owned samples)
-    def survey() -> dict:
-        out: dict[str, Any] = {"assoc": {}, "lo": [np.inf] * 3, "hi": [-np.inf] * 3, "range": {}}
-        for f in fields:
-            bl = list(blocks(ctx.published, f))
-            if bl:
-                out["assoc"][f] = bl[0].association
-                if any(b.association != bl[0].association for b in bl):
-                    raise BinningError("binning(): all binning fields must have the same association")
-            vals = [b.owned_values for b in bl if b.owned_values.size]
-            if vals:
-                out["range"][f] = (float(min(np.nanmin(v) for v in vals)), float(max(np.nanmax(v) for v in vals)))
-            if f == fields[0]:
-                for b in bl:
-                    for d in range(3):
-                        out["lo"][d] = min(out["lo"][d], b.origin[d])
-                        out["hi"][d] = max(out["hi"][d], b.origin[d] + (b.dims[d] - 1) * b.spacing[d])
-        return out
 
-    if not fields:
-        raise BinningError("binning(): could not determine the association from the reduction_var and the axes "
-                           "(all are x/y/z or ''): bin a field, or add a field axis")
-    everyone = ctx.allgather(survey)
-    assoc = {a for r in everyone for a in r["assoc"].values()}
-    if len(assoc) > 1:
-        raise BinningError(f"binning(): all binning fields must have the same association; {fields} have "
-                           f"{sorted(assoc)}")
-    association = assoc.pop() if assoc else "element"
+def _survey(ctx: Any, fields: list[str]) -> dict:
+    """This rank's association per field, coordset extents and field ranges (owned samples)."""
+    from insitu.blueprint import blocks
+
+    out: dict[str, Any] = {"assoc": {}, "lo": [np.inf] * 3, "hi": [-np.inf] * 3, "range": {}}
+    for f in fields:
+        bl = list(blocks(ctx.published, f))
+        if bl:
+            out["assoc"][f] = bl[0].association
+            if any(b.association != bl[0].association for b in bl):
+                raise BinningError("binning(): all binning fields must have the same association")
+        vals = [b.owned_values for b in bl if b.owned_values.size]
+        if vals:
+            out["range"][f] = (float(min(np.nanmin(v) for v in vals)), float(max(np.nanmax(v) for v in vals)))
+        if f == fields[0]:
+            for b in bl:
+                for d in range(3):
+                    out["lo"][d] = min(out["lo"][d], b.origin[d])
+                    out["hi"][d] = max(out["hi"][d], b.origin[d] + (b.dims[d] - 1) * b.spacing[d])
+    return out
+
+
+def _resolve_axes(axes: dict[str, Axis], everyone: list[dict]) -> dict[str, dict]:
+    """Each axis with its bins: explicit edges, or num_bins over [min_val, max_val) from the data's extent."""
     lo = [min(r["lo"][d] for r in everyone) for d in range(3)]
     hi = [max(r["hi"][d] for r in everyone) for d in range(3)]
-
-    # 2. resolve the axes as Ascent does
     resolved: dict[str, dict] = {}
     for name, a in axes.items():
         ax = a.described()
@@ -259,70 +275,58 @@ def compute(ctx: Any, reduction_var: Any, reduction_op: Any, bin_axes: Any, empt
                 raise BinningError(f"binning(): axis '{name}': min_val ({ax['min_val']}) must be smaller than "
                                    f"max_val ({ax['max_val']})")
         resolved[name] = ax
-    sizes = [len(ax["bins"]) - 1 if "bins" in ax else int(ax["num_bins"]) for ax in resolved.values()]
-    total = int(np.prod(sizes))
-    if total > 50_000_000:
-        raise BinningError(f"binning(): {total} bins is too many (axes {sizes})")
+    return resolved
 
-    # 3. each rank bins its owned samples; one collective adds them up
-    nvars = 3 if reduction_op in ("var", "std") else 2
 
-    def local() -> np.ndarray:
-        acc = np.zeros((nvars, total))
-        if reduction_op == "min":
-            acc[0] = np.inf
-        elif reduction_op == "max":
-            acc[0] = -np.inf
-        per_field = {f: list(blocks(ctx.published, f)) for f in fields}
-        ref = per_field[fields[0]]
-        for k, block in enumerate(ref):
-            owned = block.owned_values.shape
-            xyz = None
-            home = np.zeros(owned, np.int64)
-            stride = 1
-            for (name, ax), n in zip(resolved.items(), sizes):
-                if name in SPATIAL:
-                    xyz = xyz if xyz is not None else _coords(block)
-                    v = xyz[SPATIAL.index(name)]
-                else:
-                    v = per_field[name][k].owned_values
-                v = np.asarray(v, np.float64)
-                idx = _rectilinear_index(v, ax) if "bins" in ax else _uniform_index(v, ax)
-                home = np.where((home < 0) | (idx < 0), -1, home + idx * stride)
-                stride *= n
-            if reduction_var == "":
-                vals = np.ones(owned)
-            elif reduction_var in SPATIAL:
-                xyz = xyz if xyz is not None else _coords(block)
-                vals = np.asarray(xyz[SPATIAL.index(reduction_var)], np.float64)
-            else:
-                vals = np.asarray(per_field[reduction_var][k].owned_values, np.float64)
-            keep = home.reshape(-1) >= 0
-            h, v = home.reshape(-1)[keep], vals.reshape(-1)[keep]
-            if reduction_op == "min":
-                np.minimum.at(acc[0], h, v)
-                acc[1] += np.bincount(h, minlength=total)
-            elif reduction_op == "max":
-                np.maximum.at(acc[0], h, v)
-                acc[1] += np.bincount(h, minlength=total)
-            elif reduction_op in ("var", "std"):
-                acc[0] += np.bincount(h, weights=v * v, minlength=total)
-                acc[1] += np.bincount(h, weights=v, minlength=total)
-                acc[2] += np.bincount(h, minlength=total)
-            else:
-                acc[0] += np.bincount(h, weights=v * v if reduction_op == "rms" else v, minlength=total)
-                acc[1] += np.bincount(h, minlength=total)
-        return acc
+def _accumulate(ctx: Any, fields: list[str], resolved: dict[str, dict], sizes: list[int], total: int,
+                reduction_var: str, reduction_op: str) -> np.ndarray:
+    """This rank's partial sums per bin (value sums, squares, counts as the reduction needs)."""
+    from insitu.blueprint import blocks
 
-    parts = ctx.allgather(local)
-    if reduction_op == "min":
-        acc = np.stack([np.min([p[0] for p in parts], axis=0), np.sum([p[1] for p in parts], axis=0)])
-    elif reduction_op == "max":
-        acc = np.stack([np.max([p[0] for p in parts], axis=0), np.sum([p[1] for p in parts], axis=0)])
+    acc = np.zeros((3 if reduction_op in ("var", "std") else 2, total))
+    if reduction_op in ("min", "max"):
+        acc[0] = np.inf if reduction_op == "min" else -np.inf
+    per_field = {f: list(blocks(ctx.published, f)) for f in fields}
+    for k, block in enumerate(per_field[fields[0]]):
+        owned = block.owned_values.shape
+        xyz = _coords(block)
+        home = np.zeros(owned, np.int64)
+        stride = 1
+        for (name, ax), n in zip(resolved.items(), sizes):
+            v = xyz[SPATIAL.index(name)] if name in SPATIAL else per_field[name][k].owned_values
+            v = np.asarray(v, np.float64)
+            idx = _rectilinear_index(v, ax) if "bins" in ax else _uniform_index(v, ax)
+            home = np.where((home < 0) | (idx < 0), -1, home + idx * stride)
+            stride *= n
+        if reduction_var == "":
+            vals = np.ones(owned)
+        elif reduction_var in SPATIAL:
+            vals = np.asarray(xyz[SPATIAL.index(reduction_var)], np.float64)
+        else:
+            vals = np.asarray(per_field[reduction_var][k].owned_values, np.float64)
+        keep = home.reshape(-1) >= 0
+        h, v = home.reshape(-1)[keep], vals.reshape(-1)[keep]
+        if reduction_op in ("min", "max"):
+            (np.minimum if reduction_op == "min" else np.maximum).at(acc[0], h, v)
+            acc[1] += np.bincount(h, minlength=total)
+        elif reduction_op in ("var", "std"):
+            acc[0] += np.bincount(h, weights=v * v, minlength=total)
+            acc[1] += np.bincount(h, weights=v, minlength=total)
+            acc[2] += np.bincount(h, minlength=total)
+        else:
+            acc[0] += np.bincount(h, weights=v * v if reduction_op == "rms" else v, minlength=total)
+            acc[1] += np.bincount(h, minlength=total)
+    return acc
+
+
+def _reduce(parts: list[np.ndarray], reduction_op: str, empty: float) -> np.ndarray:
+    """The ranks' partial sums combined into each bin's value (``empty`` where no sample fell)."""
+    if reduction_op in ("min", "max"):
+        pick = np.min if reduction_op == "min" else np.max
+        acc = np.stack([pick([p[0] for p in parts], axis=0), np.sum([p[1] for p in parts], axis=0)])
     else:
         acc = np.sum(parts, axis=0)
     count = acc[-1]
-    filled = count > 0
     with np.errstate(invalid="ignore", divide="ignore"):
         if reduction_op in ("min", "max", "sum"):
             res = acc[0].copy()
@@ -337,8 +341,7 @@ def compute(ctx: Any, reduction_var: Any, reduction_op: Any, bin_axes: Any, empt
         else:  # var, std
             var = np.maximum(acc[0] / count - (acc[1] / count) ** 2, 0.0)
             res = np.sqrt(var) if reduction_op == "std" else var
-    res = np.where(filled, res, empty).astype(np.float64)
-    return Binning(res, reduction_var, reduction_op, resolved, association)
+    return np.where(count > 0, res, empty).astype(np.float64)
 
 
 # ---------------------------------------------------------------- bin()

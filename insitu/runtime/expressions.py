@@ -135,10 +135,30 @@ def _syntax(src: str, pos: int, msg: str) -> ExpressionError:
     return ExpressionError(f"syntax error at position {pos}: {msg}\n  {flat}\n  {' ' * pos}^")
 
 
+# Bounds: an expression must never stall a simulation. Ascent computes in 64-bit numbers, so integers
+# beyond int64 are refused (Python's would grow without bound, e.g. pow(9, 99999999) ran for minutes) and
+# pow() is computed in doubles; texts, nestings and histogram bins are capped. Together these bound every
+# evaluation by the expression's size times the data's, so no wall-clock limit is needed (one would be
+# dangerous: a rank that gives up before a collective others reach would hang the run).
+MAX_LENGTH = 10_000  # characters of one expression
+MAX_DEPTH = 100  # nested brackets, calls and operators
+MAX_BINS = 10_000_000  # of a histogram()
+INT64 = (-(2 ** 63), 2 ** 63 - 1)
+
+
+def check_int64(v: Any, what: str) -> Any:
+    """``v``, or an error when it is an integer outside int64 (Ascent's integers)."""
+    if isinstance(v, int) and not isinstance(v, bool) and not INT64[0] <= v <= INT64[1]:
+        raise ExpressionError(f"{what}: integer overflow (the result does not fit in 64 bits, as in Ascent)")
+    return v
+
+
 # ---------------------------------------------------------------- parser -> AST (nested tuples)
 class _Parser:
     def __init__(self, src: str) -> None:
-        self.src, self.toks, self.i = src, tokenize(src), 0
+        if len(src) > MAX_LENGTH:
+            raise ExpressionError(f"the expression is {len(src)} characters long; at most {MAX_LENGTH} are read")
+        self.src, self.toks, self.i, self.depth = src, tokenize(src), 0, 0
 
     def peek(self) -> Token:
         return self.toks[self.i]
@@ -207,11 +227,17 @@ class _Parser:
             node = ("bin", t.text, node, self.unary())
 
     def unary(self) -> tuple:
-        if self.accept("-"):
-            return ("neg", self.unary())
-        if self.accept("+"):
-            return self.unary()
-        return self.postfix()
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise _syntax(self.src, self.peek().pos, f"nested more than {MAX_DEPTH} levels deep")
+            if self.accept("-"):
+                return ("neg", self.unary())
+            if self.accept("+"):
+                return self.unary()
+            return self.postfix()
+        finally:
+            self.depth -= 1
 
     def postfix(self) -> tuple:
         node = self.primary()
@@ -228,7 +254,9 @@ class _Parser:
         t = self.peek()
         if t.kind == "num":
             self.i += 1
-            return ("const", float(t.text) if any(c in t.text for c in ".eE") else int(t.text))
+            if any(c in t.text for c in ".eE"):
+                return ("const", float(t.text))
+            return ("const", check_int64(int(t.text), f"the number {t.text[:30]}"))
         if t.kind == "str":
             self.i += 1
             return ("const", t.text[1:-1])
@@ -372,8 +400,8 @@ def _histogram(ctx: Context, ref: Any, num_bins: Any = 256, min_val: Any = None,
     else:
         lo, hi = float(_num(min_val, "min_val")), float(_num(max_val, "max_val"))
     bins = int(_num(num_bins, "num_bins"))
-    if bins < 1:
-        raise ExpressionError(f"histogram num_bins={bins} must be >= 1")
+    if not 1 <= bins <= MAX_BINS:
+        raise ExpressionError(f"histogram num_bins={bins} must be in [1, {MAX_BINS}]")
     counts = ctx.allgather(lambda: sum((np.histogram(v, bins=bins, range=(lo, hi if hi > lo else lo + 1))[0]
                                         for v, _ in ctx.owned_samples(ref.name)), np.zeros(bins, np.int64)))
     return Histogram(np.sum(counts, axis=0), lo, hi)
@@ -415,7 +443,7 @@ def _make_functions() -> dict[str, Callable[..., Any]]:
         "sqrt": lambda ctx, x: math.sqrt(_num(x, "sqrt")),
         "exp": lambda ctx, x: math.exp(_num(x, "exp")),
         "log": lambda ctx, x: math.log(_num(x, "log")),
-        "pow": lambda ctx, x, y: _num(x, "pow") ** _num(y, "pow"),
+        "pow": lambda ctx, x, y: _pow(_num(x, "pow"), _num(y, "pow")),
         "floor": lambda ctx, x: math.floor(_num(x, "floor")),
         "ceil": lambda ctx, x: math.ceil(_num(x, "ceil")),
         "round": lambda ctx, x: round(_num(x, "round")),
@@ -488,7 +516,9 @@ def _binary(op: str, a: Any, b: Any, ctx: Context, src: str) -> Any:
         out = _BINOPS[op](a, b)
     except ZeroDivisionError:
         raise ExpressionError(f"division by zero in '{op}'") from None
-    return bool(out) if isinstance(out, np.bool_) else out
+    except OverflowError:
+        raise ExpressionError(f"'{op}': the result does not fit in a 64-bit number") from None
+    return bool(out) if isinstance(out, np.bool_) else check_int64(out, f"'{op}'")
 
 
 def evaluate(node: tuple, ctx: Context, src: str = "") -> Any:
@@ -618,6 +648,14 @@ def referenced_names(src: Any) -> set[str]:
 
     walk(tree)
     return found
+
+
+def _pow(x: Any, y: Any) -> Any:
+    """pow() in doubles, as Ascent computes it: a huge power overflows at once instead of growing an integer."""
+    try:
+        return np.float64(x) ** np.float64(y) if np.ndim(x) or np.ndim(y) else float(x) ** float(y)
+    except OverflowError:
+        raise ExpressionError(f"pow({x}, {y}): the result does not fit in a 64-bit number") from None
 
 
 def evaluate_string(src: str, ctx: Context) -> Any:
