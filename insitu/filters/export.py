@@ -40,6 +40,7 @@ class ExportParams(FilterParams):
 def export_cycles(env: ExtractEnv, params: ExportParams, result: FilterResult) -> None:
     from insitu.cache import DecodedBlock, TemporalCache, assemble, geometry
     from insitu.cache.replay import decode_entry
+    from insitu.render.output import safe_name
     from insitu.render.vti import write_vti
     from insitu.filters.session import current
 
@@ -72,7 +73,7 @@ def export_cycles(env: ExtractEnv, params: ExportParams, result: FilterResult) -
     for cycle in sorted({c for part in parts for c in part}):
         blocks = [b for part in parts for b in part.get(cycle, [])]
         grid = assemble(blocks)
-        path = out / f"{params.field}_{cycle:06d}.{params.format}"
+        path = out / f"{safe_name(params.field)}_{cycle:06d}.{params.format}"
         if params.format == "npy":
             import numpy as np
 

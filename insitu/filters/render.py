@@ -48,13 +48,23 @@ def _cinema(v: Any) -> Any:
     return v
 
 
+def _image_prefix(v: Any) -> Any:
+    """A relative image name inside the output folder: no absolute path, no '..' component."""
+    if not isinstance(v, str):
+        raise Invalid("must be a string")
+    parts = v.replace("\\", "/").split("/")
+    if v.startswith(("/", "\\")) or ".." in parts:
+        raise Invalid("would write outside the output folder: give a name, or a path inside output_dir")
+    return v
+
+
 RENDER_PARAMS = ParamSet("render", [
     Param("field", "the cached field to render", required=True, check=text("the name of a cached field")),
     CYCLES,
     CACHE,
     Param("output_dir", "folder of the images", "renders", check=path(empty=True)),
-    Param("image_prefix", "image name with a cycle format, e.g. 'v_%04d'", check=text("a string", empty=True),
-          default_doc="FIELD_%06d"),
+    Param("image_prefix", "image name with a cycle format, e.g. 'v_%04d' (subfolders of output_dir allowed, "
+                          "never a path out of it)", check=Check(_image_prefix, "str"), default_doc="FIELD_%06d"),
     _spec_param("plot", "what to draw", choices=PLOT_KINDS),
     _spec_param("colormap", "a matplotlib colormap name"),
     _spec_param("opacity", "opacity control points [[position, alpha], ...] over the value range",

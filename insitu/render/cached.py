@@ -17,7 +17,7 @@ from insitu.render.bricks import Extent, Lattice
 from insitu.render.camera import CameraError
 from insitu.render.camera import check_params as check_camera
 from insitu.render.frame import FrameStats, Piece, meta_placement, piece_from_model, render_views
-from insitu.render.output import CinemaDatabase, cinema_views, image_name
+from insitu.render.output import CinemaDatabase, cinema_views, image_name, inside, safe_name
 from insitu.render.raymarch import PLOT_KINDS, RENDER_BACKENDS, Plot
 from insitu.render.transfer import TransferFunction, check_colormap, check_opacity
 
@@ -171,8 +171,8 @@ def render_cached(reader: Any, field_name: str, cycles: Sequence[int], spec: Ren
     rank = 0 if comm is None else comm.Get_rank()
     size = 1 if comm is None else comm.Get_size()
     out = CachedRender()
-    prefix = image_prefix or f"{field_name}_%06d"
-    db = CinemaDatabase(Path(output_dir) / f"{cinema[2]}.cdb") if cinema and rank == 0 else None
+    prefix = image_prefix or safe_name(field_name).replace("%", "%%") + "_%06d"
+    db = CinemaDatabase(Path(output_dir) / f"{safe_name(cinema[2])}.cdb") if cinema and rank == 0 else None
     views = cinema_views(cinema[0], cinema[1]) if cinema else None
     for cycle in (progress(cycles) if progress else cycles):
         t0 = time.perf_counter()
@@ -189,7 +189,7 @@ def render_cached(reader: Any, field_name: str, cycles: Sequence[int], spec: Ren
                 out.errors.append(f"field {field_name!r} cycle {cycle} domain {d}: {exc}")
         out.written += render_views([(spec.make_plot(data_range), pieces)], lattice, spec.camera, spec.width,
                                     spec.height, comm, cycle, background=spec.background,
-                                    image_path=Path(output_dir) / (image_name(prefix, cycle) + ".png"),
+                                    image_path=inside(output_dir, image_name(prefix, cycle) + ".png"),
                                     views=views, cinema=db, step=spec.step, backend=spec.render_backend,
                                     stats=out.stats)
         out.seconds.append(time.perf_counter() - t0)

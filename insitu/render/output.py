@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -30,6 +31,25 @@ def write_png(path: str | os.PathLike, image: np.ndarray, background: Sequence[f
     Image.fromarray(rgb, mode="RGB").save(tmp, format="PNG")
     os.replace(tmp, path)  # a viewer never sees a half-written picture
     return path
+
+
+def safe_name(name: object) -> str:
+    """``name`` (a field's, a Cinema database's) as one plain file name: path separators, control characters
+    and leading dots become ``_``, so a name such as ``../../x`` or ``/etc/x`` stays inside its folder."""
+    text = re.sub(r"[\x00-\x1f\x7f/\\]", "_", str(name))
+    text = re.sub(r"^\.+", lambda m: "_" * len(m.group()), text)
+    return text or "_"
+
+
+def inside(folder: str | os.PathLike, relative: str) -> Path:
+    """``folder/relative``, refused (ValueError) when it would land outside ``folder`` (``..``, an absolute
+    path): an image prefix may name subfolders, never leave the output folder."""
+    base = Path(folder).resolve()
+    target = (base / relative).resolve()
+    if target != base and base not in target.parents:
+        raise ValueError(f"image name {relative!r} would write outside the output folder {str(folder)!r}: use a "
+                         "name or a path inside it")
+    return Path(folder) / relative
 
 
 def image_name(prefix: str, cycle: int) -> str:
