@@ -161,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"insitu replay: error: {e}", file=sys.stderr)
         where = f"{args.output}/{cinema_views[2]}.cdb" if cinema_views else args.output
         print(f"replay: {len(res.written)} image(s) of {field!r} ({len(cycles)} cycle(s)) on "
-              f"{comm.Get_size()} process(es) -> {where}")
+              f"{comm.Get_size()} process(es) -> {where}"
+              + (f"; {len(res.skipped)} damaged cycle(s) skipped: {res.skipped[:10]}" if res.skipped else ""))
         return 1 if problems else 0
     return 0

@@ -152,6 +152,7 @@ class CachedRender:
     written: list[str] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)  # cycles with a damaged entry: not drawn (all ranks agree)
     stats: FrameStats = field(default_factory=FrameStats)
 
 
@@ -163,8 +164,9 @@ def render_cached(reader: Any, field_name: str, cycles: Sequence[int], spec: Ren
 
     Writes ``output_dir/<image_prefix % cycle>.png`` (default prefix
     ``FIELD_%06d``), or with ``cinema=(phi, theta, name)`` a Cinema database
-    ``output_dir/name.cdb``. Decoding problems of a domain are recorded in
-    ``errors`` (that domain is left out); the ranks stay in step.
+    ``output_dir/name.cdb``. A cycle with a domain that does not decode (a damaged
+    entry, a broken delta chain) is not drawn: its problem goes to ``errors`` and the
+    cycle to ``skipped``, on every rank alike, so the ranks stay in step.
     """
     import time
 
@@ -181,12 +183,18 @@ def render_cached(reader: Any, field_name: str, cycles: Sequence[int], spec: Ren
         lattice = lattice_of(metas)
         data_range = (min(m.value_range[0] for m in metas), max(m.value_range[1] for m in metas))
         pieces: list[Piece] = []
+        failed = 0
         for d, meta in list(zip(doms, metas))[rank::size]:
             try:
                 model = reader.model(field_name, cycle, d)
                 pieces.append(piece_from_model(model, meta, backend=decode_backend))
-            except Exception as exc:  # this domain is left out; the other ranks must not wait for us
-                out.errors.append(f"field {field_name!r} cycle {cycle} domain {d}: {exc}")
+            except Exception as exc:  # the other ranks must not wait for us: the cycle is skipped by all
+                failed += 1
+                out.errors.append(f"field {field_name!r} cycle {cycle} skipped: domain {d}: {exc}")
+        # a picture without a domain would show wrong data as data: every rank skips the cycle together
+        if (comm.allreduce(failed) if comm is not None else failed):
+            out.skipped.append(cycle)
+            continue
         out.written += render_views([(spec.make_plot(data_range), pieces)], lattice, spec.camera, spec.width,
                                     spec.height, comm, cycle, background=spec.background,
                                     image_path=inside(output_dir, image_name(prefix, cycle) + ".png"),

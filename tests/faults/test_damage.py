@@ -7,10 +7,12 @@ from support.cache_common import make_entry
 
 
 def small_cache(path):
+    """Cycles 1 and 2 of field 'f', 2 domains each, one segment file per cycle."""
     with TemporalCache(path) as cache:
         for c in (1, 2):
             for d in range(2):
-                cache.put("f", c, d, *make_entry(10 * c + d)[1:])
+                cache.put("f", c, d, *make_entry(10 * c + d, start=(6 * d, 0, 0))[1:])
+            cache.flush()
 
 
 def test_a_lost_marker_is_named_and_repaired_from_the_segments(tmp_path, capsys):
@@ -24,7 +26,7 @@ def test_a_lost_marker_is_named_and_repaired_from_the_segments(tmp_path, capsys)
     out = capsys.readouterr().out
     assert "restored insitu-cache.json" in out and "OK: 4 entries" in out
     with TemporalCache.open(path) as r:
-        assert r.cycles("f") == [1, 2] and r.get("f", 2, 1) == make_entry(21)[1]
+        assert r.cycles("f") == [1, 2] and r.get("f", 2, 1) == make_entry(21, start=(6, 0, 0))[1]
 
 
 def test_repair_refuses_a_folder_that_is_no_cache(tmp_path, capsys):
@@ -39,3 +41,22 @@ def test_info_says_the_data_was_not_checked(tmp_path, capsys):
     small_cache(tmp_path / "c")
     assert main(["info", str(tmp_path / "c")]) == 0
     assert "data not checked: `insitu verify" in capsys.readouterr().out
+
+
+def test_replay_skips_a_damaged_cycle_and_says_which_and_why(tmp_path, monkeypatch, capsys):
+    """A cycle with a damaged entry is not drawn from the remaining domains (wrong data shown as data)."""
+    from support.cache_common import entry_file_offset
+
+    monkeypatch.chdir(tmp_path)
+    small_cache(tmp_path / "c")
+    (seg,) = [p for p in (tmp_path / "c").glob("r00000-c0000000002-*.h5")]
+    raw = bytearray(seg.read_bytes())
+    at = entry_file_offset(seg, 0)
+    raw[at + 20: at + 36] = bytes(b ^ 0xFF for b in raw[at + 20: at + 36])  # 16 flipped bytes
+    seg.write_bytes(bytes(raw))
+    assert main(["replay", "c", "--field", "f", "-o", "frames", "--size", "32x32"]) == 1
+    captured = capsys.readouterr()
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["f_000001.png"]
+    lines = [ln for ln in captured.err.splitlines() if "error" in ln]
+    assert len(lines) == 1 and "cycle 2 skipped" in lines[0] and "checksum mismatch" in lines[0]
+    assert "1 damaged cycle(s) skipped: [2]" in captured.out
