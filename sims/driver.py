@@ -338,6 +338,11 @@ def exit_status(proxy: Proxy, args: argparse.Namespace, doc: dict, timings: Sequ
         first = next(line for t in timings for line in t.get("errors") or [])
         print(f"{me}: error: stopped at cycle {stopped_at} (--on-error stop): {first}", file=sys.stderr)
         status = 1
+    idle = [t["cycle"] for t in timings if any(e.startswith("execute: ran no af.* filter") for e in t.get("errors") or [])]
+    if idle:
+        print(f"{me}: error: {len(idle)} execute(s) ran no filter (cycles {idle[:5]}{' ...' if len(idle) > 5 else ''}): "
+              "nothing was compressed there; see the first error in the summary", file=sys.stderr)
+        status = 1
     if not doc.get("fields"):
         errors = sum(len(t.get("errors") or []) for t in timings)
         why = f"{errors} error(s) reported, see the summary above" if errors else \

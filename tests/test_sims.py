@@ -275,3 +275,32 @@ def test_end_to_end_default_actions_then_replay_on_another_process_count(tmp_pat
     for a, b in zip(frames[1], frames[3]):
         assert (a.sum(axis=2) > 30).mean() > 0.01 and np.abs(a - b).max() <= 1
     assert np.abs(frames[1][0] - frames[1][1]).mean() > 0.01  # the spots moved between cycles 9 and 10
+
+
+@pytest.mark.mpi
+def test_executes_that_do_nothing_after_a_failure_are_reported(tmp_path):
+    """Ascent's trap, reproduced by the embedded runtime: after an execute fails while running, the same actions
+    do nothing at every later cycle and still report success. The run says so and exits 1."""
+    actions = tmp_path / "a.yaml"
+    actions.write_text("""
+-
+  action: "add_extracts"
+  extracts:
+    a_boom:
+      type: "python"
+      params:
+        source: "assert ascent_data().child(0)['state/cycle'] != 2, 'boom at cycle 2'"
+    inr:
+      type: "python"
+      params:
+        source: "import ascent_filters as af; af.compress(fields=['temperature'], ratio=20, max_steps=20)"
+""")
+    p = sim("--grid", "12", "--steps", "4", "--actions", str(actions), "--final-actions", "none", "--quiet",
+            "--runtime", "embedded", "--output", str(tmp_path / "o"), n=2)
+    assert p.returncode == 1 and "Traceback" not in p.stderr.split("boom")[0][-200:]
+    assert "3 execute(s) ran no filter (cycles [2, 3, 4])" in p.stderr  # 2 failed, 3 and 4 did nothing
+    assert "execute: ran no af.* filter this cycle although earlier cycles did" in p.stdout
+    from insitu.cache import TemporalCache
+
+    with TemporalCache.open(tmp_path / "o" / "run.cache") as r:
+        assert r.cycles("temperature") == [1]
