@@ -81,11 +81,27 @@ def load_actions_file(path: str | Path) -> list[dict]:
         try:
             data = parse_yaml_text(text)
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-            problem = getattr(exc, "problem", None) or str(exc)
-            raise ActionsError(f"{p}: {where}{problem}") from None
+            raise ActionsError(f"{p}: {yaml_error_text(exc, text)}") from None
     return normalize(data, source=str(p))
+
+
+def yaml_error_text(exc: Exception, text: str) -> str:
+    """Where a YAML error is and what it is, pointing at an unclosed quote when there is one: PyYAML reports
+    such a quote where the quoted text runs into trouble, often lines below the quote itself."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    msg = where + (getattr(exc, "problem", None) or str(exc))
+    context, cmark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and cmark is not None:
+        msg += f" ({context} at line {cmark.line + 1})"
+    lines = text.splitlines()
+    last = mark.line if mark is not None else len(lines) - 1
+    for i, line in enumerate(lines[: last + 1]):
+        body = line.split("#", 1)[0] if '"' not in line.split("#", 1)[0] else line
+        if body.count('"') % 2 or (body.count("'") % 2 and '"' not in body):
+            msg += f"; line {i + 1} opens a quote it does not close: {line.strip()[:60]!r}"
+            break
+    return msg
 
 
 def normalize(actions: Any, source: str = "actions") -> list[dict]:

@@ -43,6 +43,7 @@ The seconds each extract and scene took are kept per execute
 """
 from __future__ import annotations
 
+import re
 import sys
 import time
 import traceback
@@ -68,6 +69,7 @@ QUERIES_ENDPOINT = "default_filters_endpoint"
 PREFIX = "[insitu runtime]"
 
 # ---- process-wide state, as in Ascent (one Python interpreter per process)
+_PRINTED: dict[str, int] = {}  # errors printed so far, by their text with numbers masked
 _NAMESPACE: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
 _QUERY_HISTORY: dict[str, list[tuple[int, Any]]] = {}
 _NOTES_SHOWN: set[str] = set()
@@ -83,6 +85,7 @@ def reset_process_state() -> None:
     _NAMESPACE.update({"__name__": "__main__", "__builtins__": __builtins__})
     _QUERY_HISTORY.clear()
     _NOTES_SHOWN.clear()
+    _PRINTED.clear()
 
 
 def _as_comm(mpi_comm: Any) -> Any:
@@ -324,7 +327,14 @@ class Runtime:
 
     def _fail(self, errors: list[str], msg: str) -> None:
         errors.append(msg)
-        print(f"{PREFIX} rank {self.rank}: {msg}", file=sys.stderr, flush=True)
+        # an error that comes back every cycle is printed the first time, then counted (info() keeps them all)
+        key = re.sub(r"\d+(\.\d+)?", "#", msg)
+        _PRINTED[key] = n = _PRINTED.get(key, 0) + 1
+        if n == 1:
+            print(f"{PREFIX} rank {self.rank}: {msg}", file=sys.stderr, flush=True)
+        elif n in (2, 10, 100, 1000, 10000):
+            print(f"{PREFIX} rank {self.rank}: {msg.splitlines()[0]} (the same error {n} times so far; repeats are "
+                  "counted, not printed)", file=sys.stderr, flush=True)
         if self.options.get("exceptions", "catch") == "forward":
             raise RuntimeActionError(msg)
 

@@ -201,7 +201,7 @@ def render_scene(spec: SceneSpec, published: Any, comm: Any, cycle: int, errors:
     from insitu.blueprint import blocks
     from insitu.render.cached import RenderSpec
     from insitu.render.frame import agree, render_views
-    from insitu.render.output import CinemaDatabase, cinema_views, image_name, inside, safe_name
+    from insitu.render.output import CinemaDatabase, cinema_views, image_name, safe_name
 
     layers = []
     for p in spec.plots:
@@ -225,8 +225,10 @@ def render_scene(spec: SceneSpec, published: Any, comm: Any, cycle: int, errors:
     for r in spec.renders:
         path = None
         if not r.cinema:
-            path = inside("", (r.exact_name if r.exact_name is not None
-                                else image_name(r.prefix or safe_name(spec.name), cycle)) + ".png")
+            # an image_prefix of an actions file is a path as in Ascent (it may name any folder); a name made up
+            # from the scene's name is one plain file name
+            path = Path((r.exact_name if r.exact_name is not None
+                         else image_name(r.prefix or safe_name(spec.name), cycle)) + ".png")
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
             written += render_views(plots, lattice, r.camera, r.width, r.height, comm, cycle,
