@@ -305,7 +305,10 @@ def main(proxy: Proxy, argv: list[str] | None = None) -> int:
         merged.append({**rec, "sim_s": max(r["sim_s"] for r in recs), "insitu_s": max(r["insitu_s"] for r in recs),
                        "fit_s": max(fits) if fits else None,
                        "errors": [f"{line} (rank {k})" for k, r in enumerate(recs) for line in r.get("errors") or []]})
-    (out / "timings.json").write_text(json.dumps(merged, indent=1))
+    try:
+        (out / "timings.json").write_text(json.dumps(merged, indent=1))
+    except OSError as exc:  # disk full: the summary below is printed all the same
+        print(f"python -m sims.{proxy.name}: could not write timings.json: {exc.strerror or exc}", file=sys.stderr)
     print(f"[{proxy.name}] {args.steps} steps ({args.updates} updates of dt={args.dt:.4g} each) of a "
           f"{'x'.join(map(str, args.grid))} grid on {comm.Get_size()} ranks {tuple(res.dec.dims)} "
           f"in {time.perf_counter() - t0:.1f} s")

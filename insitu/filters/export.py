@@ -48,6 +48,7 @@ def export_cycles(env: ExtractEnv, params: ExportParams, result: FilterResult) -
     if env.comm is not None and env.size > 1:
         env.comm.Barrier()  # ... and every rank's must be on disk before anyone scans
     mine: dict[int, list] = {}
+    damaged: dict[int, str] = {}  # cycle -> why (a domain that does not decode): the cycle is not written
     try:
         reader = TemporalCache.open(params.cache, comm=None)
         cycles = params.select(reader.cycles(params.field))
@@ -56,22 +57,29 @@ def export_cycles(env: ExtractEnv, params: ExportParams, result: FilterResult) -
             share = [d for i, d in enumerate(doms) if i % env.size == env.rank]
             mine[cycle] = []
             for d in share:
-                meta = reader.meta(params.field, cycle, d)
-                values = decode_entry(reader.model(params.field, cycle, d), meta,
-                                      f"field {params.field!r} cycle {cycle} domain {d}", params.backend)
+                where = f"field {params.field!r} cycle {cycle} domain {d}"
+                try:
+                    meta = reader.meta(params.field, cycle, d)
+                    values = decode_entry(reader.model(params.field, cycle, d), meta, where, params.backend)
+                except Exception as exc:  # a damaged entry: this cycle is skipped, the others go on
+                    damaged.setdefault(cycle, f"{where}: {exc}")
+                    continue
                 mine[cycle].append(DecodedBlock(d, meta, values))
         reader.close()
     except Exception as exc:  # reported; this rank still takes part in the gather below
         result.error(f"field '{params.field}': {exc}")
         cycles = []
-    parts = env.comm.gather(mine, root=0) if env.comm is not None and env.size > 1 else [mine]
+    parts = env.comm.gather((mine, damaged), root=0) if env.comm is not None and env.size > 1 else [(mine, damaged)]
     if env.rank != 0:
         return
     out = Path(params.output_dir)
     os.makedirs(out, exist_ok=True)
     written = []
-    for cycle in sorted({c for part in parts for c in part}):
-        blocks = [b for part in parts for b in part.get(cycle, [])]
+    bad = {c: why for _, dmg in parts for c, why in dmg.items()}
+    for cycle, why in sorted(bad.items()):  # a grid with a hole would show wrong data as data
+        result.error(f"cycle {cycle} skipped: {why}")
+    for cycle in sorted({c for part, _ in parts for c in part} - set(bad)):
+        blocks = [b for part, _ in parts for b in part.get(cycle, [])]
         grid = assemble(blocks)
         path = out / f"{safe_name(params.field)}_{cycle:06d}.{params.format}"
         if params.format == "npy":

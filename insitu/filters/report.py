@@ -76,7 +76,10 @@ def summarize(output_dir: str | Path, timings: Sequence[dict] = (), triggers: Se
                      f"{raw / disk:.1f}x" if disk else "cache is empty")
         per_cycle = {field: {int(c): g for c, g in f["per_cycle"].items()} for field, f in info["fields"].items()}
         if per_cycle:
-            doc["plot"] = str(plot_quality(per_cycle, out / "quality.png"))
+            try:
+                doc["plot"] = str(plot_quality(per_cycle, out / "quality.png"))
+            except OSError as exc:  # disk full: the summary still comes
+                lines.append(f"could not write {out / 'quality.png'}: {exc.strerror or exc}")
     else:
         lines.append(f"no cache at {cache_path}")
     if timings:
@@ -114,7 +117,10 @@ def summarize(output_dir: str | Path, timings: Sequence[dict] = (), triggers: Se
                  + (f"; Cinema: {', '.join(dbs)}" if dbs else ""))
     if "plot" in doc:
         lines.append(f"quality plot: {Path(doc['plot']).relative_to(out)}")
-    (out / "summary.json").write_text(json.dumps(doc, indent=2, default=_json))
+    try:
+        (out / "summary.json").write_text(json.dumps(doc, indent=2, default=_json))
+    except OSError as exc:  # disk full: the lines are printed all the same
+        lines.append(f"could not write {out / 'summary.json'}: {exc.strerror or exc}")
     return doc, lines
 
 

@@ -15,6 +15,17 @@ def small_cache(path):
             cache.flush()
 
 
+def flip_entry(cache, cycle: int, entry: int) -> None:
+    """16 flipped bytes in the model bytes of ``entry`` of the segment of ``cycle`` (written by small_cache)."""
+    from support.cache_common import entry_file_offset
+
+    (seg,) = [p for p in cache.glob(f"r00000-c{cycle:010d}-*.h5")]
+    raw = bytearray(seg.read_bytes())
+    at = entry_file_offset(seg, entry)
+    raw[at + 20: at + 36] = bytes(b ^ 0xFF for b in raw[at + 20: at + 36])
+    seg.write_bytes(bytes(raw))
+
+
 def test_a_lost_marker_is_named_and_repaired_from_the_segments(tmp_path, capsys):
     path = tmp_path / "c"
     small_cache(path)
@@ -45,18 +56,33 @@ def test_info_says_the_data_was_not_checked(tmp_path, capsys):
 
 def test_replay_skips_a_damaged_cycle_and_says_which_and_why(tmp_path, monkeypatch, capsys):
     """A cycle with a damaged entry is not drawn from the remaining domains (wrong data shown as data)."""
-    from support.cache_common import entry_file_offset
-
     monkeypatch.chdir(tmp_path)
     small_cache(tmp_path / "c")
-    (seg,) = [p for p in (tmp_path / "c").glob("r00000-c0000000002-*.h5")]
-    raw = bytearray(seg.read_bytes())
-    at = entry_file_offset(seg, 0)
-    raw[at + 20: at + 36] = bytes(b ^ 0xFF for b in raw[at + 20: at + 36])  # 16 flipped bytes
-    seg.write_bytes(bytes(raw))
+    flip_entry(tmp_path / "c", cycle=2, entry=0)
     assert main(["replay", "c", "--field", "f", "-o", "frames", "--size", "32x32"]) == 1
     captured = capsys.readouterr()
     assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["f_000001.png"]
     lines = [ln for ln in captured.err.splitlines() if "error" in ln]
     assert len(lines) == 1 and "cycle 2 skipped" in lines[0] and "checksum mismatch" in lines[0]
     assert "1 damaged cycle(s) skipped: [2]" in captured.out
+
+
+def test_af_export_skips_a_damaged_cycle_and_writes_the_others(tmp_path, monkeypatch, capsys):
+    import numpy as np
+
+    import insitu.runtime.embedded as runtime_mod
+    from insitu.blueprint import uniform_domain
+    from insitu.runtime import connect
+    monkeypatch.chdir(tmp_path)
+    small_cache(tmp_path / "c")
+    flip_entry(tmp_path / "c", cycle=2, entry=1)
+    runtime_mod.reset_process_state()
+    rt = connect(prefer="embedded")
+    rt.publish([uniform_domain(np.ones((4, 4, 4), np.float32), field="g", cycle=3)])
+    runtime_mod._NAMESPACE["res"] = res = {}
+    rt.execute([{"action": "add_extracts", "extracts": {"x": {"type": "python", "params": {"source":
+                 "import ascent_filters as af; res['r'] = af.export(field='f', cycles='all', cache='c', "
+                 "output_dir='out', format='npy')"}}}}])
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["f_000001.npy"]
+    errors = res["r"]["errors"]
+    assert len(errors) == 1 and "cycle 2 skipped" in errors[0] and "domain 1" in errors[0]

@@ -50,19 +50,25 @@ def test_flush_behind_returns_before_the_disk_and_reads_wait_for_it(tmp_path):
         assert cache._behind is None or not cache._behind.is_alive()
 
 
-@pytest.mark.mpi
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_ends_the_run_with_its_cycles_on_disk_and_the_summary_written(tmp_path, sig):
-    out = tmp_path / "run"
+def long_run(out: Path, segments: int) -> subprocess.Popen:
+    """A 2-rank advection run of 400 steps, returned once rank 1 has committed ``segments`` segment files."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [mpiexec(), "-n", "2", sys.executable, "-m", "sims.advection", "--grid", "16", "--steps", "400",
            "--quiet", "--final-actions", "none", "--output", str(out)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
-    while not list((out / "run.cache").glob("r00001-*.h5")):  # rank 1 has committed a cycle
+    while len(list((out / "run.cache").glob("r00001-*.h5"))) < segments:
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "no cycle reached the disk"
-        time.sleep(0.2)
+        time.sleep(0.1)
+    return proc
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ends_the_run_with_its_cycles_on_disk_and_the_summary_written(tmp_path, sig):
+    out = tmp_path / "run"
+    proc = long_run(out, segments=1)
     proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=240)
     assert proc.returncode == 128 + sig, (proc.returncode, stderr[-2000:])
@@ -96,15 +102,7 @@ def rank_pids(marker: str) -> list[int]:
 def test_sigkill_of_one_rank_loses_at_most_the_cycle_in_flight(tmp_path):
     """The default durability ('cycle'): every cycle before the one in flight is on disk for every rank."""
     out = tmp_path / "run"
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [mpiexec(), "-n", "2", sys.executable, "-m", "sims.advection", "--grid", "16", "--steps", "400",
-           "--quiet", "--final-actions", "none", "--output", str(out)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 240
-    while len(list((out / "run.cache").glob("r00001-*.h5"))) < 4:  # rank 1 has committed 4 cycles
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "no cycle reached the disk"
-        time.sleep(0.1)
+    proc = long_run(out, segments=4)
     with TemporalCache.open(out / "run.cache") as r:  # what is on disk just before the kill
         seen = max(r.cycles("temperature"))
     victim = rank_pids(str(out))[-1]

@@ -22,12 +22,18 @@ FIELDS_VERTEX = ["braid", "energy", "pressure", "density", "e", "p", "gyre", "ve
 def braid_like(cycle: int = 100) -> list:
     """An 8x8x8 mesh with the fields the files use (like Ascent's braid example, published under many names)."""
     z, y, x = np.meshgrid(*[np.linspace(-10, 10, 8)] * 3, indexing="ij")
-    braid = (np.sin(x / 3) * np.cos(y / 4) + z / 10).astype(np.float32)
+    braid = (np.sin(x / 3) * np.cos(y / 4) + z / 10).astype(np.float64)
     extra = {name: braid * (i + 1) for i, name in enumerate(FIELDS_VERTEX[1:])}
     dom = uniform_domain(braid, field="braid", origin=(-10, -10, -10), spacing=(20 / 7,) * 3, cycle=cycle,
                          time=1.0, extra_fields=extra)
     dom["fields"]["zonal_noise"] = {"association": "element", "topology": "topo",
                                     "values": np.random.default_rng(0).random(7 ** 3).astype(np.float32)}
+    # braid's 'radial': the distance of each element centre from the origin (element associated)
+    c = np.linspace(-10, 10, 8)
+    c = (c[:-1] + c[1:]) / 2
+    zc, yc, xc = np.meshgrid(c, c, c, indexing="ij")
+    dom["fields"]["radial"] = {"association": "element", "topology": "topo",
+                               "values": np.sqrt(xc ** 2 + yc ** 2 + zc ** 2).ravel()}
     return [dom]
 
 
