@@ -48,6 +48,7 @@ from .errors import InrValueError, ModelFormatError
 from .grid import ASSOCIATIONS, Box, axis_coords, box_shape
 from .quantize import (VALID_PARAM_BITS, check_param_bits, decode_delta, decode_params, encode_delta, encode_params,
                        grid_scales, group_sizes, quantize_params)
+from .nonfinite import NonFinite
 from .residual import Residual
 
 MAGIC = b"INRM"
@@ -87,6 +88,7 @@ class Model:
     param_bits: int = 16
     residual: Residual | None = None
     scales: np.ndarray | None = None
+    nonfinite: NonFinite | None = None  # NaN/Inf owned samples, stored exactly (inr.nonfinite)
 
     def __post_init__(self) -> None:
         self.param_bits = check_param_bits(self.param_bits)
@@ -161,6 +163,16 @@ class Model:
         for (a, b), n in zip(box, self.grid_shape):
             if not 0 <= a < b <= n:
                 raise InrValueError(f"decode box {box} does not fit the block's grid {self.grid_shape}")
+        out = self._decode_box(box, backend, device, threads)
+        if self.nonfinite is not None:  # NaN/Inf owned samples, back in place
+            region = tuple((max(a, oa) - oa, min(b, ob) - oa) for (a, b), (oa, ob) in zip(box, self.owned))
+            if all(lo < hi for lo, hi in region):
+                at = tuple(max(a, oa) - a for (a, _), (oa, _) in zip(box, self.owned))
+                self.nonfinite.put(out, self.owned_shape, region, at)
+        return out
+
+    def _decode_box(self, box: Box, backend: str, device: str, threads: int | None) -> np.ndarray:
+        """:meth:`decode` without the non-finite samples."""
         if self.is_constant:
             return np.full(box_shape(box), self.value_range[0], dtype=np.float32)
         out = self._network(box, backend, device, threads)
@@ -288,8 +300,11 @@ class Model:
                      if self.params.size else b"")
         rblob = self.residual.to_bytes() if self.residual is not None else b""
         h.update(pb=len(pblob), rb=len(rblob), eb=None if self.residual is None else self.residual.eps)
+        nblob = self.nonfinite.to_bytes() if self.nonfinite is not None else b""
+        if nblob:  # only then: the bytes of an all-finite block are what they always were
+            h["nb"] = len(nblob)
         header = json.dumps(h, separators=(",", ":")).encode()
-        body = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header)) + header + pblob + rblob
+        body = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header)) + header + pblob + rblob + nblob
         return body + struct.pack("<I", zlib.crc32(body))
 
     @staticmethod
@@ -357,9 +372,14 @@ class Model:
             if dtype not in valid:
                 raise ModelFormatError(f"parameter dtype {dtype!r} unknown: valid choices are {valid}")
             bits = 16 if dtype == "f16" else int(dtype[1:])
-            pb, rb = int(h["pb"]), int(h["rb"])
-            if len(data) - 4 - end != pb + rb:
-                raise ModelFormatError(f"model bytes hold {len(data) - 4 - end} section bytes, header says {pb + rb}")
+            pb, rb, nb = int(h["pb"]), int(h["rb"]), int(h.get("nb", 0))
+            if len(data) - 4 - end != pb + rb + nb:
+                raise ModelFormatError(f"model bytes hold {len(data) - 4 - end} section bytes, header says "
+                                       f"{pb + rb + nb}")
+            nonfinite = None
+            if nb:
+                nonfinite = NonFinite.from_bytes(data[end + pb + rb:end + pb + rb + nb],
+                                                 int(np.prod(box_shape(owned))))
             residual = None
             if rb:
                 residual = Residual.from_bytes(data[end + pb:end + pb + rb], box_shape(owned))
@@ -378,7 +398,8 @@ class Model:
                 params, scales = decode_params(data[end:end + pb], config, bits, n)
             else:
                 params = np.zeros(0, np.float16)
-            return cls(config, params, tuple(h["range"]), tuple(h["grid"]), h["assoc"], owned, bits, residual, scales)
+            return cls(config, params, tuple(h["range"]), tuple(h["grid"]), h["assoc"], owned, bits, residual, scales,
+                       nonfinite)
         except ModelFormatError:
             raise
         except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:

@@ -12,7 +12,10 @@ import os
 import time
 from typing import Any
 
+import numpy as np
+
 import inr
+from inr.nonfinite import NonFinite
 
 from insitu.blueprint import blocks, published_fields
 from insitu.filters.env import ExtractEnv, FilterResult
@@ -167,7 +170,8 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
                                          or prev.is_constant):
                     prev = None
                 base_cycle = delta_base_cycle(params, cache, key, block.cycle, session.chains) if prev is not None else None
-                model, report = inr.fit(block.values, ghost_mask=block.ghost, association=block.association,
+                values, nonfinite = finite_part(block.values, where)
+                model, report = inr.fit(values, ghost_mask=block.ghost, association=block.association,
                                         ratio=params.ratio, target_psnr=params.target_psnr,
                                         max_steps=params.max_steps, time_budget_s=budget, init=prev,
                                         backend=params.backend, device=device, seed=params.seed,
@@ -175,17 +179,25 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
                                         delta_base=prev if base_cycle is not None else None)
                 if not report.delta:
                     base_cycle = None
+                blob = None
+                if nonfinite is not None:  # the NaN/Inf samples go with the model, exactly
+                    model = dataclasses.replace(model, nonfinite=NonFinite.of(block.owned_values))
+                    blob = model.to_bytes(base=prev if report.delta else None)
+                    report = dataclasses.replace(report, stored_bytes=len(blob), ratio=model.raw_bytes / len(blob))
+                    result.notes.append(f"field '{name}': {nonfinite} NaN/Inf sample(s) in a block (e.g. {where}): "
+                                        "stored exactly beside the network fitted to the finite values")
                 box = block.owned_box
                 origin = tuple(block.origin[2 - a] + box[a][0] * block.spacing[2 - a] for a in range(3))
                 spacing = tuple(block.spacing[2 - a] for a in range(3))
                 meta = EntryMeta.from_model(model, report, start=block.global_start(), origin=origin,
                                             spacing=spacing, time=block.time)
-                cache.put(name, block.cycle, block.domain_id, model.to_bytes(base=prev if report.delta else None), meta,
-                          base_cycle=base_cycle)
+                if blob is None:
+                    blob = model.to_bytes(base=prev if report.delta else None)
+                cache.put(name, block.cycle, block.domain_id, blob, meta, base_cycle=base_cycle)
                 session.chains[key] = (block.cycle, session.chains[key][1] + 1 if report.delta else 1)
                 n_delta += int(report.delta)
                 # the warm start needs the network only: an error-bounded model's residual is not kept
-                session.previous[key] = model if model.residual is None else dataclasses.replace(model, residual=None)
+                session.previous[key] = dataclasses.replace(model, residual=None, nonfinite=None)
                 psnrs.append(report.psnr)
                 ratios.append(report.ratio)
                 fit_s += report.seconds
@@ -199,6 +211,26 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
         cache.flush_behind()  # on disk before this rank's next put; the simulation does not wait for it
     result.stats = {"blocks": n_done, "deltas": n_delta, "psnr": psnrs, "ratios": ratios, "fit_seconds": fit_s,
                     "seconds": time.perf_counter() - t0, "raw_bytes": raw, "stored_bytes": stored}
+
+
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+def finite_part(values: np.ndarray, where: str) -> tuple[np.ndarray, int | None]:
+    """``values`` with NaN/Inf samples filled with the finite mean (what the network is fitted to), and how many
+    there were (None: all finite). Finite values beyond float32's range cannot be cached: a clear error."""
+    arr = np.asarray(values)
+    big = np.isfinite(arr) & (np.abs(arr) > F32_MAX)
+    if big.any():
+        raise ValueError(f"{int(big.sum())} value(s) beyond float32's range (largest |v| = "
+                         f"{float(np.abs(arr[big]).max()):.3g} > {F32_MAX:.3g}): the cache stores float32")
+    bad = ~np.isfinite(arr)
+    if not bad.any():
+        return values, None
+    filled = np.array(arr, dtype=np.float32)
+    finite = filled[~bad]
+    filled[bad] = float(finite.mean()) if finite.size else 0.0
+    return filled, int(bad.sum())
 
 
 def delta_base_cycle(params: CompressParams, cache: Any, key: BlockKey, cycle: int,
