@@ -104,7 +104,7 @@ def __getattr__(name: str) -> Any:
         from insitu.filters.session import current
 
         msg = f"af.{name}: no such filter; the filters are {list(FILTERS)}"
-        if current().repeats(msg) == 1:
+        if current().messages.count(msg) == 1:
             print(f"{PREFIX} {msg}", file=sys.stderr, flush=True)
         current().problems.append(msg)
         return None

@@ -169,6 +169,8 @@ class RunResult:
         return out if self.dec.comm.Get_rank() == root else None
 
 
+#: the error line of an execute in which no af.* filter ran (exit_status counts them)
+IDLE_EXECUTE = "execute: ran no af.* filter this cycle"
 #: the signal asked to stop the run (set by the handler, read at the next step by every rank)
 _STOP_SIGNAL = [0]
 
@@ -240,9 +242,9 @@ def run(proxy: Proxy, args: argparse.Namespace, comm: Any = None) -> RunResult:
             record["errors"] = execute_errors(rt) + session.take_problems()
             ran_filters = session.calls > calls0
             if not ran_filters and result.filter_cycles:  # Ascent's state after a failed execute, for one
-                record["errors"].append("execute: ran no af.* filter this cycle although earlier cycles did (real "
-                                        "Ascent does nothing after an execute with the same actions failed: fix "
-                                        "the filter that failed first)")
+                record["errors"].append(f"{IDLE_EXECUTE} although earlier cycles did (real Ascent does nothing "
+                                        "after an execute with the same actions failed: fix the filter that failed "
+                                        "first)")
             result.filter_cycles += int(ran_filters)
             # what af.compress spent fitting in this execute (triggers included), whatever the extracts are named
             record["fit_s"] = session.fit_seconds - fit0 or None
@@ -341,7 +343,7 @@ def exit_status(proxy: Proxy, args: argparse.Namespace, doc: dict, timings: Sequ
         first = next(line for t in timings for line in t.get("errors") or [])
         print(f"{me}: error: stopped at cycle {stopped_at} (--on-error stop): {first}", file=sys.stderr)
         status = 1
-    idle = [t["cycle"] for t in timings if any(e.startswith("execute: ran no af.* filter") for e in t.get("errors") or [])]
+    idle = [t["cycle"] for t in timings if any(e.startswith(IDLE_EXECUTE) for e in t.get("errors") or [])]
     if idle:
         print(f"{me}: error: {len(idle)} execute(s) ran no filter (cycles {idle[:5]}{' ...' if len(idle) > 5 else ''}): "
               "nothing was compressed there; see the first error in the summary", file=sys.stderr)

@@ -59,7 +59,7 @@ def test_unknown_kwarg_lists_valid_ones_and_never_raises(capsys):
 def test_a_nan_domain_is_cached_with_the_others(capsys):
     """A simulation blowing up is the event a reactive cache is for: the block is cached (tests/faults has the
     exact decode), and a note says how its NaN is kept."""
-    current().seen.clear()  # a note is printed once per process: as if this were the run's first
+    current().messages.clear()  # a note is printed once per process: as if this were the run's first
     rt = connect(prefer="embedded")
     bad = np.ones((4, 4, 4), np.float32)
     bad[1, 1, 1] = np.nan
@@ -96,7 +96,7 @@ def test_cycle_budget_is_shared_by_the_blocks(how, monkeypatch):
     monkeypatch.setattr(current(), "cycle_budget_s", None)
     rt.execute(extract("import ascent_filters as af; af.compress(fields=['e'], ratio=4, max_steps=200, "
                        "backend='native', cache='b.cache', warm_start=False)"))
-    compression.flush_all()
+    current().flush_all()
     from insitu.cache import TemporalCache
 
     with TemporalCache.open("b.cache") as r:

@@ -124,11 +124,6 @@ def open_cache(path: str, comm: Any, params: CompressParams | None = None) -> An
                                 keep_last=p.keep_last, keep_every=p.keep_every)
 
 
-def flush_all() -> None:
-    """Write every cache's in-memory entries to disk."""
-    current().flush_all()
-
-
 def close_all() -> None:
     """Flush and close every cache; warm starts and delta chains start over after this."""
     current().close_all()
@@ -170,7 +165,7 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
                                          or prev.is_constant):
                     prev = None
                 base_cycle = delta_base_cycle(params, cache, key, block.cycle, session.chains) if prev is not None else None
-                values, nonfinite = finite_part(block.values, where)
+                values, nonfinite = finite_part(block.values)
                 model, report = inr.fit(values, ghost_mask=block.ghost, association=block.association,
                                         ratio=params.ratio, target_psnr=params.target_psnr,
                                         max_steps=params.max_steps, time_budget_s=budget, init=prev,
@@ -216,20 +211,22 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
 F32_MAX = float(np.finfo(np.float32).max)
 
 
-def finite_part(values: np.ndarray, where: str) -> tuple[np.ndarray, int | None]:
+def finite_part(values: np.ndarray) -> tuple[np.ndarray, int | None]:
     """``values`` with NaN/Inf samples filled with the finite mean (what the network is fitted to), and how many
     there were (None: all finite). Finite values beyond float32's range cannot be cached: a clear error."""
     arr = np.asarray(values)
-    big = np.isfinite(arr) & (np.abs(arr) > F32_MAX)
-    if big.any():
-        raise ValueError(f"{int(big.sum())} value(s) beyond float32's range (largest |v| = "
-                         f"{float(np.abs(arr[big]).max()):.3g} > {F32_MAX:.3g}): the cache stores float32")
-    bad = ~np.isfinite(arr)
-    if not bad.any():
+    finite = np.isfinite(arr)  # one pass over the block: this runs for every block of every cycle
+    if arr.dtype.itemsize > 4:  # only wider types can hold finite values float32 cannot
+        big = finite & (np.abs(arr) > F32_MAX)
+        if big.any():
+            raise ValueError(f"{int(big.sum())} value(s) beyond float32's range (largest |v| = "
+                             f"{float(np.abs(arr[big]).max()):.3g} > {F32_MAX:.3g}): the cache stores float32")
+    if finite.all():
         return values, None
+    bad = ~finite
     filled = np.array(arr, dtype=np.float32)
-    finite = filled[~bad]
-    filled[bad] = float(finite.mean()) if finite.size else 0.0
+    kept = filled[finite]
+    filled[bad] = float(kept.mean()) if kept.size else 0.0
     return filled, int(bad.sum())
 
 

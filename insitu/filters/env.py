@@ -116,14 +116,11 @@ def run_filter(action: str, work: Callable[[ExtractEnv, FilterResult], None],
     session.calls += 1
     session.problems += [f"{action}: {msg.splitlines()[0]}" for msg in result.errors]
     # a message that comes back every cycle is printed the first time, then counted
-    result.notes = [n for n in dict.fromkeys(result.notes) if session.repeats(f"{action}: {n}") == 1]
+    result.notes = [n for n in dict.fromkeys(result.notes) if session.messages.count(f"{action}: {n}") == 1]
     for msg in result.errors:
-        n = session.repeats(f"{action}: {msg}")
-        if n == 1:
-            print(f"{PREFIX} rank {env.rank}: {action}: {msg}", file=sys.stderr, flush=True)
-        elif n in (2, 10, 100, 1000, 10000):
-            print(f"{PREFIX} rank {env.rank}: {action}: {msg.splitlines()[0]} (the same error {n} times so far; "
-                  "repeats are counted in the run summary, not printed)", file=sys.stderr, flush=True)
+        line = session.messages.line(f"{action}: {msg}")
+        if line is not None:
+            print(f"{PREFIX} rank {env.rank}: {line}", file=sys.stderr, flush=True)
     try:
         everyone = env.comm.gather(result, root=0) if env.comm is not None and env.size > 1 else [result]
         if env.rank == 0 and summarise is not None:

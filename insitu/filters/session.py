@@ -22,6 +22,35 @@ import inr
 BlockKey = tuple[str, str, int]
 
 
+class Repeats:
+    """Messages counted by their text with numbers masked (a cycle, a domain, a value does not make a message
+    new), so that one that comes back every cycle is printed once, then counted."""
+
+    def __init__(self, counted_in: str = "") -> None:
+        self.seen: dict[str, int] = {}
+        self.counted_in = counted_in  # where the repeats are counted, for the line that says so
+
+    def count(self, message: str) -> int:
+        """How often ``message`` has come so far, this time included."""
+        key = re.sub(r"\d+(\.\d+)?", "#", message)
+        self.seen[key] = self.seen.get(key, 0) + 1
+        return self.seen[key]
+
+    def line(self, message: str) -> str | None:
+        """What to print for ``message`` now: all of it the first time, one line saying it repeats the 2nd, 10th,
+        100th... time, else nothing (it is counted where the run reports its errors)."""
+        n = self.count(message)
+        if n == 1:
+            return message
+        if n in (2, 10, 100, 1000, 10000):
+            return (f"{message.splitlines()[0]} (the same error {n} times so far; repeats are counted"
+                    f"{self.counted_in}, not printed)")
+        return None
+
+    def clear(self) -> None:
+        self.seen.clear()
+
+
 @dataclass
 class FilterSession:
     """The filters' state of one process (see the module docstring)."""
@@ -38,14 +67,7 @@ class FilterSession:
     #: problems the filters reported (``action: message``, first line), until a simulation takes them
     problems: list[str] = field(default_factory=list)
 
-    seen: dict[str, int] = field(default_factory=dict)  # messages printed, by their text with numbers masked
-
-    def repeats(self, message: str) -> int:
-        """How often ``message`` has come so far, this time included; numbers (cycles, domains, values) do not
-        make a message new."""
-        key = re.sub(r"\d+(\.\d+)?", "#", message)
-        self.seen[key] = self.seen.get(key, 0) + 1
-        return self.seen[key]
+    messages: Repeats = field(default_factory=lambda: Repeats(" in the run summary"))  # what the filters printed
 
     def take_problems(self) -> list[str]:
         """The problems reported since the last call (a simulation counts them per cycle)."""

@@ -43,7 +43,6 @@ The seconds each extract and scene took are kept per execute
 """
 from __future__ import annotations
 
-import re
 import sys
 import time
 import traceback
@@ -54,6 +53,7 @@ from typing import Any
 
 import yaml
 
+from insitu.filters.session import Repeats
 from insitu.runtime import actions as actions_mod
 from insitu.runtime.conduit_node import multi_domain
 from insitu.runtime.expressions import (Context, ExpressionError, evaluate_string, pick_history, referenced_names,
@@ -69,7 +69,7 @@ QUERIES_ENDPOINT = "default_filters_endpoint"
 PREFIX = "[insitu runtime]"
 
 # ---- process-wide state, as in Ascent (one Python interpreter per process)
-_PRINTED: dict[str, int] = {}  # errors printed so far, by their text with numbers masked
+_PRINTED = Repeats()  # the errors printed so far (process-wide, as Ascent's interpreter is)
 _NAMESPACE: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
 _QUERY_HISTORY: dict[str, list[tuple[int, Any]]] = {}
 _NOTES_SHOWN: set[str] = set()
@@ -328,13 +328,9 @@ class Runtime:
     def _fail(self, errors: list[str], msg: str) -> None:
         errors.append(msg)
         # an error that comes back every cycle is printed the first time, then counted (info() keeps them all)
-        key = re.sub(r"\d+(\.\d+)?", "#", msg)
-        _PRINTED[key] = n = _PRINTED.get(key, 0) + 1
-        if n == 1:
-            print(f"{PREFIX} rank {self.rank}: {msg}", file=sys.stderr, flush=True)
-        elif n in (2, 10, 100, 1000, 10000):
-            print(f"{PREFIX} rank {self.rank}: {msg.splitlines()[0]} (the same error {n} times so far; repeats are "
-                  "counted, not printed)", file=sys.stderr, flush=True)
+        line = _PRINTED.line(msg)
+        if line is not None:
+            print(f"{PREFIX} rank {self.rank}: {line}", file=sys.stderr, flush=True)
         if self.options.get("exceptions", "catch") == "forward":
             raise RuntimeActionError(msg)
 
