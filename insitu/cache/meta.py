@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
-from insitu.cache.errors import CacheBudgetError
+from insitu.cache.errors import CacheBudgetError, CacheCorruptError, CacheError
 
 if TYPE_CHECKING:  # the cache treats models as opaque bytes; inr is only needed by helpers
     import inr
@@ -178,3 +179,33 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
         n /= 1000.0
     return f"{n} B"  # pragma: no cover
+
+
+def available_memory() -> int:
+    """Bytes of memory this machine can still give (``MemAvailable``; all of it where that is unknown)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # no way to know: do not refuse
+        return 1 << 62
+
+
+def check_grid_size(dims: Sequence[int], what: str, itemsize: int = 4) -> None:
+    """Refuse, in one line, a grid whose size comes from metadata and which this machine cannot hold.
+
+    Sizes read from a cache are data: a damaged or hostile index could ask for any size, and an
+    allocation that fails deep in numpy says nothing about which entry asked for it.
+    """
+    if len(dims) != 3 or any(int(n) <= 0 for n in dims):
+        raise CacheCorruptError(f"{what}: grid dims {tuple(dims)} are not three positive sizes")
+    need = math.prod(int(n) for n in dims) * itemsize
+    have = available_memory()
+    if need > have:
+        raise CacheError(f"{what}: the grid {tuple(int(n) for n in dims)} needs {human_bytes(need)}, more than the "
+                         f"{human_bytes(have)} of memory available here")

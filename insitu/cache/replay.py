@@ -19,7 +19,7 @@ import numpy as np
 
 from insitu.cache.errors import CacheCorruptError, CacheError, CacheReadOnlyError
 from insitu.cache.index import Index, Key, KeyQueries
-from insitu.cache.meta import EntryMeta
+from insitu.cache.meta import EntryMeta, check_grid_size
 from insitu.cache.segment import check_cache_dir, read_entry
 
 
@@ -70,6 +70,7 @@ def assemble(blocks: Sequence[DecodedBlock], fill: float = np.nan) -> np.ndarray
     whole grid); samples no block covers hold ``fill``.
     """
     geo = geometry([b.meta for b in blocks])
+    check_grid_size(geo.dims, "the blocks' bounding box")
     out = np.full(geo.dims, fill, dtype=np.float32)
     for b in blocks:
         sl = tuple(slice(s - l, s - l + n) for s, l, n in zip(b.meta.start, geo.start, b.meta.dims))
@@ -79,6 +80,8 @@ def assemble(blocks: Sequence[DecodedBlock], fill: float = np.nan) -> np.ndarray
 
 def decode_entry(model: Any, meta: EntryMeta, where: str, backend: str = "auto") -> np.ndarray:
     """``model.decode()`` (an ``inr.Model``, see :meth:`ReconstructMixin.model`), checked against the meta's dims."""
+    check_grid_size(meta.dims, where)
+    check_grid_size(model.grid_shape, f"{where}: its model")
     values = model.decode(backend=backend)
     if tuple(values.shape) != tuple(meta.dims):
         raise CacheError(f"{where}: the model decodes to shape {values.shape} but the entry's dims are {meta.dims}")
@@ -125,10 +128,18 @@ class ReconstructMixin:
         model = None if k is None else self._models[k]
         for k in reversed(chain):
             try:
-                model = inr.Model.from_bytes(self.get(*k), base=model)  # type: ignore[attr-defined]
-            except inr.ModelFormatError as exc:
-                raise CacheCorruptError(f"field {k[0]!r} cycle {k[1]} domain {k[2]}: {exc}",
-                                        file=str(self.path), field=k[0], cycle=k[1], domain=k[2]) from exc
+                try:
+                    model = inr.Model.from_bytes(self.get(*k), base=model)  # type: ignore[attr-defined]
+                except inr.ModelFormatError as exc:
+                    raise CacheCorruptError(f"field {k[0]!r} cycle {k[1]} domain {k[2]}: {exc}",
+                                            file=str(self.path), field=k[0], cycle=k[1], domain=k[2]) from exc
+            except CacheCorruptError as exc:
+                if k == key:
+                    raise
+                # the damage is in an older entry this one is a temporal delta of: say so, naming both
+                raise CacheCorruptError(f"field {field!r} cycle {cycle} domain {domain_id} is a temporal delta whose "
+                                        f"base, cycle {k[1]}, is damaged: {exc}", file=str(self.path), field=field,
+                                        cycle=key[1], domain=key[2]) from exc
             self._models[k] = model
             while len(self._models) > MODEL_MEMO:
                 self._models.popitem(last=False)

@@ -119,6 +119,7 @@ class TemporalCache(KeyQueries, ReconstructMixin):
         self.write_failures = 0
         self._budget_warned = False
         self._behind: threading.Thread | None = None  # a flush_behind() still writing
+        self._deferred: list[str] = []  # warnings of that thread, given to the next caller (see _warn)
 
     # --- construction helpers ---
     def _remove_stale_temp_files(self) -> None:
@@ -194,6 +195,11 @@ class TemporalCache(KeyQueries, ReconstructMixin):
         self._save_drop_counts()
         return len(self._mem.dirty())
 
+    def unwritten(self, field: str | None = None) -> int:
+        """Entries (of ``field``, or all) still in memory only: not yet flushed, or their write failed."""
+        self._wait_behind()
+        return sum(1 for k in self._mem.dirty() if field is None or k[0] == field)
+
     def flush_behind(self) -> None:
         """Start committing every entry not yet on disk on a background thread, and return at once.
 
@@ -209,11 +215,23 @@ class TemporalCache(KeyQueries, ReconstructMixin):
         self._behind.start()
 
     def _wait_behind(self) -> None:
-        """Let a :meth:`flush_behind` still writing finish (every public method calls this first)."""
+        """Let a :meth:`flush_behind` still writing finish (every public method calls this first), then give
+        its warnings (a failed write...) to the caller."""
         t = self._behind
         if t is not None and t is not threading.current_thread():
             t.join()
             self._behind = None
+            deferred, self._deferred = self._deferred, []
+            for message in deferred:
+                warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+    def _warn(self, message: str, stacklevel: int = 2) -> None:
+        """A RuntimeWarning, or, on the write-behind thread, kept for the next call in the caller's thread:
+        a warning raised on a thread meets no ``catch_warnings`` of the filter and prints its source line."""
+        if self._behind is not None and threading.current_thread() is self._behind:
+            self._deferred.append(message)
+        else:
+            warnings.warn(message, RuntimeWarning, stacklevel=stacklevel + 1)
 
     def close(self) -> None:
         """Flush, release the rank's lock. Entries that could not be written are reported lost."""
@@ -367,8 +385,8 @@ class TemporalCache(KeyQueries, ReconstructMixin):
             atomic_write(path, image)
         except OSError as exc:
             self.write_failures += 1
-            warnings.warn(f"insitu cache: could not write {path} ({exc}); its {len(entries)} entries stay in "
-                          "memory and will be retried at the next flush", RuntimeWarning, stacklevel=3)
+            self._warn(f"insitu cache: could not write {path} ({exc}); its {len(entries)} entries stay in "
+                       "memory and will be retried at the next flush", stacklevel=3)
             return False
         self._journal.append(name, len(image), rows)
         self._seq += 1
@@ -402,8 +420,8 @@ class TemporalCache(KeyQueries, ReconstructMixin):
             try:
                 entries = [(r.field, r.cycle, r.domain, read_entry(path, r), r.meta, r.base_cycle) for r in keep]
             except CacheCorruptError as exc:
-                warnings.warn(f"insitu cache: cannot rewrite {path} without its dropped entries ({exc}); "
-                              "the segment is kept as is", RuntimeWarning, stacklevel=4)
+                self._warn(f"insitu cache: cannot rewrite {path} without its dropped entries ({exc}); "
+                           "the segment is kept as is", stacklevel=4)
                 return
             if not self._write_segment(entries):
                 return
@@ -418,8 +436,7 @@ class TemporalCache(KeyQueries, ReconstructMixin):
         except FileNotFoundError:
             pass
         except OSError as exc:
-            warnings.warn(f"insitu cache: could not remove {self.path / seg.name}: {exc}", RuntimeWarning,
-                          stacklevel=4)
+            self._warn(f"insitu cache: could not remove {self.path / seg.name}: {exc}", stacklevel=4)
 
     # --- internals: delta chains ---
     def _base_key(self, key: Key) -> Key | None:
@@ -473,9 +490,9 @@ class TemporalCache(KeyQueries, ReconstructMixin):
                 if not self._budget_warned:
                     what = "cycle alone" if len(cycles) <= 1 else "cycle's delta chain"
                     hint = "" if len(cycles) <= 1 else " (a smaller keyframe_every shortens chains)"
-                    warnings.warn(f"insitu cache: disk_budget {self.disk_budget} bytes is smaller than the newest "
+                    self._warn(f"insitu cache: disk_budget {self.disk_budget} bytes is smaller than the newest "
                                   f"{what} ({self._disk.disk_bytes()} bytes on rank {self.rank}); keeping it{hint}",
-                                  RuntimeWarning, stacklevel=4)
+                               stacklevel=4)
                     self._budget_warned = True
                 return
             self._drop(sorted(keys), "disk_budget")
@@ -490,7 +507,7 @@ class TemporalCache(KeyQueries, ReconstructMixin):
             atomic_write(self.path / drops_name(self.rank), (json.dumps(doc) + "\n").encode())
             self._drops_dirty = False
         except OSError as exc:
-            warnings.warn(f"insitu cache: could not record drop counts: {exc}", RuntimeWarning, stacklevel=3)
+            self._warn(f"insitu cache: could not record drop counts: {exc}", stacklevel=3)
 
     # --- replay helpers (ReconstructMixin) ---
     def _share(self, domains: list[int]) -> list[int]:

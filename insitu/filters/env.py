@@ -108,7 +108,7 @@ def run_filter(action: str, work: Callable[[ExtractEnv, FilterResult], None],
         try:
             work(env, result)
         except Exception as exc:  # everything is reported, nothing escapes into Ascent
-            detail = "" if isinstance(exc, (FilterParamError, ValueError, KeyError, CacheError)) else \
+            detail = "" if isinstance(exc, (FilterParamError, ValueError, KeyError, CacheError, OSError)) else \
                 "\n" + "".join(traceback.format_exception(exc, limit=4))
             result.error(f"{type(exc).__name__}: {exc}{detail}")
     result.notes += [str(w.message) for w in caught]

@@ -131,9 +131,17 @@ def render_cycles(env: ExtractEnv, params: RenderParams, result: FilterResult) -
     reader = CacheReader(params.cache, comm=env.comm if env.size > 1 else None)
     try:
         fields = reader.fields()
+        unwritten = current().unwritten(params.cache, params.field)
         if params.field not in fields:
+            if unwritten:  # e.g. a full disk: the entries are kept and retried, they are not missing
+                raise FilterParamError(f"render: field {params.field!r} has nothing on disk in {params.cache} yet: "
+                                       f"{unwritten} entries of this rank could not be written (see the write "
+                                       "error above); they stay in memory and are retried at the next flush")
             raise FilterParamError(f"render: field {params.field!r} is not cached in {params.cache}; "
                                    f"cached fields: {sorted(fields)}")
+        if unwritten:
+            result.notes.append(f"{unwritten} entries of this rank are still in memory only (their write failed); "
+                                "the images show what is on disk")
         cycles = params.select(reader.cycles(params.field))
         cinema = params.cinema_views()
         with warnings.catch_warnings(record=True) as seen:

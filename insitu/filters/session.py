@@ -100,6 +100,11 @@ class FilterSession:
             except Exception:  # reported by the cache itself; exit must go on
                 pass
 
+    def unwritten(self, path: str, field: str) -> int:
+        """Entries of ``field`` in this process's caches at ``path`` still in memory only (their write failed)."""
+        where = os.path.abspath(path)
+        return sum(cache.unwritten(field) for (p, _), cache in self.caches.items() if p == where)
+
     def close_all(self) -> None:
         """Flush and close every cache; warm starts and delta chains start over after this."""
         for key, cache in list(self.caches.items()):
@@ -123,4 +128,22 @@ def current() -> FilterSession:
 # import it before registering ours: the caches must be flushed while h5py still works.
 import h5py  # noqa: E402,F401
 
-atexit.register(lambda: _SESSION.close_all())
+
+
+def _close_at_exit() -> None:
+    """Flush and close every cache at interpreter exit; what goes wrong is one line each, not a warning with
+    its source line (the run is ending: nothing else will report it)."""
+    import sys
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            _SESSION.close_all()
+        except Exception as exc:  # noqa: BLE001 - exit goes on; the user is told once
+            print(f"[insitu-inr] closing the caches at exit failed: {exc}", file=sys.stderr, flush=True)
+    for w in dict.fromkeys(str(w.message) for w in caught):
+        print(f"[insitu-inr] {w}", file=sys.stderr, flush=True)
+
+
+atexit.register(_close_at_exit)

@@ -9,10 +9,12 @@ index (which every rank holds), so every process count draws the same image.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from insitu.cache.meta import check_grid_size
 from insitu.render.bricks import Extent, Lattice
 from insitu.render.camera import CameraError
 from insitu.render.camera import check_params as check_camera
@@ -176,17 +178,22 @@ def render_cached(reader: Any, field_name: str, cycles: Sequence[int], spec: Ren
     prefix = image_prefix or safe_name(field_name).replace("%", "%%") + "_%06d"
     db = CinemaDatabase(Path(output_dir) / f"{safe_name(cinema[2])}.cdb") if cinema and rank == 0 else None
     views = cinema_views(cinema[0], cinema[1]) if cinema else None
+    constant: list[tuple[int, float]] = []  # (cycle, value) of the cycles whose field is constant
     for cycle in (progress(cycles) if progress else cycles):
         t0 = time.perf_counter()
         doms = reader.domains(field_name, cycle)
         metas = [reader.meta(field_name, cycle, d) for d in doms]
         lattice = lattice_of(metas)
         data_range = (min(m.value_range[0] for m in metas), max(m.value_range[1] for m in metas))
+        if data_range[0] == data_range[1] and spec.value_range is None:
+            constant.append((cycle, data_range[0]))
         pieces: list[Piece] = []
         failed = 0
         for d, meta in list(zip(doms, metas))[rank::size]:
             try:
+                check_grid_size(meta.dims, f"domain {d}")  # sizes from the index are data: check before decoding
                 model = reader.model(field_name, cycle, d)
+                check_grid_size(model.grid_shape, f"domain {d}: its model")
                 pieces.append(piece_from_model(model, meta, backend=decode_backend))
             except Exception as exc:  # the other ranks must not wait for us: the cycle is skipped by all
                 failed += 1
@@ -201,4 +208,7 @@ def render_cached(reader: Any, field_name: str, cycles: Sequence[int], spec: Ren
                                     views=views, cinema=db, step=spec.step, backend=spec.render_backend,
                                     stats=out.stats)
         out.seconds.append(time.perf_counter() - t0)
+    if constant and rank == 0:  # one line for the whole call, not one per cycle
+        warnings.warn(f"field {field_name!r} is constant at {len(constant)} cycle(s) (cycle {constant[0][0]}: "
+                      f"{constant[0][1]:g}): drawn in the middle colour of the map", stacklevel=2)
     return out

@@ -28,7 +28,11 @@ def write_png(path: str | os.PathLike, image: np.ndarray, background: Sequence[f
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    Image.fromarray(rgb, mode="RGB").save(tmp, format="PNG")
+    try:
+        Image.fromarray(rgb, mode="RGB").save(tmp, format="PNG")
+    except OSError as exc:  # a full disk: one line naming the picture, no half-written file left behind
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, f"could not write {path} ({exc.strerror or exc})") from None
     os.replace(tmp, path)  # a viewer never sees a half-written picture
     return path
 

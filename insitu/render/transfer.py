@@ -71,6 +71,9 @@ class TransferFunction:
             lo, hi = (float(v) for v in self.value_range)
             if not (np.isfinite(lo) and np.isfinite(hi)) or hi < lo:
                 raise TransferFunctionError(f"value_range={self.value_range!r} must be two finite numbers, min <= max")
+            if hi == lo:  # a constant field: centre it in the map (mid colour, mid opacity) rather than erase it
+                half = 0.5 * max(abs(lo), 1.0)
+                lo, hi = lo - half, hi + half
             object.__setattr__(self, "value_range", (lo, hi))
 
     def with_range(self, value_range: tuple[float, float]) -> "TransferFunction":

@@ -86,3 +86,64 @@ def test_af_export_skips_a_damaged_cycle_and_writes_the_others(tmp_path, monkeyp
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["f_000001.npy"]
     errors = res["r"]["errors"]
     assert len(errors) == 1 and "cycle 2 skipped" in errors[0] and "domain 1" in errors[0]
+
+
+def delta_cache(path):
+    """Field 'f', one domain: cycle 1 a keyframe, cycles 2 and 3 temporal deltas of it (a chain 1 <- 2 <- 3)."""
+    import numpy as np
+
+    import inr
+    from support.cache_common import make_model, make_report
+
+    fp16 = make_model(1)
+    base = inr.Model(fp16.config, fp16.params.astype(np.float32), fp16.value_range, fp16.grid_shape,
+                     fp16.association, fp16.owned, 8)
+    with TemporalCache(path) as cache:
+        prev = base
+        for c in (1, 2, 3):
+            p = base.params.astype(np.float32)
+            p[:: 7] += 0.01 * c
+            m = inr.Model(base.config, p, base.value_range, base.grid_shape, base.association, base.owned, 8,
+                          scales=base.scales) if c > 1 else base
+            blob = m.to_bytes(base=prev) if c > 1 else m.to_bytes()
+            from insitu.cache import EntryMeta
+            meta = EntryMeta.from_model(m, make_report(c, len(blob), m.raw_bytes), start=(0, 0, 0),
+                                        origin=(0, 0, 0), spacing=(1, 1, 1))
+            cache.put("f", c, 0, blob, meta, base_cycle=c - 1 if c > 1 else None)
+            cache.flush()
+            prev = m
+
+
+def test_a_delta_whose_base_is_damaged_names_the_base(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    delta_cache(tmp_path / "c")
+    flip_entry(tmp_path / "c", cycle=1, entry=0)  # the keyframe every later cycle is a delta of
+    assert main(["replay", "c", "--field", "f", "-o", "frames", "--size", "32x32"]) == 1
+    captured = capsys.readouterr()
+    assert not (tmp_path / "frames").exists() or not list((tmp_path / "frames").iterdir())
+    lines = [ln for ln in captured.err.splitlines() if "skipped" in ln]
+    assert len(lines) == 3
+    assert "checksum mismatch" in lines[0] and "cycle 1 skipped" in lines[0]
+    for cycle, line in zip((2, 3), lines[1:]):
+        assert f"cycle {cycle} skipped" in line and "temporal delta whose base, cycle 1, is damaged" in line
+    assert main(["export", "c", "--field", "f", "--cycle", "3", "-o", "three.npy"]) != 0
+    err = capsys.readouterr().err
+    assert "base, cycle 1, is damaged" in err and "Traceback" not in err
+
+
+def test_a_grid_size_from_metadata_is_checked_before_it_is_allocated(tmp_path, monkeypatch, capsys):
+    """An index that asks for a grid this machine cannot hold gets one line naming it, never a MemoryError."""
+    import dataclasses
+
+    monkeypatch.chdir(tmp_path)
+    model, blob, meta = make_entry(1)
+    huge = dataclasses.replace(meta, dims=(40_000, 40_000, 40_000))  # 256 TB of float32
+    with TemporalCache(tmp_path / "c") as cache:
+        cache.put("f", 1, 0, blob, huge)
+    assert main(["export", "c", "--field", "f", "--cycle", "1", "-o", "one.npy"]) != 0
+    err = capsys.readouterr().err
+    assert "(40000, 40000, 40000) needs 256.00 TB" in err and "memory available" in err
+    assert "Traceback" not in err and "MemoryError" not in err
+    assert main(["replay", "c", "--field", "f", "-o", "frames", "--size", "32x32"]) == 1
+    err = capsys.readouterr().err
+    assert "needs 256.00 TB" in err and "Traceback" not in err
