@@ -549,3 +549,33 @@ def test_cache_created_by_another_rank_between_two_looks_is_joined(tmp_path, mon
     monkeypatch.setattr(Path, "exists", exists)
     assert segment.init_cache_dir(path)["format"] == "insitu-inr-cache"
     assert len(looks) >= 2
+
+
+def test_small_segments_are_merged_and_a_reader_opened_before_still_reads(tmp_path):
+    """Per-cycle commits of small blocks are merged once COMPACT_AFTER have piled up: fewer files and bytes, the
+    same entries, and a reader that scanned before the merge finds them in the merged file."""
+    from insitu.cache.store import COMPACT_AFTER
+
+    path = tmp_path / "c"
+    n = COMPACT_AFTER - 1
+    with TemporalCache(path) as w:
+        for c in range(n):
+            w.put("f", c, 0, *make_entry(c)[1:])
+            w.flush()
+        before = sorted(p.name for p in path.glob("*.h5"))
+        size_before = sum(p.stat().st_size for p in path.glob("*.h5"))
+        early = TemporalCache.open(path)  # scans the n files that are there now
+        w.put("f", n, 0, *make_entry(n)[1:])
+        w.flush()  # the COMPACT_AFTER-th small segment: all are merged into one
+        after = sorted(p.name for p in path.glob("*.h5"))
+    assert len(before) == n and len(after) == 1 and not set(after) & set(before)
+    # the HDF5 structure is paid once, not per cycle: what is not model bytes shrinks several-fold
+    model_bytes = sum(len(make_entry(c)[1]) for c in range(n + 1))
+    overhead_before = size_before * (n + 1) / n - model_bytes
+    assert sum(p.stat().st_size for p in path.glob("*.h5")) - model_bytes < 0.35 * overhead_before
+    for c in range(n):  # the stale reader's files are gone; it finds the entries again
+        assert early.get("f", c, 0) == make_entry(c)[1]
+    early.close()
+    with TemporalCache.open(path) as r:
+        assert r.cycles("f") == list(range(n + 1)) and r.verify() == []
+        assert all(r.get("f", c, 0) == make_entry(c)[1] for c in range(n + 1))

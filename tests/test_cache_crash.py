@@ -36,6 +36,9 @@ def test_sigkill_at_random_moments_loses_nothing_committed(tmp_path, capsys):
         done = [int(line.split()[1]) for line in out.splitlines() if line.startswith("committed ")]
         committed += done
         torn_windows += any(p.name.startswith(".tmp-") for p in path.iterdir()) if path.exists() else 0
+        if not path.exists():  # killed before it created the cache (a slow start on a loaded machine)
+            assert done == []
+            continue
         # after every kill: each committed entry is there, bit for bit, and everything readable verifies
         with TemporalCache.open(path) as r:
             for c in done:

@@ -249,9 +249,14 @@ class CacheReader(KeyQueries, ReconstructMixin):
 
     def get(self, field: str, cycle: int, domain_id: int) -> bytes:
         """The model bytes of an entry, checksum verified (CacheCorruptError naming file/field/cycle/domain)."""
-        row = self._index.row((field, int(cycle), int(domain_id)))
+        key = (field, int(cycle), int(domain_id))
+        row = self._index.row(key)
+        if row is not None and not self._index.path(row).exists():
+            # a live writer merged or rewrote that segment after we scanned: its entries are in a newer file
+            self._index = _scan(self.path)
+            row = self._index.row(key)
         if row is None:
-            raise self._missing(field, int(cycle), int(domain_id))
+            raise self._missing(*key)
         return read_entry(self._index.path(row), row, self._handle(row.segment))
 
     def put(self, *args: Any, **kwargs: Any) -> None:

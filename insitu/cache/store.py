@@ -53,6 +53,10 @@ DROP_REASONS = ("keep_last", "keep_every", "disk_budget", "base_replaced")
 #: model bytes per segment file a commit aims at: each file costs ~2 KB of HDF5 structure, so small
 #: entries share files, but a file is rewritten when some of its entries are dropped: keep that cheap
 SEGMENT_BYTES = 256 * 1024
+#: once a rank has this many small segments (under SMALL_SEGMENT bytes), they are merged: each file costs
+#: ~3 KB of HDF5 structure and index, more than the model bytes of a small block committed every cycle
+COMPACT_AFTER = 16
+SMALL_SEGMENT = 64 * 1024
 
 
 class TemporalCache(KeyQueries, ReconstructMixin):
@@ -192,6 +196,7 @@ class TemporalCache(KeyQueries, ReconstructMixin):
         self._wait_behind()
         self._check_open()
         self._commit(self._mem.dirty())
+        self._compact()
         self._save_drop_counts()
         return len(self._mem.dirty())
 
@@ -425,6 +430,41 @@ class TemporalCache(KeyQueries, ReconstructMixin):
                 return
             if not self._write_segment(entries):
                 return
+        self._remove_segment_file(seg)
+
+    def _compact(self) -> None:
+        """Merge this rank's small segments (see COMPACT_AFTER) into files of up to SEGMENT_BYTES.
+
+        The merged file is written (atomically, with a higher seq) before the old ones are removed, so a
+        crash in between leaves duplicates, the newest winning (see the format's atomic commits), never a
+        lost entry; entries are re-read from disk, so their checksums are verified on the way.
+        """
+        small = sorted((sg for sg in self._disk.segments.values() if sg.size < SMALL_SEGMENT), key=lambda sg: sg.seq)
+        if len(small) < COMPACT_AFTER:
+            return
+        groups: list[list[SegmentInfo]] = []
+        size = SEGMENT_BYTES
+        for seg in small:
+            if size + seg.size > SEGMENT_BYTES:
+                groups.append([])
+                size = 0
+            groups[-1].append(seg)
+            size += seg.size
+        for group in (g for g in groups if len(g) > 1):
+            rows = [r for seg in group for r in seg.rows if self._disk.row(r.key) is r]
+            try:
+                entries = [(r.field, r.cycle, r.domain, read_entry(self._disk.path(r), r), r.meta, r.base_cycle)
+                           for r in rows]
+            except CacheCorruptError as exc:
+                self._warn(f"insitu cache: small segments not merged ({exc}); they are kept as they are")
+                continue
+            if entries and not self._write_segment(entries):
+                return
+            for seg in group:
+                self._remove_segment_file(seg)
+
+    def _remove_segment_file(self, seg: SegmentInfo) -> None:
+        """Forget a segment whose live entries are elsewhere now, and unlink its file."""
         self._disk.remove_segment(seg.name)
         self._journal_dead += 1
         if self._journal_dead > max(256, len(self._disk.segments)):  # keep the journal about the live segments
