@@ -10,29 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from support.cache_common import decomposition, entry_file_offset, make_entry
+from support.cache_common import make_entry
+from support.series_common import CYCLES, TIMES, damage, write_cache
 
 from insitu.cache import TemporalCache
 from insitu.cli.command import main
 
 INSITU = Path(sys.executable).parent / "insitu"
-CYCLES = (0, 5, 9)
-TIMES = {0: 0.0, 5: 2.5, 9: 4.75}
-
-
-def write_cache(path: Path, cycles=CYCLES, times=TIMES, shapes=None) -> Path:
-    """energy (vertex) and pressure (element) on 4 domains of a 10x12x14 grid; one segment file per cycle."""
-    with TemporalCache(path) as c:
-        for cycle in cycles:
-            shape = (shapes or {}).get(cycle, (10, 12, 14))
-            for d, start, dims in decomposition(shape, (2, 2, 1)):
-                for fi, field in enumerate(("energy", "pressure")):
-                    _, b, meta = make_entry(100 * cycle + 10 * d + fi, start=start, owned_shape=dims,
-                                            association=("vertex", "element")[fi],
-                                            time=None if times is None else times[cycle])
-                    c.put(field, cycle, d, b, meta)
-            c.flush()
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -133,13 +117,7 @@ def test_pvd_collection_names_each_cycles_vti_with_its_time(cache, tmp_path, fie
 
 def test_a_damaged_cycle_is_skipped_with_one_line_and_the_others_written(tmp_path, capsys):
     cache = write_cache(tmp_path / "c")
-    with TemporalCache.open(cache) as r:  # flip bytes of one entry of cycle 5
-        row = r.index.row(("energy", 5, 2))
-        seg = r.index.path(row)
-    raw = bytearray(seg.read_bytes())
-    at = entry_file_offset(seg, row.row)
-    raw[at + 20: at + 36] = bytes(b ^ 0xFF for b in raw[at + 20: at + 36])
-    seg.write_bytes(bytes(raw))
+    damage(cache, "energy", 5, 2)
     for name in ("run.vtkhdf", "run.pvd"):
         assert main(["export", str(cache), "--field", "energy", "-o", str(tmp_path / name)]) == 1
         captured = capsys.readouterr()
