@@ -181,7 +181,8 @@ def open_cache_dataset(path: str | os.PathLike, *, fields: Iterable[str] | None 
         coords["time" if dims["cycle"] == "cycle" else f"time_{field}"] = (
             dims["cycle"], axes["time"], {"long_name": "simulation time (NaN: not recorded)"})
         for a in AXES:
-            coords.setdefault(dims[a], (dims[a], axes[a], {"long_name": f"{a} of the {where} (world coordinates)"}))
+            coords.setdefault(dims[a], (dims[a], axes[a], {"long_name": a,
+                                                           "description": f"world {a} of the {where}"}))
         coords[f"psnr_{field}"] = (dims["cycle"], np.array([np.nan if f.psnr_min is None else f.psnr_min
                                                              for f in figures]),
                                    {"long_name": f"{field}: worst domain's PSNR at compression", "units": "dB"})

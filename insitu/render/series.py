@@ -50,17 +50,21 @@ class Frame:
 def series_times(cycles: Sequence[int], times: Sequence[float | None]) -> tuple[list[float], str | None]:
     """The time of each step: the simulation times when every cycle has one and they increase, else the cycle
     numbers (a time slider needs increasing values), with the reason as the second item."""
+    why = None
     if any(t is None or not math.isfinite(t) for t in times):
-        return [float(c) for c in cycles], "some cycles have no simulation time: the steps' times are the cycle numbers"
-    if any(b <= a for a, b in zip(times, times[1:])):  # type: ignore[operator]
-        return [float(c) for c in cycles], "the simulation times do not increase: the steps' times are the cycle numbers"
+        why = "some cycles have no simulation time"
+    elif any(b <= a for a, b in zip(times, times[1:])):  # type: ignore[operator]
+        why = "the simulation times do not increase"
+    if why:
+        return [float(c) for c in cycles], f"{why}: the steps' times are the cycle numbers"
     return [float(t) for t in times], None  # type: ignore[arg-type]
 
 
 def same_grid(a: Any, b: Any) -> bool:
     """Whether two GridGeometry place the same samples (dims, association, origin and spacing)."""
     return (tuple(a.dims) == tuple(b.dims) and a.association == b.association
-            and np.allclose(a.origin, b.origin, rtol=1e-12, atol=0) and np.allclose(a.spacing, b.spacing, rtol=1e-12, atol=0))
+            and np.allclose(a.origin, b.origin, rtol=1e-12, atol=0)
+            and np.allclose(a.spacing, b.spacing, rtol=1e-12, atol=0))
 
 
 def _image_group(root: Any, name: str, geo: Any) -> Any:
