@@ -37,7 +37,7 @@ def read_vtkhdf(path: Path) -> tuple[list[float], list]:
     reader.SetFileName(str(path))
     reader.UpdateInformation()
     info = reader.GetOutputInformation(0)
-    times = list(info.Get(vtk.vtkStreamingDemandDrivenPipeline.TIME_STEPS()))
+    times = list(info.Get(vtk.vtkStreamingDemandDrivenPipeline.TIME_STEPS()) or ())  # none for one step
     images = []
     for k in range(reader.GetNumberOfSteps()):
         reader.SetStep(k)
@@ -92,7 +92,7 @@ def test_vtkhdf_layout_follows_the_specification(cache, tmp_path):
         steps = root["Steps"]
         assert steps.attrs["NSteps"] == 2 and list(steps["Values"]) == [2.5, 4.75]
         assert list(steps["PointDataOffsets/energy"]) == [0, 1]
-        assert list(f["insitu/cycles"]) == [5, 9]
+        assert list(f["insitu/cycles"]) == [5, 9] and list(f["insitu/times"]) == [2.5, 4.75]
 
 
 @pytest.mark.parametrize("field", ["energy", "pressure"])
@@ -180,3 +180,17 @@ def test_one_cycle_selected_with_cycles_still_writes_a_vti(cache, tmp_path):
     out = tmp_path / "one.npy"
     assert main(["export", str(cache), "--field", "energy", "--cycles", "last:1", "-o", str(out)]) == 0
     assert np.array_equal(np.load(out), decoded(cache, "energy", 9))
+
+
+def test_a_field_name_with_separators_stays_inside_the_target(tmp_path):
+    path = tmp_path / "c"
+    with TemporalCache(path) as c:
+        c.put("../up/e", 0, 0, *make_entry(0, time=0.0)[1:])
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["export", str(path), "--field", "../up/e", "-o", str(out / "s.vtkhdf")]) == 0
+    assert main(["export", str(path), "--field", "../up/e", "-o", str(out / "s.pvd")]) == 0
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == ["s", "s.pvd", "s.vtkhdf", "s/___up_e_000000.vti"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c", "out"]
+    times, (img,) = read_vtkhdf(out / "s.vtkhdf")  # one cycle: a static image, as VTK reads one step
+    assert np.array_equal(values_of(img, "___up_e", (6, 7, 8)), decoded(path, "../up/e", 0))

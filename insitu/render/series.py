@@ -8,7 +8,9 @@
   ``Steps`` (attribute ``NSteps``, dataset ``Values`` = the times,
   ``PointDataOffsets/NAME`` or ``CellDataOffsets/NAME`` = each step's index
   along the first axis). Every step shares one grid (ImageData has one
-  extent). The cycle numbers are kept beside it in ``/insitu/cycles``
+  extent). One cycle alone is written as a static image (no time axis, no
+  ``Steps``: VTK reads a one-step file as static). The cycle numbers and
+  times are kept beside it in ``/insitu/cycles`` and ``/insitu/times``
   (groups outside ``/VTKHDF`` are for readers' own use).
 * :func:`write_pvd`: ``NAME.pvd`` (a VTK XML ``Collection``, each entry's
   ``timestep`` the time) and one ``.vti`` per cycle in the folder ``NAME/``
@@ -88,6 +90,7 @@ def _image_group(root: Any, name: str, geo: Any) -> Any:
 def write_vtkhdf(path: str | os.PathLike, name: str, frames: Iterable[Frame]) -> list[int]:
     """Write ``frames`` of field ``name`` as one temporal VTKHDF ImageData file; the cycles written, in order.
 
+    The array is named ``safe_name(name)`` (HDF5 reads ``/`` as a group separator).
     The file appears at ``path`` only once complete (written as ``path.part``, then renamed);
     no frame: nothing is written. ValueError when a frame's grid differs from the first's.
     """
@@ -95,6 +98,7 @@ def write_vtkhdf(path: str | os.PathLike, name: str, frames: Iterable[Frame]) ->
 
     path = Path(path)
     part = path.with_name(path.name + ".part")
+    field, name = name, safe_name(name)  # an HDF5 name: no '/' (a group separator), no leading '.'
     cycles: list[int] = []
     times: list[float] = []
     try:
@@ -114,20 +118,31 @@ def write_vtkhdf(path: str | os.PathLike, name: str, frames: Iterable[Frame]) ->
                 times.append(float(fr.time))
             if first is None:
                 return []
-            steps = root.create_group("Steps")
-            steps.attrs["NSteps"] = np.int64(len(cycles))
-            steps.create_dataset("Values", data=np.array(times, dtype=np.float64))
-            offsets = np.arange(len(cycles), dtype=np.int64)  # step k is row k of the array
-            element = first.geo.association == "element"
-            steps.create_group("CellDataOffsets" if element else "PointDataOffsets").create_dataset(name, data=offsets)
-            steps.create_group("PointDataOffsets" if element else "CellDataOffsets")
             mine = f.create_group("insitu")  # outside /VTKHDF: ignored by VTK, kept for people
             mine.create_dataset("cycles", data=np.array(cycles, dtype=np.int64))
-            mine.attrs["field"] = name
+            mine.create_dataset("times", data=np.array(times, dtype=np.float64))
+            mine.attrs["field"] = field  # as the cache names it
+            if len(cycles) == 1:  # VTK reads a one-step file as a static image: no time axis then
+                group, one = data.parent, data[0]  # type: ignore[union-attr]
+                del group[name]
+                group.create_dataset(name, data=one)
+            else:
+                _steps(root, name, first.geo.association, times)
         os.replace(part, path)
     finally:
         part.unlink(missing_ok=True)
     return cycles
+
+
+def _steps(root: Any, name: str, association: str, times: list[float]) -> None:
+    """The ``Steps`` group of a temporal file: the times, and step k at row k of the array."""
+    steps = root.create_group("Steps")
+    steps.attrs["NSteps"] = np.int64(len(times))
+    steps.create_dataset("Values", data=np.array(times, dtype=np.float64))
+    offsets = np.arange(len(times), dtype=np.int64)
+    element = association == "element"
+    steps.create_group("CellDataOffsets" if element else "PointDataOffsets").create_dataset(name, data=offsets)
+    steps.create_group("PointDataOffsets" if element else "CellDataOffsets")
 
 
 def pvd_folder(path: str | os.PathLike) -> Path:
