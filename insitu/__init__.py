@@ -27,8 +27,10 @@ def open(path: str | os.PathLike, **kwargs: Any) -> "xarray.Dataset":
         >>> t.sel(z=0.5, method="nearest").plot()     # decodes the latest cycle only
         >>> ds["psnr_temperature"].to_series()        # quality per cycle, from the index
     """
-    import xarray
-
+    try:
+        import xarray
+    except ImportError:
+        raise ImportError("insitu.open needs xarray: pip install 'insitu-inr[xarray]'") from None
     from insitu.xarray_backend import InsituBackendEntrypoint
 
     return xarray.open_dataset(os.fspath(path), engine=InsituBackendEntrypoint, **kwargs)
