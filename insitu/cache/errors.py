@@ -57,3 +57,7 @@ class CacheReadOnlyError(CacheError):
 
 class CacheBudgetError(CacheError, ValueError):
     """A memory or disk budget that is malformed or too small."""
+
+
+class GridTooLargeError(CacheError):
+    """A grid whose size comes from the cache's metadata is larger than this machine's memory allows."""

@@ -1,8 +1,7 @@
 """One cycle's global grid as readers outside the renderer see it (``insitu export``, the xarray backend).
 
-* :func:`check_grid_size` judges the grid a cycle's metadata describes before any
-  array is allocated, so a cache that asks for a huge grid gives one clear line
-  instead of a MemoryError;
+* the grid a cycle's metadata describes is judged (:func:`insitu.cache.meta.check_grid_size`) before
+  any array is allocated, so a cache that asks for a huge grid gives one clear line, not a MemoryError;
 * :func:`decode_grid` decodes and assembles one cycle, and names the cycle when a
   domain of it cannot be decoded (:class:`CycleDamagedError`);
 * :func:`cycle_figures` are a cycle's time, compression ratio and worst-domain
@@ -10,21 +9,15 @@
 """
 from __future__ import annotations
 
-import math
-import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 import numpy as np
 
 from insitu.cache.errors import CacheError
-from insitu.cache.meta import human_bytes
+from insitu.cache.meta import check_grid_size
 from insitu.cache.replay import GridGeometry
 from insitu.cache.summary import _group
-
-
-class GridTooLargeError(CacheError):
-    """A cycle's global grid (from its metadata) is larger than this machine's memory allows."""
 
 
 class CycleDamagedError(CacheError):
@@ -34,27 +27,6 @@ class CycleDamagedError(CacheError):
         super().__init__(message)
         self.field = field
         self.cycle = cycle
-
-
-def memory_limit() -> int:
-    """Bytes one decoded grid may take: half of the machine's physical memory (1 TiB when unknown)."""
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
-    except (ValueError, OSError, AttributeError):  # not POSIX: no way to ask, trust the metadata
-        return 1 << 40
-
-
-def check_grid_size(geo: GridGeometry, where: str, limit: int | None = None) -> int:
-    """The float32 bytes of ``geo``'s grid; GridTooLargeError naming ``where`` when above ``limit``
-    (default :func:`memory_limit`)."""
-    nbytes = 4 * math.prod(geo.dims)
-    limit = memory_limit() if limit is None else int(limit)
-    if nbytes > limit:
-        raise GridTooLargeError(f"{where}: the global grid {tuple(geo.dims)} (z, y, x) would take "
-                                f"{human_bytes(nbytes)} as float32, more than the {human_bytes(limit)} allowed "
-                                "(half of this machine's memory): the cache's extents are wrong or the grid is "
-                                "too large to assemble here")
-    return nbytes
 
 
 def decode_grid(reader: Any, field: str, cycle: int, *, backend: str = "auto",
@@ -68,7 +40,7 @@ def decode_grid(reader: Any, field: str, cycle: int, *, backend: str = "auto",
     """
     where = f"field {field!r} cycle {cycle}"
     geo = reader.geometry(field, cycle)
-    check_grid_size(geo, where)
+    check_grid_size(geo.dims, where)
     try:
         values = reader.reconstruct(field, cycle, blocks=False, backend=backend, progress=progress)
     except CacheError as exc:

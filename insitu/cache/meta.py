@@ -11,7 +11,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
-from insitu.cache.errors import CacheBudgetError, CacheCorruptError, CacheError
+from insitu.cache.errors import CacheBudgetError, CacheCorruptError, GridTooLargeError
 
 if TYPE_CHECKING:  # the cache treats models as opaque bytes; inr is only needed by helpers
     import inr
@@ -196,8 +196,9 @@ def available_memory() -> int:
         return 1 << 62
 
 
-def check_grid_size(dims: Sequence[int], what: str, itemsize: int = 4) -> None:
-    """Refuse, in one line, a grid whose size comes from metadata and which this machine cannot hold.
+def check_grid_size(dims: Sequence[int], what: str, itemsize: int = 4, limit: int | None = None) -> int:
+    """The bytes of a grid whose size comes from metadata; one-line ``GridTooLargeError`` naming ``what`` when this
+    machine cannot hold it (more than ``limit``, default the memory available now).
 
     Sizes read from a cache are data: a damaged or hostile index could ask for any size, and an
     allocation that fails deep in numpy says nothing about which entry asked for it.
@@ -205,7 +206,9 @@ def check_grid_size(dims: Sequence[int], what: str, itemsize: int = 4) -> None:
     if len(dims) != 3 or any(int(n) <= 0 for n in dims):
         raise CacheCorruptError(f"{what}: grid dims {tuple(dims)} are not three positive sizes")
     need = math.prod(int(n) for n in dims) * itemsize
-    have = available_memory()
+    have = available_memory() if limit is None else int(limit)
     if need > have:
-        raise CacheError(f"{what}: the grid {tuple(int(n) for n in dims)} needs {human_bytes(need)}, more than the "
-                         f"{human_bytes(have)} of memory available here")
+        raise GridTooLargeError(f"{what}: the grid {tuple(int(n) for n in dims)} (z, y, x) needs {human_bytes(need)}, "
+                                f"more than the {human_bytes(have)} of memory available here: the cache's extents are "
+                                "wrong or the grid is too large to assemble on this machine")
+    return need

@@ -120,7 +120,8 @@ def _series(args: argparse.Namespace, out: Path, suffix: str) -> int:
     import shutil
 
     from insitu.cache import CacheError
-    from insitu.cache.grid import check_grid_size, cycle_figures
+    from insitu.cache.grid import cycle_figures
+    from insitu.cache.meta import check_grid_size
     from insitu.cache.meta import human_bytes
 
     if suffix == ".pvd" and pvd_folder(out).exists() and not pvd_folder(out).is_dir():
@@ -131,7 +132,7 @@ def _series(args: argparse.Namespace, out: Path, suffix: str) -> int:
         cycles = select(args.cycles or "all", _cycles_of(reader, args.field))
         try:  # everything the metadata tells, before any decode
             geos = [reader.geometry(args.field, c) for c in cycles]
-            total = sum(check_grid_size(g, f"field {args.field!r} cycle {c}") for c, g in zip(cycles, geos))
+            total = sum(check_grid_size(g.dims, f"field {args.field!r} cycle {c}") for c, g in zip(cycles, geos))
             times, note = series_times(cycles, [cycle_figures(reader, args.field, c).time for c in cycles])
         except CacheError as exc:
             raise CliError(str(exc)) from None

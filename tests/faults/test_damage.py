@@ -142,7 +142,7 @@ def test_a_grid_size_from_metadata_is_checked_before_it_is_allocated(tmp_path, m
         cache.put("f", 1, 0, blob, huge)
     assert main(["export", "c", "--field", "f", "--cycle", "1", "-o", "one.npy"]) != 0
     err = capsys.readouterr().err
-    assert "(40000, 40000, 40000) needs 256.00 TB" in err and "memory available" in err
+    assert "(40000, 40000, 40000) (z, y, x) needs 256.00 TB" in err and "memory available" in err
     assert "Traceback" not in err and "MemoryError" not in err
     assert main(["replay", "c", "--field", "f", "-o", "frames", "--size", "32x32"]) == 1
     err = capsys.readouterr().err
