@@ -134,11 +134,11 @@ class RenderSpec:
         return Plot(self.plot, tf, shading=self.shading, **kw)
 
 
-def annotations_for(spec: RenderSpec, layers: Sequence[tuple[str, Plot]], lattice: Lattice, cycle: int,
+def annotations_for(enabled: bool, layers: Sequence[tuple[str, Plot]], lattice: Lattice, cycle: int,
                     time: float | None) -> Annotations | None:
-    """The annotations of a picture drawn by ``spec`` (None when it asks for none): one colour bar per
-    (field name, plot) layer over the range its colours span, the cycle and time, the lattice's outline."""
-    if not spec.annotations:
+    """The annotations of a picture (None when not ``enabled``): one colour bar per (field name, plot) layer
+    over the range its colours span, the cycle and time, the lattice's outline."""
+    if not enabled:
         return None
     legends = tuple(dict.fromkeys(Legend(name, plot.tf.colormap, plot.tf.value_range)  # type: ignore[arg-type]
                                   for name, plot in layers))
@@ -216,7 +216,7 @@ def render_cached(reader: Any, field_name: str, cycles: Sequence[int], spec: Ren
             continue
         plot = spec.make_plot(data_range)
         times = [m.time for m in metas if m.time is not None]
-        notes = annotations_for(spec, [(field_name, plot)], lattice, cycle, times[0] if times else None)
+        notes = annotations_for(spec.annotations, [(field_name, plot)], lattice, cycle, times[0] if times else None)
         out.written += render_views([(plot, pieces)], lattice, spec.camera, spec.width,
                                     spec.height, comm, cycle, background=spec.background,
                                     image_path=inside(output_dir, image_name(prefix, cycle) + ".png"),

@@ -241,7 +241,7 @@ def render_scene(spec: SceneSpec, published: Any, comm: Any, cycle: int, errors:
     time = _published_time(published, blocks, [p.field for p in spec.plots])
     written = []
     for r in spec.renders:
-        notes = annotations_for(RenderSpec(annotations=r.annotations), layer_names, lattice, cycle, time)
+        notes = annotations_for(r.annotations, layer_names, lattice, cycle, time)
         path = None
         if not r.cinema:
             # an image_prefix of an actions file is a path as in Ascent (it may name any folder); a name made up
