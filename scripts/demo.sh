@@ -7,5 +7,10 @@
 source "$(dirname "$0")/setup_env.sh"
 # 4 ranks share the machine's cores: one OpenMP thread each
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
-exec mpiexec -n "${DEMO_RANKS:-4}" "$VPY" -m sims.advection --grid 128 --steps 40 --runtime embedded \
-  --output "${DEMO_OUTPUT:-demo_run}" "$@"
+ranks="${DEMO_RANKS:-4}" output="${DEMO_OUTPUT:-demo_run}"
+echo "insitu-inr demo: advection proxy on ${ranks} MPI ranks (128^3, 40 steps${*:+, $*}) -> ${output}/ (1-2 min on 2 cores)"
+start=$SECONDS
+rc=0
+mpiexec -n "$ranks" "$VPY" -m sims.advection --grid 128 --steps 40 --runtime embedded --output "$output" "$@" || rc=$?
+echo "insitu-inr demo: $([ "$rc" = 0 ] && echo finished || echo "FAILED (exit $rc)") in $((SECONDS - start)) s"
+exit "$rc"

@@ -90,7 +90,7 @@ def test_replay_not_a_cache(tmp_path, capsys):
 
 
 def test_replay_camera_that_sees_nothing_warns(cache, tmp_path, capsys):
-    assert main(["replay", str(cache), "--cycles", "0", "--size", "32x32", "-o", str(tmp_path),
+    assert main(["replay", str(cache), "--cycles", "0", "--size", "32x32", "-o", str(tmp_path), "--no-annotations",
                  "--camera", "look_at=500;500;500,position=500;500;600"]) == 0
     assert "sees none of the data" in capsys.readouterr().err
     assert png(tmp_path / "f_000000.png").max() == 0  # black background only

@@ -55,6 +55,31 @@ def test_volume_and_pseudocolor_scenes_write_named_images(rt, tmp_path):
     assert sorted(Path(p).name for p in rt.info()["images"]) == ["surf.png", "vol_0003.png"]
 
 
+def test_scene_pictures_are_annotated_unless_a_render_says_annotations_false(rt, tmp_path):
+    """Annotated by default (the colour bar of the plot's colormap, the cycle and time); bare with
+    ``annotations: false`` (as Ascent writes it)."""
+    import matplotlib
+
+    from insitu.render.annotate import layout
+
+    publish(rt, cycle=7)
+    size = {"image_width": 200, "image_height": 160, "camera": {"azimuth": 30, "elevation": 25}}
+    rt.execute([{"action": "add_scenes", "scenes": {"s": {
+        "plots": {"p": {"type": "volume", "field": "temp", "color_table": {"name": "Viridis"}}},
+        "renders": {"on": dict(size, image_prefix="on_%04d"),
+                    "off": dict(size, image_prefix="off_%04d", annotations="false")}}}}])
+    on, off = png(tmp_path / "on_0007.png"), png(tmp_path / "off_0007.png")
+    lay = layout(200, 160, 1)
+    x0, y0, x1, y1 = lay.bars[0]
+    top, bottom = np.rint(np.asarray(matplotlib.colormaps["viridis"]([1.0, 0.0]))[:, :3] * 255)
+    assert np.abs(on[y0, (x0 + x1) // 2] - top).max() <= 2
+    assert np.abs(on[y1 - 1, (x0 + x1) // 2] - bottom).max() <= 2
+    assert np.abs(off[y0:y1, x0:x1]).max() < 40
+    tx, ty, f = lay.title[0], lay.title[1], lay.font_size
+    assert (on[ty: ty + f + 2, tx: tx + 8 * f].min(axis=-1) > 180).sum() >= 5  # "cycle 7   t = 0.3"
+    assert (off[ty: ty + f + 2, tx: tx + 8 * f].min(axis=-1) > 180).sum() == 0
+
+
 def test_cinema_render_and_reconstruction_source(rt, tmp_path):
     """af.compress then a scene of the reconstruction; a cinema render writes a database."""
     publish(rt, cycle=5)

@@ -14,8 +14,8 @@ from insitu.cache import TemporalCache
 
 from support.cache_common import entry_file_offset
 from insitu.viewer.data import CacheView, CycleUnavailable
-from support.browser import (INSTALL_HINT, Deadline, ViewerProcess, coloured_fraction, drawn_fraction, find_browser,
-                             headless_chrome, shot)
+from support.browser import (INSTALL_HINT, Deadline, ViewerProcess, coloured_fraction, console_errors,
+                             drawn_fraction, find_browser, headless_chrome, shot)
 from insitu.viewer.sample import make_sample_cache
 
 CYCLES = (0, 10, 20, 30)
@@ -208,13 +208,24 @@ def server(cache, tmp_path):
 
 @pytest.mark.browser
 @pytest.mark.timeout(BROWSER_BUDGET_S + 60)
-def test_browser_scrub_and_recolour(server, browser, tmp_path):
+def test_browser_scrub_and_recolour(cache, server, browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     deadline = Deadline(BROWSER_BUDGET_S)
+    console_errors(browser)  # forget what earlier pages logged
     browser.get(server.url)
     label = lambda: browser.find_element(By.ID, "cycle-label").text  # noqa: E731
+    # the page is named after the cache, shows its whole path and opens at the newest cycle (here the corrupt one)
+    deadline.until(lambda: label() == f"cycle {BAD_CYCLE}", "the page to open at the newest cycle")
+    assert browser.title == "run.cache - insitu view"
+    path_box = browser.find_element(By.ID, "cache-path")
+    assert path_box.text.replace("\n", "") == str(cache.resolve())
+    assert path_box.size["width"] <= browser.find_element(By.ID, "capacity").size["width"] + 1  # wrapped, not cut
+    assert "capacity factor" in browser.find_element(By.ID, "capacity").text
+    thumb = browser.find_element(By.CSS_SELECTOR, "#cycle-slider .v-slider-thumb")
+    thumb.click()
+    thumb.send_keys(Keys.HOME)
     deadline.until(lambda: label() == "cycle 0", "the page to show cycle 0")
 
     # the volume is drawn: coloured pixels (the outline around it is grey, the background dark)
@@ -224,9 +235,10 @@ def test_browser_scrub_and_recolour(server, browser, tmp_path):
     assert drawn_fraction(slice0) > 0.2
     assert "2 (written by 2 ranks)" in browser.find_element(By.ID, "cycle-meta").text
 
+    # the colour bar: the colormap's colours (viridis), over the field's value range
+    deadline.until(lambda: coloured_fraction(shot(browser, "colorbar")) > 0.2, "the colour bar")
+
     # one step of the cycle slider: the label and the picture change (the blob moved)
-    thumb = browser.find_element(By.CSS_SELECTOR, "#cycle-slider .v-slider-thumb")
-    thumb.click()
     thumb.send_keys(Keys.ARROW_RIGHT)
     deadline.until(lambda: label() == "cycle 10", "the label to show cycle 10")
     deadline.until(lambda: np.abs(shot(browser, "slice-view").astype(float) - slice0).mean() > 2,
@@ -248,6 +260,7 @@ def test_browser_scrub_and_recolour(server, browser, tmp_path):
                                    if e.text.strip() == "gray"], "the colormap menu")[0]
     deadline.until(lambda: item.click() or True, "the gray entry to take the click (the menu may still be scrolling)")
     deadline.until(lambda: colourfulness(shot(browser, "slice-view")) < 5, "grey slice colours")
+    deadline.until(lambda: coloured_fraction(shot(browser, "colorbar")) < 0.001, "a grey colour bar")
     Path(tmp_path / "gray.png").write_bytes(browser.get_screenshot_as_png())
     # the volume is recoloured too: still drawn, but no coloured pixel left
     vol_gray = deadline.until(lambda: (lambda im: im if coloured_fraction(im) < 0.001 else None)(
@@ -274,14 +287,59 @@ def test_browser_scrub_and_recolour(server, browser, tmp_path):
     deadline.until(lambda: "mdi-play" in play.get_attribute("innerHTML"), "the button to show 'play' (paused)")
     # paused: the label settles (a step already under way may still land) and then holds for three play periods
     deadline.steady(label, PLAY_S * 3 + 0.1, "the cycle label after pause")
+    # nothing went wrong in the page: no failed request (the /paraview/ session lookup is answered), no exception
+    assert console_errors(browser, server.url) == []
+    browser.get("about:blank")  # leave the page while its server still runs
 
 
 @pytest.mark.browser
 @pytest.mark.timeout(BROWSER_BUDGET_S + 60)
-def test_browser_shows_cycles_written_while_open(browser, tmp_path):
-    """A simulation keeps writing: the open page's slider grows (the viewer reopens the cache every --poll s)."""
+def test_browser_switches_fields(browser, tmp_path):
+    """The field menu: the other field's cycles (at its newest), its colour bar, its picture; no console errors."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
+
+    path = tmp_path / "two.cache"
+    make_sample_cache(path, shape=(12, 12, 12), cycles=(0, 1, 2), ranks=1, max_steps=10, ratio=2,
+                      more_fields=("pressure",))
+    make_sample_cache(path, shape=(12, 12, 12), cycles=(3,), ranks=1, max_steps=10, ratio=2)  # energy only
+    deadline = Deadline(BROWSER_BUDGET_S)
+    console_errors(browser)
+    with ViewerProcess(path, tmp_path / "server.log", "--poll", "0") as server:
+        browser.get(server.url)
+        label = lambda: browser.find_element(By.ID, "cycle-label").text  # noqa: E731
+        text = lambda: browser.find_element(By.ID, "cycles-text").text  # noqa: E731
+        deadline.until(lambda: label() == "cycle 3" and "4 cycles: 0 .. 3" in text(), "energy at its newest cycle")
+        deadline.until(lambda: drawn_fraction(shot(browser, "slice-view")) > 0.2, "the energy slice")
+        slice_energy = shot(browser, "slice-view").astype(float)
+        bar_energy = browser.find_element(By.ID, "colorbar").get_attribute("src")
+        browser.find_element(By.CSS_SELECTOR, "#field-select .v-field").click()
+        item = deadline.until(lambda: [e for e in browser.find_elements(By.CSS_SELECTOR, ".v-overlay .v-list-item")
+                                       if e.text.strip() == "pressure"], "the field menu")[0]
+        deadline.until(lambda: item.click() or True, "the pressure entry to take the click")
+        deadline.until(lambda: label() == "cycle 2" and "3 cycles: 0 .. 2" in text(), "pressure at its newest cycle")
+        deadline.until(lambda: browser.find_element(By.ID, "colorbar").get_attribute("src") != bar_energy,
+                       "the colour bar of pressure (its name and range)")
+        deadline.until(lambda: np.abs(shot(browser, "slice-view").astype(float) - slice_energy).mean() > 2,
+                       "the pressure slice")
+        assert console_errors(browser, server.url) == []
+        browser.get("about:blank")
+
+
+WRITER = """
+import sys, time
+from insitu.viewer.sample import make_sample_cache
+for cycle in (2, 3, 4):
+    time.sleep(0.5)
+    make_sample_cache(sys.argv[1], shape=(12, 12, 12), cycles=(cycle,), ranks=1, max_steps=10, ratio=2)
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(BROWSER_BUDGET_S + 60)
+def test_browser_follows_a_writer_process(browser, tmp_path):
+    """A writer process appends cycles while the page is open: the slider's maximum grows and the page, left at
+    the newest cycle, follows (the viewer looks every --poll s)."""
+    from selenium.webdriver.common.by import By
 
     path = tmp_path / "live.cache"
     make_sample_cache(path, shape=(12, 12, 12), cycles=(0, 1), ranks=1, max_steps=10, ratio=2)
@@ -289,15 +347,22 @@ def test_browser_shows_cycles_written_while_open(browser, tmp_path):
     with ViewerProcess(path, tmp_path / "server.log", "--poll", "0.5") as server:
         browser.get(server.url)
         text = lambda: browser.find_element(By.ID, "cycles-text").text  # noqa: E731
-        deadline.until(lambda: "2 cycles: 0 .. 1" in text(), "the page")
-        make_sample_cache(path, shape=(12, 12, 12), cycles=(2,), ranks=1, max_steps=10, ratio=2)
-        deadline.until(lambda: "3 cycles: 0 .. 2" in text(), "the new cycle to appear")
-        # and it can be shown
-        thumb = browser.find_element(By.CSS_SELECTOR, "#cycle-slider .v-slider-thumb")
-        thumb.click()
-        thumb.send_keys(Keys.END)
-        deadline.until(lambda: browser.find_element(By.ID, "cycle-label").text == "cycle 2", "cycle 2")
-
+        label = lambda: browser.find_element(By.ID, "cycle-label").text  # noqa: E731
+        slider_max = lambda: browser.find_element(  # noqa: E731
+            By.CSS_SELECTOR, "#cycle-slider .v-slider-thumb").get_attribute("aria-valuemax")
+        deadline.until(lambda: "2 cycles: 0 .. 1" in text() and label() == "cycle 1", "the page at cycle 1")
+        assert slider_max() == "1"
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], env=dict(os.environ, OMP_NUM_THREADS="1"))
+        try:
+            deadline.until(lambda: slider_max() == "4" and "5 cycles: 0 .. 4" in text(), "the slider to grow to 4")
+            deadline.until(lambda: label() == "cycle 4", "the page to follow to the newest cycle")
+            assert writer.wait(timeout=60) == 0
+            assert console_errors(browser, server.url) == []
+            browser.get("about:blank")
+        finally:
+            if writer.poll() is None:
+                writer.kill()
+                writer.wait()
 
 
 def test_a_frame_still_being_encoded_is_asked_for_until_it_comes():

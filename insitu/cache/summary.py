@@ -1,9 +1,55 @@
 """Figures of what a cache holds (fields, cycles, domains, bytes, ratio, PSNR): ``insitu info`` prints them,
-the end-of-run report and the viewer read them."""
+the end-of-run report and the viewer read them.
+
+The capacity factor is defined here once (:func:`capacity`): raw float32 bytes of every cached block / every
+byte of the cache folder on disk (segments, journals, marker, locks, drop counters, anything else in it).
+The run summary, ``insitu info`` and the viewer all print :meth:`Capacity.text` of it.
+"""
 from __future__ import annotations
 
 import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+
+def folder_bytes(path: str | os.PathLike) -> int:
+    """Bytes of every file under ``path`` (0 for files that vanish while we look: a writer's rename)."""
+    total = 0
+    for p in Path(path).rglob("*"):
+        try:
+            if p.is_file():
+                total += p.stat().st_size
+        except OSError:
+            continue
+    return total
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """How many raw bytes the cache holds per byte it costs: ``factor`` = ``raw_bytes`` / ``folder_bytes``."""
+
+    raw_bytes: int
+    folder_bytes: int
+
+    @property
+    def factor(self) -> float | None:
+        return self.raw_bytes / self.folder_bytes if self.folder_bytes else None
+
+    def text(self) -> str:
+        """The one way the figure is printed (run summary, ``insitu info``, viewer)."""
+        from insitu.cache.meta import human_bytes
+
+        if self.factor is None:
+            return "capacity factor n/a (empty cache folder)"
+        return (f"capacity factor {self.factor:.1f}x (raw float32 {human_bytes(self.raw_bytes)} / cache folder "
+                f"{human_bytes(self.folder_bytes)} on disk)")
+
+
+def capacity(reader: Any) -> Capacity:
+    """The capacity of the cache ``reader`` reads: raw float32 bytes of its indexed entries / its folder's bytes."""
+    return Capacity(sum(r.meta.raw_bytes for r in reader.index.rows()), folder_bytes(reader.path))
 
 
 def _psnr_stats(values: list[float | None]) -> dict[str, Any]:
@@ -54,6 +100,8 @@ def summary(reader: Any, per_cycle: bool = False) -> dict[str, Any]:
                 f["per_cycle"][str(c)] = g
         out["fields"][field] = f
     out["total"] = _group(all_rows)
+    cap = capacity(reader)
+    out["folder_bytes"], out["capacity"], out["capacity_text"] = cap.folder_bytes, cap.factor, cap.text()
     return out
 
 

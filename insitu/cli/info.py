@@ -64,10 +64,9 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  {c:>10} {time:>12} {g['domains']:>7} {human_bytes(g['stored_bytes']):>11} "
                       f"{_fmt_ratio(g['ratio']):>9}  {_fmt_psnr(g['psnr'])}")
     if s["fields"]:
-        ratio_disk = t["raw_bytes"] / s["disk_bytes"] if s["disk_bytes"] else None
         print(f"total: raw {human_bytes(t['raw_bytes'])}, stored {human_bytes(t['stored_bytes'])} "
-              f"(ratio {_fmt_ratio(t['ratio'])}; {_fmt_ratio(ratio_disk)} counting the files' overhead), "
-              f"PSNR min/mean/max {_fmt_psnr(t['psnr'])}")
+              f"(model ratio {_fmt_ratio(t['ratio'])}), PSNR min/mean/max {_fmt_psnr(t['psnr'])}")
+        print(s["capacity_text"])
     dropped = {k: v for k, v in s["dropped"].items() if v}
     if dropped:
         print("dropped by retention: " + ", ".join(f"{k} {v}" for k, v in dropped.items()))

@@ -51,6 +51,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--background", default=background, help=R["background"].help(syntax="written r,g,b",
                                                                                   default=f"{background} (black)"))
     p.add_argument("--step", type=float, default=R["step"].default, help=R["step"].help())
+    p.add_argument("--no-annotations", dest="annotations", action="store_false",
+                   help="bare pictures: no colour bar, cycle and time, or outline (af.render's annotations=False)")
     p.add_argument("--cinema", metavar="PHIxTHETA", help="write a Cinema database over a ring of PHI x THETA views "
                                                          "instead of images (af.render's cinema)")
     p.add_argument("--db-name", help="Cinema database name (default: the field's name)")
@@ -141,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
             dict(field=field, cycles=args.cycles, cache=args.cache, output_dir=args.output, image_prefix=args.prefix,
                  plot=args.plot, colormap=args.colormap, opacity=_pairs(args.opacity, "--opacity"),
                  value_range=args.range, camera=_camera(args.camera), width=w, height=h, background=bg,
-                 step=args.step, iso_values=args.iso, cinema=cinema, backend=args.backend), action="replay")
+                 step=args.step, iso_values=args.iso, cinema=cinema, backend=args.backend,
+                 annotations=args.annotations), action="replay")
     except FilterParamError as exc:
         raise CliError(str(exc)) from None
     spec, cinema_views = params.spec(), params.cinema_views()

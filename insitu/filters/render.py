@@ -13,7 +13,8 @@ from typing import Any
 
 from insitu.filters.env import ExtractEnv, FilterResult
 from insitu.filters.params import (CACHE, CYCLES, DECODE_BACKEND, Check, FilterParamError, FilterParams, Invalid,
-                                   Param, ParamSet, path, select_cached, text, via)
+                                   Param, ParamSet, flag, path, select_cached, text,
+                                   via)
 from insitu.render.cached import SPEC_CHECKS, RenderSpec
 from insitu.render.camera import CAMERA_PARAMS
 from insitu.render.raymarch import PLOT_KINDS
@@ -30,7 +31,7 @@ def _spec_default(name: str) -> Any:
 
 def _spec_param(name: str, doc: str, **kw: Any) -> Param:
     """A parameter the filter hands to RenderSpec: its default and check are the renderer's."""
-    if "choices" not in kw:
+    if "choices" not in kw and "check" not in kw:
         kw["check"] = via(SPEC_CHECKS[name]) if name in SPEC_CHECKS else None
     return Param(name, doc, _spec_default(name), **kw)
 
@@ -78,6 +79,8 @@ RENDER_PARAMS = ParamSet("render", [
     _spec_param("height", "image height in pixels"),
     _spec_param("background", "[r, g, b] in [0, 1]", default_doc="black"),
     _spec_param("step", "ray-marching step in cells"),
+    _spec_param("annotations", "draw a colour bar (field name and value range), the cycle and time and the "
+                               "domain's outline on the pictures", check=flag()),
     Param("cinema", "{'phi': N, 'theta': M, 'db_name': NAME}: a Cinema database over a ring of views instead of "
                     "images", check=Check(_cinema, "dict")),
     DECODE_BACKEND,

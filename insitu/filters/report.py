@@ -4,8 +4,8 @@
 ``insitu info``'s figures) and the per-cycle timings the simulation recorded,
 writes ``quality.png`` (PSNR and compression ratio over the cycles) and
 ``summary.json``, and returns the lines to print. The capacity factor is
-honest: raw float32 bytes of every cached block / bytes of the cache folder
-on disk (models, metadata, index).
+:func:`insitu.cache.summary.capacity`'s (raw float32 bytes of every cached
+block / every byte of the cache folder), printed as ``insitu info`` prints it.
 """
 from __future__ import annotations
 
@@ -14,10 +14,6 @@ import math
 import statistics
 from pathlib import Path
 from typing import Any, Sequence
-
-
-def _folder_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def plot_quality(per_cycle: dict[str, dict[int, dict]], path: Path) -> Path:
@@ -61,19 +57,18 @@ def summarize(output_dir: str | Path, timings: Sequence[dict] = (), triggers: Se
     if cache_path.is_dir():
         with CacheReader(cache_path) as reader:
             info = summary(reader, per_cycle=True)
-        disk = _folder_bytes(cache_path)
+        disk = info["folder_bytes"]
         raw = info["total"]["raw_bytes"]
         psnr = info["total"]["psnr"]
         doc.update(cache=str(cache_path), raw_bytes=raw, cache_bytes=disk, model_bytes=info["total"]["stored_bytes"],
-                   capacity=raw / disk if disk else None, psnr=psnr, fields={})
+                   capacity=info["capacity"], psnr=psnr, fields={})
         for field, f in info["fields"].items():
             doc["fields"][field] = {"cycles": len(f["cycles"]), "domains": len(f["domains"]), "ratio": f["ratio"],
                                     "psnr": f["psnr"]}
             lines.append(f"field {field!r}: {len(f['cycles'])} cycles cached ({f['cycles'][0]}..{f['cycles'][-1]}), "
                          f"{len(f['domains'])} domains, model ratio {f['ratio']:.1f}:1, PSNR min "
                          f"{_db(f['psnr']['min'])} mean {_db(f['psnr']['mean'])} dB")
-        lines.append(f"raw float32 {raw / 1e6:.2f} MB -> cache on disk {disk / 1e6:.3f} MB: capacity factor "
-                     f"{raw / disk:.1f}x" if disk else "cache is empty")
+        lines.append(info["capacity_text"])  # the figure insitu info and the viewer print
         per_cycle = {field: {int(c): g for c, g in f["per_cycle"].items()} for field, f in info["fields"].items()}
         if per_cycle:
             try:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from insitu.cache.meta import check_grid_size
+from insitu.render.annotate import Annotations, Legend
 from insitu.render.bricks import Extent, Lattice
 from insitu.render.camera import CameraError
 from insitu.render.camera import check_params as check_camera
@@ -69,6 +70,12 @@ def _render_backend(v: Any) -> None:
         raise ValueError(f"render_backend={v!r} is invalid: valid choices are {list(RENDER_BACKENDS)}")
 
 
+def _annotations(v: Any) -> None:
+    if not isinstance(v, bool):
+        raise ValueError(f"annotations={v!r} must be True or False (a colour bar, the cycle and time, the "
+                         "domain's outline)")
+
+
 def _background(v: Any) -> None:
     bg = _as_list(v)
     if bg is None or len(bg) != 3 or not all(isinstance(x, (int, float)) and 0 <= x <= 1 for x in bg):
@@ -80,7 +87,7 @@ def _background(v: Any) -> None:
 SPEC_CHECKS: dict[str, Callable[[Any], Any]] = {
     "plot": _plot, "colormap": check_colormap, "opacity": check_opacity, "value_range": _value_range,
     "camera": _camera, "width": _pixels("width"), "height": _pixels("height"), "step": _step,
-    "render_backend": _render_backend, "background": _background,
+    "render_backend": _render_backend, "background": _background, "annotations": _annotations,
 }
 
 
@@ -101,6 +108,7 @@ class RenderSpec:
     step: float = 0.5
     shading: bool = True
     render_backend: str = "auto"
+    annotations: bool = True  # colour bar, cycle and time, the domain's outline (insitu.render.annotate)
 
     def check(self, where: str = "render") -> "RenderSpec":
         """Validate every parameter (:data:`SPEC_CHECKS`, then the plot they make together); ValueError
@@ -126,6 +134,17 @@ class RenderSpec:
             isos = [self.iso_values] if isinstance(self.iso_values, (int, float)) else self.iso_values
             kw["iso_values"] = tuple(float(v) for v in isos)
         return Plot(self.plot, tf, shading=self.shading, **kw)
+
+
+def annotations_for(enabled: bool, layers: Sequence[tuple[str, Plot]], lattice: Lattice, cycle: int,
+                    time: float | None) -> Annotations | None:
+    """The annotations of a picture (None when not ``enabled``): one colour bar per (field name, plot) layer
+    over the range its colours span, the cycle and time, the lattice's outline."""
+    if not enabled:
+        return None
+    legends = tuple(dict.fromkeys(Legend(name, plot.tf.colormap, plot.tf.value_range)  # type: ignore[arg-type]
+                                  for name, plot in layers))
+    return Annotations(legends, int(cycle), time, lattice.bounds())
 
 
 def lattice_of(metas: Sequence[Any]) -> Lattice:
@@ -202,11 +221,14 @@ def render_cached(reader: Any, field_name: str, cycles: Sequence[int], spec: Ren
         if (comm.allreduce(failed) if comm is not None else failed):
             out.skipped.append(cycle)
             continue
-        out.written += render_views([(spec.make_plot(data_range), pieces)], lattice, spec.camera, spec.width,
+        plot = spec.make_plot(data_range)
+        times = [m.time for m in metas if m.time is not None]
+        notes = annotations_for(spec.annotations, [(field_name, plot)], lattice, cycle, times[0] if times else None)
+        out.written += render_views([(plot, pieces)], lattice, spec.camera, spec.width,
                                     spec.height, comm, cycle, background=spec.background,
                                     image_path=inside(output_dir, image_name(prefix, cycle) + ".png"),
                                     views=views, cinema=db, step=spec.step, backend=spec.render_backend,
-                                    stats=out.stats)
+                                    stats=out.stats, annotations=notes)
         out.seconds.append(time.perf_counter() - t0)
     if constant and rank == 0:  # one line for the whole call, not one per cycle
         warnings.warn(f"field {field_name!r} is constant at {len(constant)} cycle(s) (cycle {constant[0][0]}: "

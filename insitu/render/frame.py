@@ -138,14 +138,18 @@ def camera_for(lattice: Lattice, params: dict | None, width: int, height: int) -
 def render_views(plots: Sequence[tuple[Plot, Sequence[Piece]]], lattice: Lattice, camera: dict, width: int,
                  height: int, comm: Any, cycle: int, *, background: Sequence[float], image_path: Any = None,
                  views: Sequence[tuple[float, float]] | None = None, cinema: Any = None, step: float = 0.5,
-                 backend: str = "auto", stats: FrameStats | None = None) -> list[str]:
+                 backend: str = "auto", stats: FrameStats | None = None, annotations: Any = None) -> list[str]:
     """Draw one cycle and write it on root (collective); the files written there.
 
     Without ``views``: one picture from the Ascent ``camera`` to ``image_path``.
     With ``views`` ((phi, theta) pairs, turning the camera by azimuth and
     elevation): one picture each into the Cinema database ``cinema`` (given on
-    root only), saved at the end.
+    root only), saved at the end. ``annotations``
+    (:class:`insitu.render.annotate.Annotations`, None: a bare picture) are drawn
+    on every picture, the outline through each view's own camera.
     """
+    from insitu.render.annotate import annotate
+    from insitu.render.composite import flatten
     from insitu.render.output import write_png
 
     written = []
@@ -154,14 +158,17 @@ def render_views(plots: Sequence[tuple[Plot, Sequence[Piece]]], lattice: Lattice
         if view is not None:
             cam["azimuth"] = float(cam.get("azimuth", 0.0)) + view[0]
             cam["elevation"] = float(cam.get("elevation", 0.0)) + view[1]
-        image = render_frame(plots, lattice, camera_for(lattice, cam, width, height), comm, step=step,
-                             backend=backend, stats=stats)
+        shot = camera_for(lattice, cam, width, height)
+        image = render_frame(plots, lattice, shot, comm, step=step, backend=backend, stats=stats)
         if image is None:
             continue
+        rgb = flatten(image, background)
+        if annotations is not None:
+            rgb = annotate(rgb, annotations, shot, background)
         if view is not None:
-            written.append(str(cinema.add(view[0], view[1], cycle, image, background)))
+            written.append(str(cinema.add(view[0], view[1], cycle, rgb, background)))
         else:
-            written.append(str(write_png(image_path, image, background)))
+            written.append(str(write_png(image_path, rgb, background)))
     if cinema is not None:
         cinema.save()
     return written

@@ -21,13 +21,15 @@ e.g. ``compress``; ``cache`` names the cache, default ``run.cache``),
 ``colormap`` (a matplotlib name) and
 ``opacity`` points. Anything else is rejected with the supported names.
 Without renders, a scene writes one image named by its ``image_prefix`` /
-``image_name`` (default ``<scene>_%06d``).
+``image_name`` (default ``<scene>_%06d``). Pictures carry a colour bar, the
+cycle and time and the data's outline (:mod:`insitu.render.annotate`), as
+Ascent's do; a render's ``annotations: false`` leaves them out.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from insitu.render.camera import CAMERA_PARAMS
 from insitu.render.transfer import TransferFunctionError, check_colormap, check_opacity
@@ -38,9 +40,9 @@ PLOT_PARAMS = ("type", "field", "min_value", "max_value", "color_table", "source
 SOURCES = ("published", "reconstruction")
 SCENE_PARAMS = ("plots", "renders", "image_prefix", "image_name")
 RENDER_PARAMS = ("type", "image_prefix", "image_name", "camera", "image_width", "image_height", "bg_color",
-                 "phi", "theta", "db_name",
+                 "phi", "theta", "db_name", "annotations",
                  # accepted for compatibility; they only decorate Ascent's images
-                 "fg_color", "annotations", "render_bg", "world_annotations", "screen_annotations")
+                 "fg_color", "render_bg", "world_annotations", "screen_annotations")
 RENDER_TYPES = ("image", "cinema")
 #: Ascent color-table names -> matplotlib colormaps
 ASCENT_COLOR_TABLES = {"cool to warm": "coolwarm", "cool2warm": "coolwarm", "viridis": "viridis",
@@ -52,6 +54,17 @@ ASCENT_COLOR_TABLES = {"cool to warm": "coolwarm", "cool2warm": "coolwarm", "vir
 
 class SceneError(ValueError):
     """A bad scene description (message names the scene, plot or render and the valid choices)."""
+
+
+def _annotations(where: str, value: Any) -> bool:
+    """A render's ``annotations``: true/false as Ascent writes them (a YAML bool, or the strings "true"/"false")."""
+    text = str(value).strip().lower() if isinstance(value, str) else value
+    if text in (True, "true"):
+        return True
+    if text in (False, "false"):
+        return False
+    raise SceneError(f"{where}: annotations={value!r} is invalid: valid choices are [true, false] (a colour bar, "
+                     "the cycle and time, the domain's outline)")
 
 
 @dataclass
@@ -79,6 +92,7 @@ class RenderOut:
     height: int
     background: tuple[float, float, float]
     cinema: tuple[int, int, str] | None = None
+    annotations: bool = True
 
 
 @dataclass
@@ -186,7 +200,9 @@ def parse_scene(name: str, scene: Any) -> SceneSpec:
                 raise SceneError(f"{where}: phi and theta must be positive")
         if prefix is None and exact is None:
             prefix = f"{name}_%06d" if rname == "__default__" else f"{name}_{rname}_%06d"
-        out.renders.append(RenderOut(str(rname), kind, prefix, exact, dict(cam), w, h, bg, cinema))  # type: ignore
+        notes = _annotations(where, r.get("annotations", True))
+        out.renders.append(RenderOut(str(rname), kind, prefix, exact, dict(cam), w, h, bg, cinema,  # type: ignore
+                                     notes))
     return out
 
 
@@ -199,7 +215,7 @@ def render_scene(spec: SceneSpec, published: Any, comm: Any, cycle: int, errors:
     import warnings
 
     from insitu.blueprint import blocks
-    from insitu.render.cached import RenderSpec
+    from insitu.render.cached import RenderSpec, annotations_for
     from insitu.render.frame import agree, render_views
     from insitu.render.output import CinemaDatabase, cinema_views, image_name, safe_name
 
@@ -221,8 +237,11 @@ def render_scene(spec: SceneSpec, published: Any, comm: Any, cycle: int, errors:
         rs = RenderSpec(plot=p.kind, colormap=p.colormap, opacity=p.opacity, value_range=p.value_range,
                         slices=p.slices, iso_values=p.iso_values)
         plots.append((rs.make_plot(rng), pieces))
+    layer_names = [(p.field, plot) for p, (plot, _) in zip(spec.plots, plots)]
+    time = _published_time(published, blocks, [p.field for p in spec.plots])
     written = []
     for r in spec.renders:
+        notes = annotations_for(r.annotations, layer_names, lattice, cycle, time)
         path = None
         if not r.cinema:
             # an image_prefix of an actions file is a path as in Ascent (it may name any folder); a name made up
@@ -235,10 +254,23 @@ def render_scene(spec: SceneSpec, published: Any, comm: Any, cycle: int, errors:
                                     background=r.background, image_path=path,
                                     views=cinema_views(r.cinema[0], r.cinema[1]) if r.cinema else None,
                                     cinema=CinemaDatabase(Path(f"{r.cinema[2]}.cdb")) if r.cinema and rank == 0
-                                    else None)
+                                    else None, annotations=notes)
         for w in {str(w.message) for w in seen}:
             errors.append(f"scene '{spec.name}' render '{r.name}': warning: {w}")
     return written
+
+
+def _published_time(published: Any, blocks: Any, fields: Sequence[str]) -> float | None:
+    """The simulation time this rank published (``state/time`` of its first domain of the first of ``fields``
+    it has), None without one."""
+    for name in fields:
+        try:
+            first = next(iter(blocks(published, name)), None)
+        except Exception:  # noqa: BLE001 - a picture without its time is still a picture
+            continue
+        if first is not None:
+            return float(first.time)
+    return None
 
 
 def _pieces(p: PlotSpec, published: Any, comm: Any, cycle: int, blocks: Any) -> list:

@@ -9,13 +9,15 @@ request (older results are dropped when they arrive).
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 from insitu.render.transfer import check_colormap
 
 from insitu.viewer.data import CacheView, CycleUnavailable, Decoded, format_info, series
-from insitu.viewer.plots import data_url, quality_png
+from insitu.viewer.plots import colorbar_png, data_url, quality_png
 from insitu.viewer.scene import AXES, SliceScene, VolumeScene, prefer_offscreen, to_vtk_image, transfer_function
 
 #: the colormaps offered in the menu (any matplotlib name works with ``--colormap``)
@@ -50,11 +52,31 @@ def _reliable_image_delivery(protocol: Any) -> None:
         p.render_stale_image = render_stale_image
 
 
+def _serve_session_manager(wslink_server: Any) -> None:
+    """Answer the page's session-manager request (``POST /paraview/``) with the server's own websocket.
+
+    trame's client first asks a launcher at ``<page>/paraview/`` where its
+    session is, and falls back to ``ws://<host>/ws`` when that fails; a server
+    without a launcher answers 405, which the browser console shows as an error
+    on every page load. Answering with that same address skips the failure.
+    """
+    from aiohttp import web
+
+    async def session(request: Any) -> Any:
+        scheme = "wss" if request.secure else "ws"
+        return web.json_response({"sessionURL": f"{scheme}://{request.host}/ws"})
+
+    for route in ("/paraview/", "/paraview"):
+        wslink_server.app.router.add_post(route, session)
+
+
 class ViewerApp:
     """One viewer over one cache: ``ViewerApp(data).server.start(...)``.
 
-    ``poll_s``: seconds between looks for cycles a running simulation added
-    (0: never); ``play_s``: seconds per cycle while playing.
+    Opens at the newest cycle. ``poll_s``: seconds between looks for cycles a
+    running simulation added (0: never); while the slider is at the newest
+    cycle it follows them, otherwise the shown cycle stays. ``play_s``:
+    seconds per cycle while playing.
     """
 
     def __init__(self, data: CacheView, *, field: str | None = None, colormap: str = "viridis",
@@ -79,14 +101,18 @@ class ViewerApp:
         fields = data.fields()
         field = field if field is not None else fields[0]
         maps = COLORMAPS if colormap in COLORMAPS else [check_colormap(colormap)] + COLORMAPS
+        name = Path(data.path).name or data.path
         self.state.update({
+            "trame__title": f"{name} - insitu view", "cache_name": name,
+            "cache_path": os.path.abspath(data.path), "capacity_text": data.capacity().text(), "colorbar_src": "",
             "fields": fields, "field": field,
             "colormaps": maps, "colormap": colormap, "opacity_range": [0.15, 1.0], "max_opacity": 0.5,
             "slice_axis": "z", "slice_pos": 0.5, "slice_label": "",
             "cycle_index": 0, "cycle_max": 0, "cycle": None, "cycles_text": "", "playing": False,
             "unavailable": "", "meta_rows": [], "plot_src": "", "busy": False, "decode_ms": 0,
         })
-        self._set_field(field, index=0)
+        self._set_field(field, index=None)
+        self._colorbar()
         self._load_now()  # the first picture is ready before the first browser connects
         self._build_ui()
         self.state.change("field")(self._on_field)
@@ -95,6 +121,7 @@ class ViewerApp:
         self.state.change("slice_axis", "slice_pos")(self._on_slice)
         self.state.change("playing")(self._on_playing)
         self.ctrl.on_server_ready.add(self._on_ready)
+        self.ctrl.on_server_bind.add(_serve_session_manager)
         self.server.add_protocol_to_configure(_reliable_image_delivery)
 
     # --- state helpers ---
@@ -110,15 +137,21 @@ class ViewerApp:
         cycles = self._cycles()
         return cycles[max(0, min(int(self.state.cycle_index), len(cycles) - 1))] if cycles else None
 
-    def _set_field(self, field: str, index: int) -> None:
+    def _set_field(self, field: str, index: int | None) -> None:
+        """The slider over ``field``'s cycles, at slider position ``index`` (None: the newest cycle)."""
         cycles = self.data.cycles(field)
         self.state.cycle_max = max(len(cycles) - 1, 0)
-        self.state.cycle_index = max(0, min(index, len(cycles) - 1))
+        self.state.cycle_index = max(0, len(cycles) - 1 if index is None else min(index, len(cycles) - 1))
         self.state.cycles_text = f"{len(cycles)} cycles: {cycles[0]} .. {cycles[-1]}" if cycles else "no cycles"
 
     def _tf(self) -> Any:
         return transfer_function(self.state.colormap, tuple(self.state.opacity_range), self.state.max_opacity,
                                  self.data.field_range(self.field))
+
+    def _colorbar(self) -> None:
+        """The colour bar of the current colormap over the field's value range (all cycles), labelled by field."""
+        self.state.colorbar_src = data_url(colorbar_png(self.state.colormap, self.data.field_range(self.field),
+                                                        self.field))
 
     def _update_meta(self, cycle: int) -> None:
         """The metadata table of ``cycle`` (index figures only: no decoding)."""
@@ -222,7 +255,8 @@ class ViewerApp:
 
     # --- change handlers ---
     async def _on_field(self, field: str, **_: Any) -> None:
-        self._set_field(field, index=0)
+        self._set_field(field, index=None)
+        self._colorbar()
         self.volume.reset_camera()
         await self._load()
 
@@ -230,6 +264,7 @@ class ViewerApp:
         await self._load()
 
     def _on_transfer(self, **_: Any) -> None:
+        self._colorbar()
         tf = self._tf()
         self.volume.set_transfer(tf)
         self.slice.set_transfer(tf)
@@ -256,7 +291,9 @@ class ViewerApp:
                 self.state.cycle_index = (int(self.state.cycle_index) + 1) % (self.state.cycle_max + 1)
 
     async def _poll(self) -> None:
-        """Reopen the cache every ``poll_s`` seconds; new cycles extend the slider (the shown cycle stays)."""
+        """Every ``poll_s`` seconds look for new cycles (one directory listing; the cache is reopened only when a
+        segment was committed). New cycles extend the slider; at the newest cycle the view follows them,
+        elsewhere the shown cycle stays."""
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.poll_s)
@@ -267,14 +304,20 @@ class ViewerApp:
             if not changed:
                 continue
             cycle = self.state.cycle
+            following = int(self.state.cycle_index) >= int(self.state.cycle_max)
             with self.state:
                 self.state.fields = self.data.fields()
+                self.state.capacity_text = self.data.capacity().text()
                 cycles = self._cycles()
-                index = cycles.index(cycle) if cycle in cycles else min(int(self.state.cycle_index), len(cycles) - 1)
+                index = None if following else (cycles.index(cycle) if cycle in cycles
+                                                 else min(int(self.state.cycle_index), len(cycles) - 1))
                 self._set_field(self.field, index)
+                self._colorbar()  # the value range may have grown
                 current = self._current_cycle()
                 if current is not None:
                     self._update_panels(current)
+            if self._current_cycle() != cycle:
+                await self._load()
 
     def _on_ready(self, **_: Any) -> None:
         if self.poll_s > 0:
@@ -296,7 +339,7 @@ class ViewerApp:
         from trame.widgets import vuetify3 as v3
 
         with SinglePageWithDrawerLayout(self.server, width=360) as layout:
-            layout.title.set_text(f"insitu view: {self.data.path}")
+            layout.title.set_text(f"insitu view: {self.state.cache_name}")
             with layout.toolbar:
                 v3.VSpacer()
                 with html.Div(id="field-select", style="width: 180px;"):
@@ -311,9 +354,15 @@ class ViewerApp:
 
             with layout.drawer:
                 with v3.VContainer(classes="pa-3"):
-                    with html.Div(id="colormap-select", classes="mb-3"):
+                    # the whole path, wrapped: the toolbar has room for the cache's name only
+                    html.Div("{{ cache_path }}", id="cache-path", classes="text-caption mb-1",
+                             style="word-break: break-all;")
+                    html.Div("{{ capacity_text }}", id="capacity", classes="text-caption mb-3")
+                    with html.Div(id="colormap-select", classes="mb-1"):
                         v3.VSelect(v_model=("colormap",), items=("colormaps",), label="colormap", density="compact",
                                    hide_details=True)
+                    # the colours of both views over the field's value range (all cycles)
+                    html.Img(src=("colorbar_src",), id="colorbar", classes="mb-2", style="width: 100%;")
                     html.Div("opacity range (fraction of the value range)", classes="text-caption")
                     v3.VRangeSlider(v_model=("opacity_range",), min=0, max=1, step=0.01, hide_details=True,
                                     id="opacity-range")

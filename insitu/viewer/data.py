@@ -2,9 +2,10 @@
 
 :class:`CacheView` wraps a read-only :class:`insitu.cache.CacheReader`:
 
-* :meth:`CacheView.refresh` reopens the reader, so cycles a running simulation
-  commits later appear (opening only lists the directory and reads small
-  indexes: ~0.1 s for 10k entries);
+* :meth:`CacheView.refresh` looks at the directory listing (names and sizes of
+  the segment files: one ``scandir``) and reopens the reader only when a segment
+  was committed or removed, so cycles a running simulation commits later appear
+  (reopening lists the directory and reads small indexes: ~0.1 s for 10k entries);
 * :meth:`CacheView.grid` decodes one cycle's global grid on demand, through a
   bounded LRU of decoded grids; :meth:`CacheView.prefetch` queues the next
   cycles on a background thread so scrubbing forward hits the LRU;
@@ -24,6 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from insitu.cache import CacheError, CacheReader, GridGeometry
+from insitu.cache.summary import Capacity, capacity
 
 Key = tuple[str, int]
 
@@ -98,6 +100,7 @@ class CacheView:
         # meant for concurrent use, and a swap on refresh must not close a file under a decode.
         self._io = threading.Lock()
         self._lock = threading.Lock()  # guards the dicts below (never held while decoding)
+        self._listing = self._segments_listing()  # before opening: a commit in between is seen by the next refresh
         self._reader = CacheReader(self.path)
         self._grids: "OrderedDict[Key, Decoded]" = OrderedDict()
         self._errors: dict[Key, str] = {}
@@ -105,6 +108,7 @@ class CacheView:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="insitu-view-decode")
         self._infos: dict[str, list[CycleInfo]] = {}
         self._signature: Any = None
+        self._capacity = Capacity(0, 0)
         self._build_infos()
         self.decode_count = 0  # grids decoded so far (tests and the benchmark read it)
 
@@ -113,17 +117,33 @@ class CacheView:
         r = self._reader
         self._infos = {f: [_cycle_info(r, f, c) for c in r.cycles(f)] for f in r.fields()}
         self._signature = (frozenset(r.index.segments), tuple(r.index.bad_segments))
+        self._capacity = capacity(r)
+
+    def _segments_listing(self) -> frozenset[tuple[str, int]]:
+        """(name, size) of the committed segment files: what changes when a writer commits, retention drops or a
+        segment is rewritten (a write in progress has a ``.tmp-`` name and does not count yet)."""
+        try:
+            with os.scandir(self.path) as it:
+                return frozenset((e.name, e.stat().st_size) for e in it
+                                 if e.name.endswith(".h5") and not e.name.startswith("."))
+        except OSError:
+            return frozenset()
 
     def refresh(self) -> bool:
-        """Reopen the cache and pick up cycles committed since; True when anything changed.
+        """Pick up cycles committed since (True when anything changed): one directory listing, and the cache is
+        reopened only when its segment files changed.
 
         Errors while reopening (e.g. a writer's rename in flight) keep the
         previous view and are reported by returning False.
         """
+        listing = self._segments_listing()
+        if listing == self._listing:
+            return False
         try:
             fresh = CacheReader(self.path)
         except (CacheError, OSError):
             return False
+        self._listing = listing
         sig = (frozenset(fresh.index.segments), tuple(fresh.index.bad_segments))
         if sig == self._signature:
             fresh.close()
@@ -139,6 +159,10 @@ class CacheView:
             for k in stale:
                 del self._grids[k]
         return True
+
+    def capacity(self) -> Capacity:
+        """The cache's capacity (:func:`insitu.cache.summary.capacity`, as of the last refresh)."""
+        return self._capacity
 
     def fields(self) -> list[str]:
         """Fields with at least one cycle, sorted."""

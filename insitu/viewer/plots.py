@@ -1,4 +1,5 @@
-"""The quality plot: PSNR and compression ratio per cycle, the current cycle marked (a PNG data URL)."""
+"""The viewer's pictures drawn with matplotlib (PNG data URLs): the quality plot (PSNR and compression ratio per
+cycle, the current cycle marked) and the colour bar of the volume and slice views."""
 from __future__ import annotations
 
 import base64
@@ -34,6 +35,27 @@ def quality_png(cycles: Sequence[int], psnr: Sequence[float], ratio: Sequence[fl
     for c in unavailable:
         ax.plot([c], [min(finite) if finite else 0.0], "x", color="red", ms=7, mew=2)
     fig.tight_layout(pad=0.4)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def colorbar_png(colormap: str, value_range: tuple[float, float], label: str, size: tuple[float, float] = (3.8, 0.75),
+                 dpi: int = 90) -> bytes:
+    """PNG bytes: a horizontal colour bar of ``colormap`` over ``value_range`` (ticks in data units), ``label``
+    (the field's name) under it."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    lo, hi = value_range
+    fig = Figure(figsize=size, dpi=dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.03, 0.62, 0.94, 0.34))
+    ax.imshow(np.linspace(0.0, 1.0, 256)[None, :], aspect="auto", cmap=colormap, extent=(lo, hi, 0.0, 1.0))
+    ax.set_yticks([])
+    ax.tick_params(labelsize=7, pad=1)
+    ax.set_xlabel(label, fontsize=8, labelpad=1)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()

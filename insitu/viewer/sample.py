@@ -25,8 +25,9 @@ def blob_field(shape: Sequence[int], cycle: int, n_cycles: int) -> np.ndarray:
 
 def make_sample_cache(path: str | os.PathLike, *, shape: Sequence[int] = (24, 24, 24), cycles: Sequence[int] = (0, 10, 20),
                       ranks: int = 2, field: str = "energy", ratio: float = 8.0, max_steps: int = 200,
-                      spacing: Sequence[float] = (0.1, 0.1, 0.1)) -> None:
-    """Write ``field`` at ``cycles`` into a new cache at ``path``, split over ``ranks`` writer ranks (z slabs)."""
+                      spacing: Sequence[float] = (0.1, 0.1, 0.1), more_fields: Sequence[str] = ()) -> None:
+    """Write ``field`` at ``cycles`` into the cache at ``path`` (created, or appended to), split over ``ranks``
+    writer ranks (z slabs); each of ``more_fields`` holds the blob turned inside out and scaled (k + 2)."""
     import inr
     from insitu.cache import EntryMeta, TemporalCache
 
@@ -34,16 +35,18 @@ def make_sample_cache(path: str | os.PathLike, *, shape: Sequence[int] = (24, 24
     writers = [TemporalCache(path, rank=r) for r in range(ranks)]
     try:
         for i, cycle in enumerate(cycles):
-            values = blob_field(shape, i, len(cycles))
-            for r, cache in enumerate(writers):
-                z0, z1 = int(cuts[r]), int(cuts[r + 1])
-                model, report = inr.fit(np.ascontiguousarray(values[z0:z1]), ratio=ratio, backend="native",
-                                        max_steps=max_steps, seed=r, threads=1)
-                start = (z0, 0, 0)
-                origin = tuple(s * h for s, h in zip(start, spacing))
-                meta = EntryMeta.from_model(model, report, start=start, origin=origin, spacing=spacing,
-                                            time=0.01 * cycle)
-                cache.put(field, int(cycle), r, model.to_bytes(), meta)
+            blob = blob_field(shape, i, len(cycles))
+            for k, name in enumerate((field, *more_fields)):
+                values = blob if k == 0 else ((1.2 - blob) * (k + 1)).astype(np.float32)
+                for r, cache in enumerate(writers):
+                    z0, z1 = int(cuts[r]), int(cuts[r + 1])
+                    model, report = inr.fit(np.ascontiguousarray(values[z0:z1]), ratio=ratio, backend="native",
+                                            max_steps=max_steps, seed=r, threads=1)
+                    start = (z0, 0, 0)
+                    origin = tuple(s * h for s, h in zip(start, spacing))
+                    meta = EntryMeta.from_model(model, report, start=start, origin=origin, spacing=spacing,
+                                                time=0.01 * cycle)
+                    cache.put(name, int(cycle), r, model.to_bytes(), meta)
             for cache in writers:
                 cache.flush()
     finally:

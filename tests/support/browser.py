@@ -43,6 +43,7 @@ def headless_chrome(binary: str, driver: str, size: tuple[int, int] = (1400, 900
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = binary
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console, for console_errors()
     for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
               f"--window-size={size[0]},{size[1]}", "--disable-extensions", "--no-first-run"):
         opts.add_argument(a)
@@ -109,6 +110,14 @@ def shot(driver: Any, element_id: str) -> np.ndarray:
 
     png = driver.find_element(By.ID, element_id).screenshot_as_png
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def console_errors(driver: Any, origin: str | None = None) -> list[str]:
+    """The browser console's SEVERE entries since the last call (failed requests, uncaught exceptions); with
+    ``origin`` (a server's URL) only those naming it: a page of an earlier test, closed after its server
+    stopped, may still log that its connection is gone."""
+    found = [f"{e.get('source')}: {e.get('message')}" for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+    return [f for f in found if origin is None or origin.rstrip("/") in f]
 
 
 def drawn_fraction(img: np.ndarray) -> float:
