@@ -24,7 +24,7 @@ import numpy as np
 from .backends import BACKENDS, Backend, Trainer, get_backend
 from .delta_search import coarsen_delta
 from .errors import InrValueError
-from .grid import ASSOCIATIONS, Box, box_slices, grid_axes, owned_box
+from .grid import ASSOCIATIONS, Box, box_shape, box_slices, grid_axes, owned_box
 from .layout import init_params
 from .metrics import max_abs_error as measured_max_abs_error, psnr
 from .config import ModelConfig
@@ -127,6 +127,7 @@ def fit(
     param_bits: int = DEFAULT_PARAM_BITS,
     max_abs_error: float | None = None,
     delta_base: Model | None = None,
+    max_bytes: int | None = None,
 ) -> tuple[Model, FitReport]:
     """Fit a hash-grid INR to ``values`` (3D, C order (z, y, x), x fastest).
 
@@ -164,24 +165,78 @@ def fit(
     not in the error-bounded mode). With ``time_budget_s`` the training of a
     delta stops at :data:`DELTA_TRAIN_SHARE` of it and the search ends with
     it; with ``target_psnr`` reached, the search keeps it.
-    Returns the Model and a FitReport measured on the real data, on exactly
-    what the stored bytes decode to.
+    ``max_bytes``: a budget of stored bytes (an integer >= 1; not with
+    ``max_abs_error``, whose bound decides the bytes). The model is sized for
+    the higher of ``ratio`` and raw bytes / ``max_bytes``; a fit that stores
+    more is made again with a smaller model, and a fit that misses
+    ``target_psnr`` while using under :data:`RETRY_BELOW_BUDGET` of the budget
+    is made again with the whole budget (the report counts the ``retries``).
+    The report gives the ``asked_ratio`` beside the stored one and, when a
+    ``target_psnr`` was missed, ``target_missed_db``.
     """
     if ratio is None and target_psnr is not None and config is None and init is None and delta_base is None:
         _check_number("target_psnr", target_psnr, 0.0)
+        _check_number("max_bytes", max_bytes, 1, integer=True)
         return smallest_for_psnr(values, target_psnr, ghost_mask=ghost_mask, association=association,
                                  max_steps=max_steps, time_budget_s=time_budget_s, backend=backend, device=device,
                                  seed=seed, batch_size=batch_size, learning_rate=learning_rate, loss=loss,
                                  boundary_weight=boundary_weight, threads=threads, progress=progress,
-                                 param_bits=param_bits, max_abs_error=max_abs_error)
+                                 param_bits=param_bits, max_abs_error=max_abs_error, max_bytes=max_bytes)
     t0 = time.perf_counter()  # the time budget and the report's seconds count the checks too
-    opts = fit_options(values, ghost_mask=ghost_mask, association=association, config=config, ratio=ratio,
-                       target_psnr=target_psnr, max_steps=max_steps, time_budget_s=time_budget_s, init=init,
-                       backend=backend, device=device, seed=seed, batch_size=batch_size, learning_rate=learning_rate,
-                       loss=loss, boundary_weight=boundary_weight, threads=threads, progress=progress,
-                       param_bits=param_bits, max_abs_error=max_abs_error, delta_base=delta_base)
-    plan = _plan(opts, t0)
-    return _constant_fit(plan) if plan.problem is None else _finish(plan, _train(plan))
+    args = dict(ghost_mask=ghost_mask, association=association, config=config, ratio=ratio,
+                target_psnr=target_psnr, max_steps=max_steps, time_budget_s=time_budget_s, init=init,
+                backend=backend, device=device, seed=seed, batch_size=batch_size, learning_rate=learning_rate,
+                loss=loss, boundary_weight=boundary_weight, threads=threads, progress=progress,
+                param_bits=param_bits, max_abs_error=max_abs_error, delta_base=delta_base, max_bytes=max_bytes)
+    opts = fit_options(values, **args)
+    model, rep = _fit_planned(opts, t0)
+    sized = opts.config is None and (opts.init is None or opts.init.is_constant) and not rep.delta
+    if opts.max_bytes is None or not sized or rep.stop_reason == "constant":
+        return model, rep
+    raw = 4 * box_cells(opts.owned)
+    retry = None
+    if rep.stored_bytes > opts.max_bytes:  # the sizing's estimate of zstd's gain was too kind: a smaller model
+        retry = _asked_ratio(opts) * rep.stored_bytes / opts.max_bytes * 1.03
+    elif opts.target_psnr is not None and rep.psnr < opts.target_psnr \
+            and rep.stored_bytes < RETRY_BELOW_BUDGET * opts.max_bytes:
+        retry = raw / opts.max_bytes  # a larger model, the whole budget
+    if retry is None:
+        return model, rep
+    left = None if opts.time_budget_s is None else max(opts.time_budget_s - (time.perf_counter() - t0), 0.0)
+    if left is not None and left <= 0:
+        return model, rep
+    opts2 = fit_options(values, **{**args, "ratio": retry, "time_budget_s": left, "max_bytes": None})
+    model2, rep2 = _fit_planned(replace(opts2, max_bytes=opts.max_bytes, ratio=opts.ratio), time.perf_counter(),
+                                asked=retry)
+    better = rep2.stored_bytes <= opts.max_bytes and (rep.stored_bytes > opts.max_bytes or rep2.psnr > rep.psnr)
+    model, rep = (model2, rep2) if better else (model, rep)
+    return model, replace(rep, retries=1, seconds=time.perf_counter() - t0, steps=rep.steps + rep2.steps)
+
+
+#: a fit that misses its target_psnr with stored bytes under this fraction of max_bytes is made again with the
+#: whole budget
+RETRY_BELOW_BUDGET = 0.7
+
+
+def _asked_ratio(opts: "FitOptions") -> float:
+    """The ratio a sized model aims at: ``ratio`` (or the default), or raw / ``max_bytes`` when that is higher."""
+    ratio = opts.ratio if opts.ratio is not None else DEFAULT_RATIO
+    if opts.max_bytes is not None:
+        by_budget = 4 * box_cells(opts.owned) / opts.max_bytes
+        ratio = by_budget if opts.ratio is None else max(ratio, by_budget)
+    return ratio
+
+
+def _fit_planned(opts: "FitOptions", t0: float, asked: float | None = None) -> tuple[Model, FitReport]:
+    """One fit of checked options: plan, train, finish (``asked``: the ratio sized for, when not the options')."""
+    plan = _plan(opts, t0, asked)
+    model, rep = _constant_fit(plan) if plan.problem is None else _finish(plan, _train(plan))
+    sized = opts.config is None and (opts.init is None or opts.init.is_constant) and opts.eps is None
+    missed = None
+    if opts.target_psnr is not None and rep.psnr < opts.target_psnr:
+        missed = opts.target_psnr - rep.psnr
+    return model, replace(rep, asked_ratio=(asked or _asked_ratio(opts)) if sized else None,
+                          target_missed_db=missed)
 
 
 # --- the steps of a fit: options -> plan -> train -> finish ---------------------------------------------------
@@ -218,6 +273,7 @@ class FitOptions:
     param_bits: int
     eps: float | None
     delta_base: Model | None
+    max_bytes: int | None = None
 
 
 def fit_options(values: object, *, ghost_mask: np.ndarray | None, association: str, config: ModelConfig | None,
@@ -225,7 +281,7 @@ def fit_options(values: object, *, ghost_mask: np.ndarray | None, association: s
                 init: Model | None, backend: str, device: str, seed: int, batch_size: int,
                 learning_rate: float | None, loss: str, boundary_weight: float, threads: int | None,
                 progress: Callable[[int, float], None] | None, param_bits: int, max_abs_error: float | None,
-                delta_base: Model | None) -> FitOptions:
+                delta_base: Model | None, max_bytes: int | None = None) -> FitOptions:
     """Every argument check of :func:`fit`, in its order (the first failure raises an :class:`InrValueError`)."""
     vals = validate_values(values)
     if association not in ASSOCIATIONS:
@@ -242,8 +298,12 @@ def fit_options(values: object, *, ghost_mask: np.ndarray | None, association: s
     _check_number("learning_rate", learning_rate, 0.0)
     _check_number("boundary_weight", boundary_weight, 0.0, allow_none=False)
     _check_number("seed", seed, 0, integer=True, allow_none=False)
+    _check_number("max_bytes", max_bytes, 1, integer=True)
     bits = check_param_bits(param_bits)
     eps = None if max_abs_error is None else check_error_bound(max_abs_error)
+    if max_bytes is not None and eps is not None:
+        raise InrValueError(f"max_bytes={max_bytes!r} and max_abs_error={max_abs_error!r} cannot both be given: "
+                            "the error bound decides the bytes of the error-bounded mode")
     if config is not None and not isinstance(config, ModelConfig):
         raise InrValueError(f"config must be an inr.ModelConfig or None; got {type(config).__name__}")
     if delta_base is not None:
@@ -263,7 +323,7 @@ def fit_options(values: object, *, ghost_mask: np.ndarray | None, association: s
             raise InrValueError(f"ghost_mask has shape {ghost.shape}; it must match values' shape {vals.shape}")
     return FitOptions(vals, owned_box(ghost, vals.shape), association, config, ratio, target_psnr, max_steps,
                       time_budget_s, init, backend, device, seed, batch_size, learning_rate, loss, boundary_weight,
-                      threads, progress, bits, eps, delta_base)
+                      threads, progress, bits, eps, delta_base, None if max_bytes is None else int(max_bytes))
 
 
 @dataclass(frozen=True, eq=False)
@@ -315,7 +375,8 @@ class _Plan:
         return self.model(params16, scales), scales
 
 
-def _model_config(opts: FitOptions, owned_shape: tuple[int, int, int], constant: bool) -> ModelConfig:
+def _model_config(opts: FitOptions, owned_shape: tuple[int, int, int], constant: bool,
+                  asked: float | None = None) -> ModelConfig:
     """The config asked for, else ``init``'s, else one sized for the ratio (the smallest when it is out of reach)."""
     config = opts.config
     if config is None and opts.init is not None and not opts.init.is_constant:
@@ -325,7 +386,7 @@ def _model_config(opts: FitOptions, owned_shape: tuple[int, int, int], constant:
         # has decoded, and a larger network rarely makes it smaller (docs/rate_distortion.md)
         config = smallest_config()
     if config is None:
-        ratio = opts.ratio if opts.ratio is not None else DEFAULT_RATIO
+        ratio = asked or _asked_ratio(opts)
         config = config_for_ratio(owned_shape, ratio, param_bits=opts.param_bits, strict=False)
         if config == smallest_config():
             # stacklevel 4: the warning points at fit's caller (fit -> _plan -> _model_config)
@@ -334,13 +395,13 @@ def _model_config(opts: FitOptions, owned_shape: tuple[int, int, int], constant:
     return config
 
 
-def _plan(opts: FitOptions, t0: float) -> _Plan:
+def _plan(opts: FitOptions, t0: float, asked: float | None = None) -> _Plan:
     """Size the model, normalise the block to [0, 1], weigh its shared faces, and pick the starting parameters."""
     vals, owned = opts.values, opts.owned
     owned_vals = vals[box_slices(owned)]
     be = get_backend(opts.backend, opts.device, opts.threads)
     lo, hi = float(vals.min()), float(vals.max())
-    config = _model_config(opts, owned_vals.shape, lo == hi)
+    config = _model_config(opts, owned_vals.shape, lo == hi, asked)
     axes = grid_axes(vals.shape, opts.association)
     if lo == hi:  # constant block: stored exactly, nothing to learn
         return _Plan(opts, t0, be, config, owned_vals, lo, hi, 0.0, axes, None, None, None)
@@ -492,10 +553,13 @@ def smallest_for_psnr(values: np.ndarray, target_psnr: float, *, time_budget_s: 
     of the whole search.
     """
     t0 = time.perf_counter()
+    max_bytes = kwargs.pop("max_bytes", None)  # the search itself tries the larger models: no retries inside
+    # no model above the byte budget: the search's ratios start at raw / max_bytes
+    floor = 1.0 if max_bytes is None else 4.0 * _owned_cells(values, kwargs.get("ghost_mask")) / max_bytes
     best_ok: tuple[Model, FitReport] | None = None
     best_any: tuple[Model, FitReport] | None = None
     ok_ratio = fail_ratio = None
-    ratio, steps = SEARCH_START_RATIO, 0
+    ratio, steps = max(SEARCH_START_RATIO, floor), 0
     for tries_left in range(SEARCH_TRIES, 0, -1):
         budget = None
         if time_budget_s is not None:
@@ -521,9 +585,9 @@ def smallest_for_psnr(values: np.ndarray, target_psnr: float, *, time_budget_s: 
                 break
             ratio = min(ratio * 4, SEARCH_MAX_RATIO)
         else:
-            if ratio <= 1.0:
+            if ratio <= floor:
                 break
-            ratio = max(ratio / 4, 1.0)
+            ratio = max(ratio / 4, floor)
     chosen = best_ok or best_any
     assert chosen is not None  # the first fit always runs
     if best_ok is None:
@@ -531,5 +595,15 @@ def smallest_for_psnr(values: np.ndarray, target_psnr: float, *, time_budget_s: 
                       f"{chosen[1].psnr:.2f} dB at ratio {chosen[1].ratio:.1f}); returning the best", RuntimeWarning,
                       stacklevel=3)
     model, rep = chosen
-    rep = replace(rep, seconds=time.perf_counter() - t0, steps=steps)
-    return model, rep
+    missed = None if rep.psnr >= target_psnr else target_psnr - rep.psnr
+    return model, replace(rep, seconds=time.perf_counter() - t0, steps=steps, target_missed_db=missed)
+
+
+def box_cells(box: Box) -> int:
+    """Samples in a (z, y, x) index box."""
+    return int(np.prod(box_shape(box)))
+
+
+def _owned_cells(values: np.ndarray, ghost_mask: np.ndarray | None) -> int:
+    shape = np.shape(values)
+    return box_cells(owned_box(None if ghost_mask is None else np.asarray(ghost_mask), shape))

@@ -43,20 +43,24 @@ import numpy as np
 
 from . import layout
 # ModelConfig lives in inr.config; importing it here also keeps ``from inr.model import ModelConfig`` working
-from .config import EncodingConfig, ModelConfig, NetworkConfig
+from .config import VALID_ACTIVATIONS, VALID_OUTPUT_ACTIVATIONS, EncodingConfig, ModelConfig, NetworkConfig
 from .errors import InrValueError, ModelFormatError
 from .grid import ASSOCIATIONS, Box, axis_coords, box_shape
 from .quantize import (VALID_PARAM_BITS, check_param_bits, decode_delta, decode_params, encode_delta, encode_params,
-                       grid_scales, group_sizes, quantize_params)
+                       grid_scales, group_sizes, quantize_params, scales_fit_bf16)
 from .nonfinite import NonFinite
 from .residual import Residual
+from .sizing import smallest_config
 
 MAGIC = b"INRM"
-FORMAT_VERSION = 2
-SUPPORTED_VERSIONS = (1, 2)
-_PREFIX = struct.Struct("<4sHI")
-#: header keys a temporal delta leaves out when they equal its base's (the base's then apply)
-_INHERITED = ("enc", "net", "grid", "assoc", "owned", "np")
+FORMAT_VERSION = 3
+SUPPORTED_VERSIONS = (1, 2, 3)
+_PREFIX = struct.Struct("<4sHI")  # versions 1 and 2: magic, version, JSON header length
+_PREFIX3 = struct.Struct("<4sH")  # version 3: magic, version; the binary header says its own length
+#: header keys a temporal delta leaves out when they equal its base's (the base's then apply); version 3
+#: leaves out each group whole or not at all
+_INHERITED_GROUPS = (("enc", "net", "np"), ("grid", "assoc", "owned"))
+_INHERITED = tuple(k for group in _INHERITED_GROUPS for k in group)
 
 
 @dataclass
@@ -290,21 +294,35 @@ class Model:
             if why is not None:
                 raise InrValueError(f"cannot store this model as a delta: {why}")
             pblob = encode_delta(self.params, base.params, self.config, self.param_bits, self.scales)
+            raw = encode_delta(self.params, base.params, self.config, self.param_bits, self.scales, compress=False)
+            if len(raw) < len(pblob):
+                pblob, h["raw"] = raw, 1
             h.update(dtype=f"d{self.param_bits}", bc=_params_crc(base.params), dm=1)
             own = base._header()  # what the base already says is not repeated: a delta may be a few hundred bytes
-            for k in _INHERITED:
-                if h[k] == own[k]:
-                    del h[k]
+            for group in _INHERITED_GROUPS:
+                if all(h[k] == own[k] for k in group):
+                    for k in group:
+                        del h[k]
         else:
-            pblob = (encode_params(self.params, self.config, self.param_bits, self.scales)
-                     if self.params.size else b"")
+            pblob = b""
+            if self.is_constant and self.config == smallest_config():
+                del h["enc"], h["net"]  # implied: a constant block has no network
+            if self.params.size:
+                wide = self.param_bits != 16 and not scales_fit_bf16(self.scales)
+                pblob = encode_params(self.params, self.config, self.param_bits, self.scales,
+                                      scale_bytes=4 if wide else 2)
+                raw = encode_params(self.params, self.config, self.param_bits, self.scales,
+                                    scale_bytes=4 if wide else 2, compress=False)
+                if len(raw) < len(pblob):  # a small model's codes are too few for zstd to pay for its frame
+                    pblob, h["raw"] = raw, 1
+                if wide:  # a model read from an older format keeps its float32 steps
+                    h["s32"] = 1
         rblob = self.residual.to_bytes() if self.residual is not None else b""
         h.update(pb=len(pblob), rb=len(rblob), eb=None if self.residual is None else self.residual.eps)
         nblob = self.nonfinite.to_bytes() if self.nonfinite is not None else b""
         if nblob:  # only then: the bytes of an all-finite block are what they always were
             h["nb"] = len(nblob)
-        header = json.dumps(h, separators=(",", ":")).encode()
-        body = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header)) + header + pblob + rblob + nblob
+        body = _PREFIX3.pack(MAGIC, FORMAT_VERSION) + _pack_header(h) + pblob + rblob + nblob
         return body + struct.pack("<I", zlib.crc32(body))
 
     @staticmethod
@@ -320,7 +338,7 @@ class Model:
         """(header, format version, end of the header) of model bytes, CRC checked."""
         if len(data) < _PREFIX.size + 4:
             raise ModelFormatError(f"model bytes truncated: {len(data)} bytes is shorter than any model")
-        magic, version, hlen = _PREFIX.unpack_from(data)
+        magic, version = _PREFIX3.unpack_from(data)
         if magic != MAGIC:
             raise ModelFormatError(f"not inr model bytes: magic {magic!r}, expected {MAGIC!r}")
         if version not in SUPPORTED_VERSIONS:
@@ -330,7 +348,10 @@ class Model:
         (crc,) = struct.unpack_from("<I", data, len(data) - 4)
         if zlib.crc32(data[:-4]) != crc:
             raise ModelFormatError("model bytes corrupt or truncated: CRC-32 mismatch")
-        end = _PREFIX.size + hlen
+        if version >= 3:
+            h, end = _unpack_header(data, _PREFIX3.size, len(data) - 4)
+            return h, version, end
+        end = _PREFIX.size + _PREFIX.unpack_from(data)[2]
         try:
             h = json.loads(data[_PREFIX.size:end].decode())
         except (ValueError, UnicodeDecodeError) as exc:
@@ -355,7 +376,7 @@ class Model:
             h = {**{k: v for k, v in base._header().items() if k in _INHERITED}, **h}
         try:
             config = ModelConfig(EncodingConfig(*h["enc"]), NetworkConfig(*h["net"]))
-            n = int(h["np"])
+            n = int(h["np"]) if "np" in h else 0 if h["range"][0] == h["range"][1] else config.n_params
             dtype = h.get("dtype")
             o = h["owned"]
             owned = ((o[0], o[1]), (o[2], o[3]), (o[4], o[5]))
@@ -372,7 +393,8 @@ class Model:
             if dtype not in valid:
                 raise ModelFormatError(f"parameter dtype {dtype!r} unknown: valid choices are {valid}")
             bits = 16 if dtype == "f16" else int(dtype[1:])
-            pb, rb, nb = int(h["pb"]), int(h["rb"]), int(h.get("nb", 0))
+            rb, nb = int(h.get("rb", 0)), int(h.get("nb", 0))
+            pb = int(h["pb"]) if "pb" in h else len(data) - 4 - end - rb - nb
             if len(data) - 4 - end != pb + rb + nb:
                 raise ModelFormatError(f"model bytes hold {len(data) - 4 - end} section bytes, header says "
                                        f"{pb + rb + nb}")
@@ -393,9 +415,11 @@ class Model:
                                            "(base CRC mismatch)")
                 scales = base.scales
                 params = decode_delta(data[end:end + pb], base.params, config, bits, scales, n,
-                                      multipliers=bool(h.get("dm")))
+                                      multipliers=bool(h.get("dm")), compressed=not h.get("raw"))
             elif pb:
-                params, scales = decode_params(data[end:end + pb], config, bits, n)
+                params, scales = decode_params(data[end:end + pb], config, bits, n,
+                                               scale_bytes=4 if h.get("s32", version < 3) else 2,
+                                               compressed=not h.get("raw"))
             else:
                 params = np.zeros(0, np.float16)
             return cls(config, params, tuple(h["range"]), tuple(h["grid"]), h["assoc"], owned, bits, residual, scales,
@@ -429,6 +453,13 @@ class FitReport:
     param_bits: int = 16
     #: stored as a temporal delta against the previous model (``fit(..., delta_base=...)``)
     delta: bool = False
+    #: the ratio the model was sized for (``ratio``, or raw / ``max_bytes``), None when no sizing took place
+    #: (a config, a warm start, the error-bounded mode's smallest model): compare ``ratio`` with it
+    asked_ratio: float | None = None
+    #: by how many dB the PSNR stayed below ``target_psnr`` (None: met, or no target)
+    target_missed_db: float | None = None
+    #: fits made again (a model over ``max_bytes``, or a target missed well within it)
+    retries: int = 0
 
     def to_dict(self) -> dict:
         """The report as JSON-ready values. PSNR (to 1e-4 dB), ratio (1e-2) and seconds (1e-3 s) are
@@ -437,4 +468,144 @@ class FitReport:
         d = dict(self.__dict__)
         d["psnr"] = None if math.isinf(self.psnr) else round(self.psnr, 4)  # JSON has no inf
         d["ratio"], d["seconds"] = round(self.ratio, 2), round(self.seconds, 3)
+        for key in ("asked_ratio", "target_missed_db"):  # only when there is something to say: bytes per entry
+            if d[key] is None:
+                del d[key]
+            else:
+                d[key] = round(d[key], 2)
+        if not self.retries:
+            del d["retries"]
         return d
+
+
+# --- the binary header of format version 3 ---------------------------------------------------------------------
+# first flag byte: bits 0-1 the parameter kind (_KINDS), then:
+_ELEMENT, _RESIDUAL, _NONFINITE, _RANGE64, _CONFIG, _GEOMETRY = (1 << b for b in range(2, 8))
+# second flag byte: bits 0-4 param_bits, then:
+_RAW, _S32, _SCALE64 = 1 << 5, 1 << 6, 1 << 7
+_KINDS = ("f", "q", "d")
+#: per_level_scale is stored as round(scale * _SCALE_CODE) when that is exact (sizing rounds it to 4 decimals)
+_SCALE_CODE = 10_000
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    n = int(n)
+    if n < 0:
+        raise InrValueError(f"cannot store the negative size {n} in a model header")
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+class _Reader:
+    """Reads the fields of a version-3 header in order; running past ``stop`` is a ModelFormatError."""
+
+    def __init__(self, data: bytes, at: int, stop: int) -> None:
+        self.data, self.at, self.stop = data, at, stop
+
+    def take(self, fmt: str) -> tuple:
+        size = struct.calcsize(fmt)
+        if self.at + size > self.stop:
+            raise ModelFormatError("model header truncated")
+        out = struct.unpack_from(fmt, self.data, self.at)
+        self.at += size
+        return out
+
+    def varint(self) -> int:
+        n = shift = 0
+        while True:
+            (b,) = self.take("<B")
+            n |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return n
+            if shift > 63:
+                raise ModelFormatError("model header malformed: a size runs past 64 bits")
+
+
+def _pack_header(h: dict) -> bytes:
+    """The version-3 header of the (version-2 style) header dict ``h`` (see docs/cache_format.md):
+    two flag bytes, then only the fields that are there, sizes as varints; the parameter section's length is
+    what is left. About 30 bytes where the JSON took 200."""
+    dtype = h["dtype"]
+    f1 = {"f": 0, "q": 1, "d": 2}[dtype[0]]
+    f2 = 16 if dtype == "f16" else int(dtype[1:])
+    out = bytearray()
+    lo, hi = h["range"]
+    wide_range = float(np.float32(lo)) != lo or float(np.float32(hi)) != hi
+    f1 |= _RANGE64 if wide_range else 0
+    f1 |= _RESIDUAL if h.get("rb") else 0
+    f1 |= _NONFINITE if h.get("nb") else 0
+    f2 |= _RAW if h.get("raw") else 0
+    f2 |= _S32 if h.get("s32") else 0
+    if "enc" in h:
+        f1 |= _CONFIG
+        nl, nf, lt, base, scale = h["enc"]
+        code = round(scale * _SCALE_CODE)
+        exact = code / _SCALE_CODE == scale
+        f2 |= 0 if exact else _SCALE64
+        out += struct.pack("<BBB", nl, nf, lt) + _varint(base)
+        out += _varint(code) if exact else struct.pack("<d", scale)
+        nn, nh, act, oact = h["net"]
+        out += struct.pack("<BBB", nn, nh, VALID_ACTIVATIONS.index(act) << 4 | VALID_OUTPUT_ACTIVATIONS.index(oact))
+    out += struct.pack("<dd" if wide_range else "<ff", lo, hi)
+    if "grid" in h or "owned" in h or "assoc" in h:
+        f1 |= _GEOMETRY | (_ELEMENT if h["assoc"] == "element" else 0)
+        o = h["owned"]
+        out += b"".join(_varint(n) for n in h["grid"])
+        out += b"".join(_varint(a) + _varint(n - b) for a, b, n in zip(o[0::2], o[1::2], h["grid"]))
+    if h.get("rb"):
+        out += _varint(h["rb"])
+    if h.get("nb"):
+        out += _varint(h["nb"])
+    if dtype[0] == "d":
+        out += struct.pack("<I", h["bc"])
+    return bytes([f1, f2]) + bytes(out)
+
+
+def _unpack_header(data: bytes, at: int, stop: int) -> tuple[dict, int]:
+    """(header dict in version 2's keys, end of the header) of a version-3 header at ``data[at:]``."""
+    r = _Reader(data, at, stop)
+    f1, f2 = r.take("<BB")
+    if f1 & 3 >= len(_KINDS):
+        raise ModelFormatError(f"model header malformed: parameter kind {f1 & 3} unknown")
+    kind, bits = _KINDS[f1 & 3], f2 & 0x1F
+    h: dict = {"v": 3, "dtype": "f16" if kind == "f" else f"{kind}{bits}", "raw": bool(f2 & _RAW),
+               "s32": bool(f2 & _S32)}
+    if f1 & _CONFIG:
+        nl, nf, lt = r.take("<BBB")
+        base = r.varint()
+        scale = r.take("<d")[0] if f2 & _SCALE64 else r.varint() / _SCALE_CODE
+        nn, nh, acts = r.take("<BBB")
+        if acts >> 4 >= len(VALID_ACTIVATIONS) or acts & 15 >= len(VALID_OUTPUT_ACTIVATIONS):
+            raise ModelFormatError(f"model header malformed: activations {acts:#x} unknown")
+        h["enc"] = [nl, nf, lt, base, scale]
+        h["net"] = [nn, nh, VALID_ACTIVATIONS[acts >> 4], VALID_OUTPUT_ACTIVATIONS[acts & 15]]
+    elif kind != "d":  # a constant block stores no config: the smallest one stands in
+        small = smallest_config()
+        e, n = small.encoding, small.network
+        h["enc"] = [e.n_levels, e.n_features_per_level, e.log2_hashmap_size, e.base_resolution, e.per_level_scale]
+        h["net"] = [n.n_neurons, n.n_hidden_layers, n.activation, n.output_activation]
+    h["range"] = list(r.take("<dd" if f1 & _RANGE64 else "<ff"))
+    if f1 & _GEOMETRY:
+        h["assoc"] = "element" if f1 & _ELEMENT else "vertex"
+        h["grid"] = [r.varint() for _ in range(3)]
+        h["owned"] = []
+        for n in h["grid"]:
+            a, rest = r.varint(), r.varint()
+            h["owned"] += [a, n - rest]
+    h["rb"] = r.varint() if f1 & _RESIDUAL else 0
+    h["nb"] = r.varint() if f1 & _NONFINITE else 0
+    if kind == "d":
+        h["bc"], h["dm"] = r.take("<I")[0], 1
+    if kind != "d" or "enc" in h:
+        h["np"] = 0 if h["range"][0] == h["range"][1] else ModelConfig(
+            EncodingConfig(*h["enc"]), NetworkConfig(*h["net"])).n_params
+    h["pb"] = stop - r.at - h["rb"] - h["nb"]
+    if h["pb"] < 0:
+        raise ModelFormatError(f"model bytes hold {stop - r.at} section bytes, header says at least "
+                               f"{h['rb'] + h['nb']}")
+    return h, r.at

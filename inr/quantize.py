@@ -5,7 +5,10 @@ weight matrix and each hash-grid level's table. With ``param_bits`` b < 16,
 every group except the MLP's output layer is quantised uniformly and
 symmetrically to b bits::
 
-    scale = float32(max |g| / (2^(b-1) - 1)),   q = rint(g / scale),   g' = float16(float32(q) * scale)
+    scale = bf16(float32(max |g| / (2^(b-1) - 1))),   q = rint(g / scale),   g' = float16(float32(q) * scale)
+
+(``bf16``: rounded to the nearest bfloat16, 8 significant bits, so that a scale stores in 2 bytes; models written before
+that have float32 scales, and keep them.)
 
 The output layer (``n_neurons`` weights) stays float16: its errors reach the
 output undamped (measured: 8-bit output weights cost 2-3 dB on a sharp front,
@@ -16,8 +19,11 @@ every parameter as float16 (lossless for a float16 model).
 
 Stored section (then zstd-compressed as one frame)::
 
-    float32 scale x n_quantised_groups | int8 q of the quantised groups (layout order)
+    scale x n_quantised_groups | int8 q of the quantised groups (layout order)
     | float16 of the unquantised groups (layout order)
+
+where a scale is a float32, or (model format 3, when every scale is a bfloat16) the upper 16 bits of
+one; model format 3 also stores a section without zstd when that is smaller (small models).
 
 Quantisation is a projection: ``dequantize(quantize(p))`` is a fixed point,
 so a model's bytes do not change when it is read and written again.
@@ -95,7 +101,27 @@ def grid_scales(params: np.ndarray, config, bits: int) -> np.ndarray:
             g = p[sl]
             s = np.float32((float(np.max(np.abs(g))) if g.size else 0.0) / qmax)
             out.append(s if np.isfinite(s) and s >= _MIN_SCALE else np.float32(0.0))
-    return np.array(out, np.float32)
+    # rounded to the nearest bfloat16 (8 significant bits): stored in 2 bytes each. The largest |g| lands within
+    # qmax * (1 + 2^-9) steps, which rounds to qmax; and the projection stays idempotent: the float16 values it
+    # gives lead back to the same bfloat16 steps
+    u = np.array(out, np.float32).view(np.uint32).astype(np.uint64)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000).astype(np.uint32).view(np.float32)
+
+
+def scales_fit_bf16(scales: np.ndarray) -> bool:
+    """Whether every step is a bfloat16 (the low 16 bits of its float32 zero): then a section stores 2 bytes each."""
+    return not np.any(np.asarray(scales, np.float32).view(np.uint32) & 0xFFFF)
+
+
+def _scales_bytes(scales: np.ndarray, scale_bytes: int) -> bytes:
+    s = np.asarray(scales, "<f4")
+    return (s.view("<u4") >> 16).astype("<u2").tobytes() if scale_bytes == 2 else s.tobytes()
+
+
+def _scales_from(raw: bytes, n: int, scale_bytes: int) -> np.ndarray:
+    if scale_bytes == 2:
+        return (np.frombuffer(raw, "<u2", n, 0).astype(np.uint32) << 16).view(np.float32)
+    return np.frombuffer(raw, "<f4", n, 0).astype(np.float32)
 
 
 def _steps(params: np.ndarray, config, scales: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
@@ -174,18 +200,20 @@ def grid_misfit(params: np.ndarray, config, bits: int, scales: np.ndarray) -> st
     return None
 
 
-def _pack(q: np.ndarray, kept: np.ndarray, head: bytes = b"") -> bytes:
-    """zstd of head | q (int8 when it fits, else int16) | kept float16."""
+def _pack(q: np.ndarray, kept: np.ndarray, head: bytes = b"", compress: bool = True) -> bytes:
+    """zstd of head | q (int8 when it fits, else int16) | kept float16 (``compress=False``: without zstd)."""
     import zstandard
 
     wide = q.size and int(np.max(np.abs(q))) > 127
     raw = head + (q.astype("<i2") if wide else q.astype(np.int8)).tobytes() + kept.astype("<f2").tobytes()
-    return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(raw)
+    return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(raw) if compress else raw
 
 
-def _unpack(blob: bytes, what: str) -> bytes:
+def _unpack(blob: bytes, what: str, compressed: bool = True) -> bytes:
     import zstandard
 
+    if not compressed:
+        return bytes(blob)
     try:
         return zstandard.ZstdDecompressor().decompress(bytes(blob))
     except zstandard.ZstdError as exc:
@@ -209,15 +237,18 @@ def _split(raw: bytes, offset: int, n_q: int, n_kept: int, what: str) -> tuple[n
                            f"{offset + n_q + 2 * n_kept} or {offset + 2 * n_q + 2 * n_kept}")
 
 
-def encode_params(params: np.ndarray, config, bits: int, scales: np.ndarray | None = None) -> bytes:
-    """The stored (zstd-compressed) parameter section of a model at ``bits`` (on its grid ``scales``)."""
+def encode_params(params: np.ndarray, config, bits: int, scales: np.ndarray | None = None, *,
+                  scale_bytes: int = 4, compress: bool = True) -> bytes:
+    """The stored parameter section of a model at ``bits`` (on its grid ``scales``): zstd-compressed unless
+    ``compress`` is False; ``scale_bytes`` 2 stores the steps as bfloat16 (they must be: :func:`scales_fit_bf16`)."""
     import zstandard
 
     bits = check_param_bits(bits)
     if bits == 16:
-        return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(np.asarray(params).astype("<f2").tobytes())
+        raw = np.asarray(params).astype("<f2").tobytes()
+        return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(raw) if compress else raw
     scales, q, kept = _on_grid(params, config, bits, scales)
-    return _pack(q, kept, scales.astype("<f4").tobytes())
+    return _pack(q, kept, _scales_bytes(scales, scale_bytes), compress)
 
 
 def _moves_per_group(dq: np.ndarray, config) -> tuple[np.ndarray, np.ndarray]:
@@ -235,21 +266,22 @@ def _moves_per_group(dq: np.ndarray, config) -> tuple[np.ndarray, np.ndarray]:
     return np.array(mult, "<u2"), k
 
 
-def encode_delta(params: np.ndarray, base_params: np.ndarray, config, bits: int, scales: np.ndarray) -> bytes:
+def encode_delta(params: np.ndarray, base_params: np.ndarray, config, bits: int, scales: np.ndarray, *,
+                 compress: bool = True) -> bytes:
     """The delta section of ``params`` against ``base_params``, both on the grid ``scales`` (module docstring)."""
     limit = chain_limit(bits)
     q, kept = _steps(params, config, scales, limit)
     q_base, _ = _steps(base_params, config, scales, limit)
     mult, k = _moves_per_group(q - q_base, config)
-    return _pack(k, kept, mult.tobytes())
+    return _pack(k, kept, mult.tobytes(), compress)
 
 
 def decode_delta(blob: bytes, base_params: np.ndarray, config, bits: int, scales: np.ndarray,
-                 n_params: int, multipliers: bool = True) -> np.ndarray:
+                 n_params: int, multipliers: bool = True, compressed: bool = True) -> np.ndarray:
     """Inverse of :func:`encode_delta` (``multipliers=False``: a section written without them, every m = 1):
     the float16 parameters; :class:`ModelFormatError` on bad bytes."""
     n_groups, n_q, n_kept = group_sizes(config)
-    raw = _unpack(blob, "delta")
+    raw = _unpack(blob, "delta", compressed)
     head = 2 * n_groups if multipliers else 0
     if len(raw) < head:
         raise ModelFormatError(f"model delta section holds {len(raw)} bytes, too few for {n_groups} multipliers")
@@ -265,17 +297,18 @@ def decode_delta(blob: bytes, base_params: np.ndarray, config, bits: int, scales
     return _assemble(config, scales, q.astype(np.int16), kept, n_params)
 
 
-def decode_params(blob: bytes, config, bits: int, n_params: int) -> tuple[np.ndarray, np.ndarray | None]:
+def decode_params(blob: bytes, config, bits: int, n_params: int, *, scale_bytes: int = 4,
+                  compressed: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """Inverse of :func:`encode_params`: (float16 parameters, their grid's scales or None at 16 bits);
     :class:`ModelFormatError` on bad bytes."""
-    raw = _unpack(blob, "parameter")
+    raw = _unpack(blob, "parameter", compressed)
     if bits == 16:
         if len(raw) != 2 * n_params:
             raise ModelFormatError(f"model parameter section holds {len(raw)} bytes, expected {2 * n_params}")
         return np.frombuffer(raw, dtype="<f2").astype(np.float16), None
     n_groups, n_q, n_kept = group_sizes(config)
-    if len(raw) < 4 * n_groups:
+    if len(raw) < scale_bytes * n_groups:
         raise ModelFormatError(f"model parameter section holds {len(raw)} bytes, too few for {n_groups} scales")
-    scales = np.frombuffer(raw, "<f4", n_groups, 0).astype(np.float32)
-    q, kept = _split(raw, 4 * n_groups, n_q, n_kept, "parameter")
+    scales = _scales_from(raw, n_groups, scale_bytes)
+    q, kept = _split(raw, scale_bytes * n_groups, n_q, n_kept, "parameter")
     return _assemble(config, scales, q, kept, n_params), scales

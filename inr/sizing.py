@@ -8,8 +8,9 @@ import numpy as np
 from .config import EncodingConfig, ModelConfig, NetworkConfig
 from .errors import InrValueError
 
-#: bytes of a stored model besides its parameter section (prefix, JSON header, CRC, zstd frame), an upper bound.
-MODEL_OVERHEAD_BYTES = 300
+#: bytes of a stored model besides its parameter section (format 3: prefix, binary header, CRC, and the zstd frame
+#: of a section large enough to compress), an upper bound; format 2's JSON header took ~300
+MODEL_OVERHEAD_BYTES = 48
 #: the finest level's resolution is this times the cube root of the parameter budget (at least
 #: MIN_FINEST_RESOLUTION, at most the block's longest axis): a grid only as fine as the budget can hold
 #: without heavy hash collisions. Measured (benchmarks/shape_sweep.py, docs/model_shape.md): on 64^3
@@ -18,6 +19,14 @@ FINEST_PER_CBRT_PARAM = 0.85
 MIN_FINEST_RESOLUTION = 8
 #: below this many parameters 6 levels beat 8 (ratio 1000 on 64^3: +2 to +11 dB at equal bytes)
 SIX_LEVELS_BELOW_PARAMS = 1200
+#: below this many parameters one feature per level (and twice the table) beats two: on the eight 34^3 blocks
+#: of a 64^3 field, 280 parameters with one feature gave 38.5-46.8 dB, 352 with two 36.7-42.3 dB (docs/model_shape.md)
+ONE_FEATURE_BELOW_PARAMS = 600
+#: another level count than the default's is taken only when it fills the byte budget by more than this much better
+FILL_TOLERANCE = 0.08
+#: zstd's gain on 8-bit codes of trained parameters: none below ~1500 of them, then about 4 % less per doubling
+#: (measured on 48^3 fits: 1.0 at 1k parameters, 0.96 at 3.6k, 0.88 at 11k)
+CODE_GAIN_FROM, CODE_GAIN_PER_DOUBLING, CODE_GAIN_MIN = 1500, 0.04, 0.75
 
 
 def smallest_config() -> ModelConfig:
@@ -26,7 +35,8 @@ def smallest_config() -> ModelConfig:
 
 
 def param_section_bytes(config: ModelConfig, param_bits: int) -> int:
-    """Bytes of a model's parameter section before entropy coding (an upper bound after it, for 8 and 16 bits).
+    """Bytes of a model's parameter section before entropy coding (an upper bound after it, for 8 and 16 bits:
+    a section that zstd does not shrink is stored as it is).
 
     For 4..7 bits the int8 codes are counted at ``param_bits / 8`` bytes each: zstd
     gets close to that on trained parameters, but it is an estimate, not a bound.
@@ -37,20 +47,54 @@ def param_section_bytes(config: ModelConfig, param_bits: int) -> int:
     if bits == 16:
         return 2 * config.n_params
     n_groups, n_q, n_kept = group_sizes(config)
-    return 4 * n_groups + int(math.ceil(n_q * bits / 8)) + 2 * n_kept
+    return 2 * n_groups + int(math.ceil(n_q * bits / 8)) + 2 * n_kept
+
+
+def estimated_section_bytes(config: ModelConfig, param_bits: int) -> int:
+    """What a trained model's parameter section is expected to take (zstd's gain on the codes included, see
+    :data:`CODE_GAIN_PER_DOUBLING`): what sizing aims at, so that the stored ratio is the asked one."""
+    from .quantize import group_sizes
+
+    if param_bits == 16:
+        return 2 * config.n_params
+    n_groups, n_q, n_kept = group_sizes(config)
+    gain = 1.0 - CODE_GAIN_PER_DOUBLING * max(0.0, math.log2(max(n_q, 1) / CODE_GAIN_FROM))
+    return 2 * n_groups + int(math.ceil(n_q * param_bits / 8 * max(gain, CODE_GAIN_MIN))) + 2 * n_kept
+
+
+def _default_levels(budget_params: int) -> int:
+    for n_levels in (16, 12, 8, 6):
+        if not (n_levels == 16 and budget_params < 100_000 or n_levels == 12 and budget_params < 30_000
+                or n_levels == 8 and budget_params < SIX_LEVELS_BELOW_PARAMS):
+            return n_levels
+    return 6
+
+
+def _coarsest(table_entries: int) -> int:
+    """Base resolution: 4, or less where the table cannot hold the coarsest level densely. A coarsest level
+    hashed into a table smaller than itself is what left half the 32^3 blocks at ~25 dB (issue 27): every
+    level collides, and no level carries the block's large-scale shape."""
+    for base in (4, 3, 2):
+        if base ** 3 <= table_entries:
+            return base
+    return 2
 
 
 def config_for_ratio(shape: tuple[int, ...], ratio: float, *, n_features_per_level: int = 2,
                      param_bits: int | None = None, strict: bool = True) -> ModelConfig:
-    """The largest default-shaped model whose stored bytes give at least ``ratio``:1.
+    """The default-shaped model whose stored bytes come closest to ``ratio``:1 without exceeding its budget.
 
     ``shape`` is the owned grid (z, y, x); raw size is 4 bytes per sample;
     ``param_bits`` the storage of the parameters (default
-    :data:`inr.quantize.DEFAULT_PARAM_BITS`; see :func:`param_section_bytes`). The
-    grid spans resolutions from 4 up to :func:`finest_resolution` over
-    ``n_levels`` levels (16, 12, 8 or 6 by budget); the hash table size is the
+    :data:`inr.quantize.DEFAULT_PARAM_BITS`); the bytes are those expected after
+    entropy coding (:func:`estimated_section_bytes`) plus :data:`MODEL_OVERHEAD_BYTES`. The
+    grid spans resolutions from 4 (less for a table too small to hold that level densely) up to
+    :func:`finest_resolution`; the level count is 16, 12, 8 or 6 by budget, or up to
+    two fewer or more where that fills the budget more closely (the table size
+    is a power of two: alone it sizes models in steps of 2x); the hash table size is the
     largest power of two that fits the byte budget after the MLP (16 neurons,
-    1 hidden layer; wider when the budget is large). When no model is small
+    1 hidden layer; wider when the budget is large); one feature per level below
+    :data:`ONE_FEATURE_BELOW_PARAMS` parameters. When no model is small
     enough, raises :class:`InrValueError`, or with ``strict=False`` returns the
     smallest one.
     """
@@ -67,19 +111,28 @@ def config_for_ratio(shape: tuple[int, ...], ratio: float, *, n_features_per_lev
     budget_params = int(budget_bytes // (2 if bits == 16 else bits / 8))  # what picks the shape
     finest = finest_resolution(shape, budget_params)
     neurons = 16 if budget_params < 200_000 else 32
-    for n_levels in (16, 12, 8, 6, 4, 2):
-        if n_levels == 16 and budget_params < 100_000 or n_levels == 12 and budget_params < 30_000 \
-                or n_levels == 8 and budget_params < SIX_LEVELS_BELOW_PARAMS:
-            continue
-        base = 4
-        scale = (finest / base) ** (1.0 / max(1, n_levels - 1)) if n_levels > 1 else 2.0
-        scale = min(max(scale, 1.05), 4.0)
-        net = NetworkConfig(n_neurons=neurons, n_hidden_layers=1)
-        mlp = net.n_params(n_levels * n_features_per_level)
-        for log2_t in range(24, 3, -1):
-            enc = EncodingConfig(n_levels, n_features_per_level, log2_t, base, round(scale, 4))
-            if mlp + enc.n_params <= budget_params and param_section_bytes(ModelConfig(enc, net), bits) <= budget_bytes:
-                return ModelConfig(enc, net)
+    features = 1 if budget_params < ONE_FEATURE_BELOW_PARAMS else n_features_per_level
+    net = NetworkConfig(n_neurons=neurons, n_hidden_layers=1)
+    default_levels = _default_levels(budget_params)
+    top = default_levels if budget_params < SIX_LEVELS_BELOW_PARAMS else min(16, default_levels + 2)
+    fits: dict[int, tuple[int, ModelConfig]] = {}  # the largest model of each level count, and its bytes
+    for n_levels in range(max(2, default_levels - 2), top + 1):
+        mlp = net.n_params(n_levels * features)
+        for log2_t in range(24, 2, -1):
+            base = min(_coarsest(1 << log2_t), max(2, int(finest)))
+            scale = (finest / base) ** (1.0 / max(1, n_levels - 1)) if n_levels > 1 else 2.0
+            scale = min(max(scale, 1.05), 4.0)
+            cfg = ModelConfig(EncodingConfig(n_levels, features, log2_t, base, round(scale, 4)), net)
+            size = estimated_section_bytes(cfg, bits)
+            if mlp + cfg.encoding.n_params <= budget_params and size <= budget_bytes:
+                fits[n_levels] = (size, cfg)
+                break
+    if fits:
+        # the default's level count unless another fills the budget more than FILL_TOLERANCE better
+        most = max(size for size, _ in fits.values())
+        if default_levels in fits and fits[default_levels][0] >= (1 - FILL_TOLERANCE) * most:
+            return fits[default_levels][1]
+        return max(fits.values(), key=lambda f: (f[0], -f[1].encoding.n_levels))[1]
     if not strict:
         return smallest_config()
     raise InrValueError(

@@ -1,4 +1,4 @@
-"""Parameter quantisation + zstd (model format v2), v1 still readable, honest sizes."""
+"""Parameter quantisation + zstd (model format v3), v1 and v2 still readable, honest sizes."""
 import json
 import struct
 import zlib
@@ -74,17 +74,17 @@ def test_fit_reports_the_stored_quantised_model_and_meets_the_ratio():
         blob = m.to_bytes()
         assert rep.param_bits == bits == m.param_bits
         assert rep.stored_bytes == len(blob) and rep.ratio == pytest.approx(v.nbytes / len(blob))
-        assert rep.ratio >= 20
+        assert 0.9 * 20 <= rep.ratio <= 1.5 * 20  # near the asked ratio (within 10 % is the aim, on real data)
         again = inr.Model.from_bytes(blob).decode(backend="native")
         assert inr.psnr(v, again) == pytest.approx(rep.psnr, abs=1e-9)
 
 
 def test_eight_bits_beat_float16_at_equal_ratio():
     v = sphere_front((32, 32, 32))
-    kw = dict(ratio=60, max_steps=400, backend="native", batch_size=1 << 13)
+    kw = dict(ratio=40, max_steps=400, backend="native", batch_size=1 << 13)
     _, r8 = inr.fit(v, param_bits=8, **kw)
     _, r16 = inr.fit(v, param_bits=16, **kw)
-    assert r8.ratio >= 60 and r16.ratio >= 60
+    assert r8.ratio >= 0.9 * 40 and r16.ratio >= 0.9 * 40  # the asked ratio, within 10 %
     assert r8.psnr > r16.psnr, (r8, r16)
 
 
@@ -101,12 +101,57 @@ def v1_bytes(m):
     return body + struct.pack("<I", zlib.crc32(body))
 
 
+def v2_bytes(m):
+    """A quantised model written the way format version 2 did: JSON header, float32 scales, zstd always."""
+    from inr.quantize import encode_params
+
+    h = dict(m._header(), v=2)
+    section = encode_params(m.params, m.config, m.param_bits, m.scales)
+    h.update(pb=len(section), rb=0, eb=None)
+    hb = json.dumps(h, separators=(",", ":")).encode()
+    body = _PREFIX.pack(MAGIC, 2, len(hb)) + hb + section
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def test_version_2_bytes_still_read_and_version_3_is_smaller():
+    for bits in (8, 16):
+        m = model(bits)
+        old = v2_bytes(m)
+        back = inr.Model.from_bytes(old)
+        assert back.param_bits == bits and np.array_equal(back.params.view(np.uint16), m.params.view(np.uint16))
+        assert (back.value_range, back.grid_shape, back.owned, back.config) == \
+            (m.value_range, m.grid_shape, m.owned, m.config)
+        assert len(old) - len(m.to_bytes()) >= 150  # the JSON header alone was ~200 bytes
+
+
+def test_a_small_model_stores_little_besides_its_parameters():
+    """Format 3: prefix, binary header and CRC under 40 bytes; 2-byte scales; a small section without zstd."""
+    from inr.quantize import group_sizes
+    from inr.sizing import smallest_config
+
+    cfg = inr.ModelConfig(inr.EncodingConfig(6, 2, 5, 4, 1.1635), inr.NetworkConfig(16, 1))
+    p = np.random.default_rng(1).normal(0, 0.3, cfg.n_params).astype(np.float16)
+    for assoc, owned in (("vertex", ((1, 33), (1, 33), (0, 33))), ("element", ((0, 34), (1, 34), (1, 33)))):
+        m = inr.Model(cfg, p, (0.25, 1.5), (34, 34, 34), assoc, owned, 8)
+        blob = m.to_bytes()
+        n_groups, n_q, n_kept = group_sizes(cfg)
+        assert len(blob) <= 40 + 2 * n_groups + n_q + 2 * n_kept
+        back = inr.Model.from_bytes(blob)
+        assert (back.association, back.owned, back.value_range, back.config) == (assoc, owned, (0.25, 1.5), cfg)
+        assert np.array_equal(back.params.view(np.uint16), m.params.view(np.uint16))
+    const = inr.Model(smallest_config(), np.zeros(0), (2.5, 2.5), (5, 6, 7), "vertex", ((0, 5), (0, 6), (0, 7)))
+    blob = const.to_bytes()
+    assert len(blob) <= 30 and inr.Model.from_bytes(blob).decode()[0, 0, 0] == np.float32(2.5)
+    wide = inr.Model(smallest_config(), np.zeros(0), (0.1, 0.1), (5, 6, 7), "vertex", ((0, 5), (0, 6), (0, 7)))
+    assert inr.Model.from_bytes(wide.to_bytes()).value_range == (0.1, 0.1)  # not a float32: stored as a double
+
+
 def test_version_1_bytes_still_read():
     m = model(16)
     back = inr.Model.from_bytes(v1_bytes(m))
     assert back.param_bits == 16 and back.residual is None
     assert np.array_equal(back.params.view(np.uint16), m.params.view(np.uint16))
-    assert back.to_bytes()[4:6] == struct.pack("<H", 2)
+    assert back.to_bytes()[4:6] == struct.pack("<H", inr.model.FORMAT_VERSION)
 
 
 def test_bad_param_bits_and_bad_sections_raise():
@@ -115,11 +160,8 @@ def test_bad_param_bits_and_bad_sections_raise():
     with pytest.raises(inr.InrValueError, match="param_bits"):
         inr.fit(np.random.default_rng(0).random((6, 6, 6)), param_bits=12)
     blob = model(8).to_bytes()
-    hlen = _PREFIX.unpack_from(blob)[2]
-    h = json.loads(blob[_PREFIX.size:_PREFIX.size + hlen])
-    for key, value, pattern in (("dtype", "q9", "dtype 'q9' unknown"), ("pb", h["pb"] - 1, "section bytes")):
-        h2 = dict(h, **{key: value})
-        hb = json.dumps(h2, separators=(",", ":")).encode()
-        body = _PREFIX.pack(MAGIC, 2, len(hb)) + hb + blob[_PREFIX.size + hlen:-4]
+    # format 3: the second flag byte holds param_bits; a section one byte short no longer holds the parameters
+    for body, pattern in ((blob[:7] + bytes([(blob[7] & 0xE0) | 9]) + blob[8:-4], "dtype 'q9' unknown"),
+                          (blob[:-5], "parameter section")):
         with pytest.raises(inr.ModelFormatError, match=pattern):
             inr.Model.from_bytes(body + struct.pack("<I", zlib.crc32(body)))

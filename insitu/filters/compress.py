@@ -40,6 +40,9 @@ COMPRESS_PARAMS = ParamSet("compress", [
                       "(on a domain's first cycle, kept by the warm starts after it) and max_abs_error uses the "
                       "smallest model (the error-bounded residual coder rarely gains from a larger one)"),
     Param("target_psnr", "stop fitting once this PSNR (dB) is reached", check=number(0.0)),
+    Param("max_bytes", "stored bytes per block at most (a model sized for raw bytes / max_bytes, or ratio if that is "
+                       "higher; made again smaller if it stores more, or with the whole budget if it misses "
+                       "target_psnr); not with max_abs_error", check=integer(1), default_doc="none"),
     Param("max_steps", "training steps per block at most", 1000, check=integer(1)),
     Param("time_budget_s", "seconds of fitting per block at most", check=number(0.0)),
     Param("cycle_budget_s", "seconds of fitting per cycle on this rank, shared by its blocks", check=number(0.0),
@@ -91,6 +94,9 @@ class CompressParams(FilterParams):
         if self.temporal == "delta" and not self.warm_start:
             raise FilterParamError(f"{action}: temporal='delta' needs warm_start=True (each model starts from the "
                                    "previous cycle's)")
+        if self.max_bytes is not None and self.max_abs_error is not None:
+            raise FilterParamError(f"{action}: max_bytes={self.max_bytes!r} and max_abs_error="
+                                   f"{self.max_abs_error!r} cannot both be given: the error bound decides the bytes")
         if self.backend == "native" and self.device.startswith("cuda"):
             raise FilterParamError(f"{action}: backend='native' runs on the CPU only; got device={self.device!r}")
         if self.backend == "tcnn" and self.device == "cpu":
@@ -139,6 +145,8 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
     device = fit_device(params, env.comm)
     psnrs, ratios, fit_s, n_done, n_delta = [], [], 0.0, 0, 0
     raw = stored = 0
+    blocks_psnr: list[tuple[str, float]] = []  # (which block, PSNR): the summary names the blocks that stayed low
+    asked_raw, asked_bytes, retries = 0, 0.0, 0  # the ratio asked of the sized blocks, and the refits
     t0 = time.perf_counter()
     work: list[tuple[str, list]] = []
     for name in names:
@@ -171,6 +179,7 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
                                         max_steps=params.max_steps, time_budget_s=budget, init=prev,
                                         backend=params.backend, device=device, seed=params.seed,
                                         param_bits=params.param_bits, max_abs_error=params.max_abs_error,
+                                        max_bytes=params.max_bytes,
                                         delta_base=prev if base_cycle is not None else None)
                 if not report.delta:
                     base_cycle = None
@@ -195,6 +204,11 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
                 session.previous[key] = dataclasses.replace(model, residual=None, nonfinite=None)
                 psnrs.append(report.psnr)
                 ratios.append(report.ratio)
+                blocks_psnr.append((f"'{name}' domain {block.domain_id} cycle {block.cycle}", report.psnr))
+                if report.asked_ratio is not None:
+                    asked_raw += model.raw_bytes
+                    asked_bytes += model.raw_bytes / report.asked_ratio
+                retries += report.retries
                 fit_s += report.seconds
                 session.fit_seconds += report.seconds
                 raw += model.raw_bytes
@@ -205,7 +219,9 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
     if params.durability == "cycle":
         cache.flush_behind()  # on disk before this rank's next put; the simulation does not wait for it
     result.stats = {"blocks": n_done, "deltas": n_delta, "psnr": psnrs, "ratios": ratios, "fit_seconds": fit_s,
-                    "seconds": time.perf_counter() - t0, "raw_bytes": raw, "stored_bytes": stored}
+                    "seconds": time.perf_counter() - t0, "raw_bytes": raw, "stored_bytes": stored,
+                    "blocks_psnr": blocks_psnr, "asked_ratio": asked_raw / asked_bytes if asked_bytes else None,
+                    "retries": retries, "target_psnr": params.target_psnr}
 
 
 F32_MAX = float(np.finfo(np.float32).max)
@@ -256,11 +272,40 @@ def summarise(results: list[FilterResult]) -> str:
     if n:
         deltas = sum(s.get("deltas", 0) for s in stats)
         line += f" ({deltas} stored as deltas)" if deltas else ""
-        line += (f", ratio {raw / max(stored, 1):.1f}:1, PSNR min {min(finite) if finite else math.inf:.2f} "
+        asked = [s.get("asked_ratio") for s in stats if s.get("asked_ratio")]
+        line += (f", ratio {raw / max(stored, 1):.1f}:1"
+                 + (f" (asked {sum(asked) / len(asked):.1f})" if asked else "")
+                 + f", PSNR min {min(finite) if finite else math.inf:.2f} "
                  f"mean {sum(finite) / len(finite) if finite else math.inf:.2f} dB, "
                  f"fit {max(s['seconds'] for s in stats):.2f} s")
+        retried = sum(s.get("retries", 0) for s in stats)
+        line += f", {retried} block(s) fitted again" if retried else ""
     if errors:
         line += f", {errors} problem(s) reported above"
+    low = low_blocks(stats)
+    if low:
+        line += (f"\n{' ' * 12}note: {len(low)} block(s) stayed low: "
+                 + ", ".join(f"{where} {p:.1f} dB" for where, p in low[:LOW_NAMED])
+                 + (f" ... (+{len(low) - LOW_NAMED} more)" if len(low) > LOW_NAMED else ""))
     for note in sorted(notes):
         line += f"\n{' ' * 12}note: {note}"
     return line
+
+
+#: a block this many dB under the median of all blocks (or under target_psnr) is named as low in the summary
+LOW_BELOW_MEDIAN_DB = 10.0
+#: the summary names at most this many low blocks
+LOW_NAMED = 8
+
+
+def low_blocks(stats: list[dict]) -> list[tuple[str, float]]:
+    """(block, PSNR) of the blocks under target_psnr or :data:`LOW_BELOW_MEDIAN_DB` under the median of all
+    blocks of all ranks (their neighbours' quality), lowest first."""
+    every = [(w, p) for s in stats for w, p in s.get("blocks_psnr", ()) if math.isfinite(p)]
+    if not every:
+        return []
+    median = sorted(p for _, p in every)[len(every) // 2]
+    target = next((s["target_psnr"] for s in stats if s.get("target_psnr") is not None), None)
+    return sorted(((w, p) for w, p in every
+                   if p < median - LOW_BELOW_MEDIAN_DB or (target is not None and p < target - 0.5)),
+                  key=lambda wp: wp[1])

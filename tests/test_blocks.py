@@ -1,0 +1,46 @@
+"""Per-rank blocks (issue 27): the compress summary names the blocks that stayed low; the blocks benchmark's split."""
+import sys
+from pathlib import Path
+
+from insitu.filters.compress import low_blocks, summarise
+from insitu.filters.env import FilterResult
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.blocks import blocks  # noqa: E402
+
+
+def stats(psnrs, target=None, asked=None):
+    return {"blocks": len(psnrs), "deltas": 0, "psnr": psnrs, "ratios": [100.0] * len(psnrs), "fit_seconds": 1.0,
+            "seconds": 1.0, "raw_bytes": 4000 * len(psnrs), "stored_bytes": 40 * len(psnrs),
+            "blocks_psnr": [(f"'v' domain {i} cycle 3", p) for i, p in enumerate(psnrs)], "asked_ratio": asked,
+            "retries": 0, "target_psnr": target}
+
+
+def result(st):
+    r = FilterResult("compress")
+    r.stats = st
+    return r
+
+
+def test_the_summary_names_blocks_far_below_their_neighbours_or_the_target():
+    a, b = stats([44.0, 45.0, 24.8], asked=90.0), stats([43.0, 46.0, 44.5, 25.5])
+    low = low_blocks([a, b])
+    assert [p for _, p in low] == [24.8, 25.5]
+    line = summarise([result(a), result(b)])
+    assert "2 block(s) stayed low: 'v' domain 2 cycle 3 24.8 dB, 'v' domain 3 cycle 3 25.5 dB" in line
+    assert "(asked 90.0)" in line
+    # with a target, a block under it is low even when its neighbours are no better
+    assert [p for _, p in low_blocks([stats([38.0, 39.0, 41.0], target=40)])] == [38.0, 39.0]
+    assert "stayed low" not in summarise([result(stats([44.0, 45.0, 43.0]))])
+
+
+def test_benchmark_split_owns_every_sample_once_with_one_ghost_layer():
+    shape = (10, 9, 8)
+    seen = {}
+    for owned, full in blocks(shape, 2):
+        for (a, b), (fa, fb), n in zip(owned, full, shape):
+            assert fa == max(a - 1, 0) and fb == min(b + 1, n)
+        key = tuple(owned)
+        seen[key] = seen.get(key, 0) + 1
+    assert len(seen) == 8 and sum((b0 - a0) * (b1 - a1) * (b2 - a2)
+                                  for (a0, b0), (a1, b1), (a2, b2) in seen) == 10 * 9 * 8
