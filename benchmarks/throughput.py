@@ -212,6 +212,15 @@ def markdown(doc: dict) -> str:
             lines.append(f"| {name} | {comp} | {cell(e['ratio'], 'ratio', '.1f')} | {e['psnr']:.2f} | "
                          f"{cell(e['compress_mb_s'], 'compress', '.3g')} | "
                          f"{cell(e['decompress_mb_s'], 'decompress', '.3g')} | {e.get('steps', '')} |")
+    lines += ["", "Issue 26's targets for insitu-inr (ratio >= 0.8x SZ3's at the target PSNR, compress >= 1/40 of SZ3's "
+              "MB/s, decompress >= SZ3's):", ""]
+    for name, row in doc["fields"].items():
+        vs = (row.get("insitu-inr") or {}).get("vs_sz3")
+        if vs:
+            met = [f"ratio {'met' if vs['ratio'] >= 0.8 else 'NOT met'} ({vs['ratio']:.2f}x)",
+                   f"compress {'met' if vs['compress'] >= 1 / 40 else 'NOT met'} (1/{1 / vs['compress']:.0f})",
+                   f"decompress {'met' if vs['decompress'] >= 1 else 'NOT met'} ({vs['decompress']:.2f}x)"]
+            lines.append(f"* {name}: " + ", ".join(met))
     if doc.get("notes"):
         lines += ["", "Notes:", ""] + [f"* {n}" for n in doc["notes"]]
     return "\n".join(lines) + "\n"
