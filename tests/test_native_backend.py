@@ -194,6 +194,7 @@ def test_threads_default_from_environment(monkeypatch):
                  "PALS_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE", "PMI_SIZE"):
         monkeypatch.delenv(name, raising=False)
     cores = native_backend.cpu_count()
+    monkeypatch.setattr(native_backend.os, "getloadavg", lambda: (0.0, 0.0, 0.0))  # an idle node
     assert NativeBackend().threads == cores
     assert NativeBackend(threads=3).threads == 3
     monkeypatch.setenv("MPI_LOCALNRANKS", "2")
@@ -203,6 +204,20 @@ def test_threads_default_from_environment(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "5")  # an explicit setting wins
     assert NativeBackend().threads == 5
     assert NativeBackend(threads=2).threads == 2
+
+
+def test_threads_default_leaves_busy_cores_alone(monkeypatch):
+    for name in ("OMP_NUM_THREADS", "OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "PMIX_LOCAL_SIZE",
+                 "PALS_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE", "PMI_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    cores = native_backend.cpu_count()
+    # every core busy with other work (this process counted in the load): one thread, not an oversubscribed node
+    monkeypatch.setattr(native_backend.os, "getloadavg", lambda: (float(cores), 0.0, 0.0))
+    assert NativeBackend().threads == 1
+    monkeypatch.setattr(native_backend.os, "getloadavg", lambda: (cores - 1.0, 0.0, 0.0))
+    assert NativeBackend().threads == min(cores, 2)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # an explicit setting still wins
+    assert NativeBackend().threads == 3
 
 
 @pytest.mark.mpi

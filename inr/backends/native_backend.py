@@ -48,12 +48,25 @@ def local_ranks() -> int:
     return _positive_int(os.environ.get("PMI_SIZE")) or 1
 
 
+def free_cores() -> int:
+    """Cores this process may run on that are not busy: its cores less the 1-minute load average, plus one
+    (this process is likely part of that load); at least 1. Oversubscribing a busy node is costly: on a
+    shared 2-core machine 2 training threads ran 3x slower than 1."""
+    n = cpu_count()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform: trust the affinity
+        return n
+    return max(1, min(n, int(n - load + 1.0)))
+
+
 def default_threads() -> int:
-    """``OMP_NUM_THREADS`` when set, else the cores shared out among the node's MPI ranks (at least 1)."""
+    """``OMP_NUM_THREADS`` when set, else the cores shared out among the node's MPI ranks (one each when there
+    are as many ranks as cores), and never more than the node's free cores (:func:`free_cores`); at least 1."""
     n = _positive_int(os.environ.get("OMP_NUM_THREADS"))
     if n is not None:
         return n
-    return max(1, cpu_count() // local_ranks())
+    return max(1, min(cpu_count() // local_ranks(), free_cores()))
 
 
 def level_arrays(enc: EncodingConfig) -> dict[str, np.ndarray]:

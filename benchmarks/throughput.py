@@ -1,0 +1,253 @@
+"""Compression throughput at a target quality: insitu-inr beside SZ3 and ZFP, in one run, on the same fields.
+
+    python benchmarks/throughput.py -o docs/throughput.json --markdown docs/throughput.md --before
+    python benchmarks/throughput.py --quick            # one small field (~1 min), a smoke test
+    python benchmarks/throughput.py --from-json docs/throughput.json --markdown docs/throughput.md
+
+Fields: sharp-featured ones, by default the analytic ``sphere_front`` and the proxies' fields
+(``advection.temperature@20``, ``gray_scott.v@20``, run serially) at ``--size`` samples per axis
+(128: 8 MB of float32 each); see benchmarks/rate_distortion.py ``sweep_fields``. For every field and
+compressor, at the target PSNR (``--psnr``, default 40 dB):
+
+* **ratio**: SZ3 and ZFP are bisected on their absolute error bound to the bound that just reaches the
+  target, and their ratio there is interpolated to the target (log ratio linear in PSNR, as
+  rate_distortion.py's ``ratio_at``). insitu-inr takes the smallest model that reaches it
+  (``inr.fit(target_psnr=...)``, a search over model sizes that is not timed), then fits that model
+  again from scratch, timed: its ratio is the stored one, its PSNR at least the target;
+* **compress MB/s**: float32 MB of the field over the seconds to compress to that quality at that
+  ratio (for insitu-inr: the timed fit, stopping at the target, plus ``to_bytes``);
+* **decompress MB/s**: over the seconds to decompress (insitu-inr: ``Model.from_bytes(...).decode()``);
+  the best of ``--repeats`` runs for every compressor;
+* each of the three as a ratio to SZ3's (``vs_sz3``).
+
+``--before`` also runs insitu-inr as it trained before issue 26 ("insitu-inr-before": batches of
+2^16 samples, the whole owned grid decoded at every check of the target, threads = all cores), on
+the same model, in the same run: the before/after comparison on one machine at one time.
+Definitions (DESIGN.md): ratio = float32 bytes / bytes stored; PSNR over the whole grid, recomputed
+here from the decompressed array. JSON to stdout (or ``-o``); ``--markdown`` writes the report.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import inr  # noqa: E402
+from inr.backends.native_backend import cpu_count  # noqa: E402
+from rate_distortion import PEERS, available_peers, log, sweep_fields  # noqa: E402
+
+FIT = sys.modules["inr.fit"]  # the module (``inr.fit`` is the function): the "before" run sets its probe
+DEFAULT_FIELDS = ["sphere_front", "advection.temperature@20", "gray_scott.v@20"]
+THROUGHPUT_PEERS = ("sz3", "zfp")
+#: bisection of a peer's error bound: steps at most, and how close above the target (dB) ends it
+PEER_BISECTIONS, PEER_TOLERANCE_DB = 24, 0.25
+#: training steps at most per insitu-inr fit (a cap: the fits stop at the target)
+MAX_STEPS = 4000
+MB = 1e6
+
+
+def best_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    """The shortest of ``repeats`` timed calls of ``fn`` (a noisy machine: the best is the least disturbed), and the
+    last call's result."""
+    best, out = math.inf, None
+    for _ in range(max(1, repeats)):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def entry(values: np.ndarray, ratio: float, psnr: float, compress_s: float, decompress_s: float,
+          **extra: Any) -> dict:
+    """One compressor's figures at the target: ratio, PSNR and MB/s of float32 both ways."""
+    return {"ratio": ratio, "psnr": psnr, "compress_s": compress_s, "decompress_s": decompress_s,
+            "compress_mb_s": values.nbytes / MB / compress_s, "decompress_mb_s": values.nbytes / MB / decompress_s,
+            **extra}
+
+
+def peer_at_psnr(name: str, values: np.ndarray, target: float, repeats: int = 3) -> dict | None:
+    """``name`` (sz3, zfp) at the error bound that just reaches ``target`` dB: its ratio interpolated to the
+    target, its MB/s timed at that bound. None when no bound in the search reaches it."""
+    rng = float(values.max() - values.min())
+    if rng == 0:
+        return None
+
+    def point(rel: float) -> tuple[float, float, bytes, Callable[[], np.ndarray]]:
+        comp, back = PEERS[name](values, rel * rng)
+        dec = np.asarray(back(), dtype=np.float32).reshape(values.shape)
+        return inr.psnr(values, dec), values.nbytes / len(comp), comp, back
+
+    lo, hi = math.log(1e-7), math.log(3.0)  # log relative error bound: lo reaches the target, hi need not
+    lo_pt = point(math.exp(lo))
+    if lo_pt[0] < target:
+        return None
+    hi_pt = point(math.exp(hi))
+    if hi_pt[0] >= target:
+        lo, lo_pt = hi, hi_pt
+    else:
+        for _ in range(PEER_BISECTIONS):
+            mid = 0.5 * (lo + hi)
+            pt = point(math.exp(mid))
+            if pt[0] >= target:
+                lo, lo_pt = mid, pt
+            else:
+                hi, hi_pt = mid, pt
+            if lo_pt[0] - target <= PEER_TOLERANCE_DB:
+                break
+    p, ratio, _, _ = lo_pt
+    if hi_pt[0] < target < p and math.isfinite(p):  # the ratio at the target, between the bracket's two points
+        t = (target - p) / (hi_pt[0] - p)
+        ratio = math.exp(math.log(ratio) + t * (math.log(hi_pt[1]) - math.log(ratio)))
+    rel = math.exp(lo)
+    compress_s, (comp, back) = best_time(lambda: PEERS[name](values, rel * rng), repeats)
+    decompress_s, _ = best_time(back, repeats)
+    return entry(values, ratio, p, compress_s, decompress_s, stored_ratio=values.nbytes / len(comp),
+                 abs_error=rel * rng)
+
+
+def inr_at_psnr(values: np.ndarray, target: float, config: inr.ModelConfig, repeats: int = 3,
+                before: bool = False, max_steps: int = MAX_STEPS) -> dict:
+    """insitu-inr fitting ``config`` from scratch until ``target`` dB (timed, with ``to_bytes``), then decoding
+    (best of ``repeats``). ``before``: the training as it was before issue 26 (see the module docstring)."""
+    kw: dict[str, Any] = {}
+    saved = FIT.PROBE_SAMPLES
+    if before:
+        kw = {"batch_size": 1 << 16, "threads": cpu_count()}
+        FIT.PROBE_SAMPLES = values.size  # a probe of every sample: the whole grid decoded at each check
+    try:
+        t = time.perf_counter()
+        model, rep = inr.fit(values, config=config, target_psnr=target, max_steps=max_steps, backend="native", **kw)
+        blob = model.to_bytes()
+        compress_s = time.perf_counter() - t
+    finally:
+        FIT.PROBE_SAMPLES = saved
+    decompress_s, dec = best_time(lambda: inr.Model.from_bytes(blob).decode(backend="native"), repeats)
+    return entry(values, values.nbytes / len(blob), inr.psnr(values, dec), compress_s, decompress_s,
+                 steps=rep.steps, stop_reason=rep.stop_reason, n_params=config.n_params)
+
+
+def smallest_config(values: np.ndarray, target: float, max_steps: int = MAX_STEPS) -> inr.ModelConfig:
+    """The config of the smallest model whose fit reaches ``target`` dB (``inr.fit``'s own search, not timed)."""
+    model, _ = inr.fit(values, target_psnr=target, max_steps=max_steps, backend="native")
+    return model.config
+
+
+def versus_sz3(row: dict) -> None:
+    """Add ``vs_sz3`` (ratio, compress and decompress MB/s over SZ3's) to every compressor of ``row``."""
+    ref = row.get("sz3")
+    if ref is None:
+        return
+    for name, e in row.items():
+        if isinstance(e, dict) and "ratio" in e:
+            e["vs_sz3"] = {"ratio": e["ratio"] / ref["ratio"], "compress": e["compress_mb_s"] / ref["compress_mb_s"],
+                           "decompress": e["decompress_mb_s"] / ref["decompress_mb_s"]}
+
+
+def bench_field(name: str, values: np.ndarray, peers: list[str], args: argparse.Namespace) -> dict:
+    row: dict[str, Any] = {"shape": list(values.shape), "raw_mb": values.nbytes / MB}
+    for peer in peers:
+        row[peer] = peer_at_psnr(peer, values, args.psnr, args.repeats)
+    config = smallest_config(values, args.psnr, args.max_steps)
+    row["insitu-inr"] = inr_at_psnr(values, args.psnr, config, args.repeats, max_steps=args.max_steps)
+    if args.before:
+        row["insitu-inr-before"] = inr_at_psnr(values, args.psnr, config, args.repeats, before=True,
+                                               max_steps=args.max_steps)
+    versus_sz3(row)
+    for k, e in row.items():
+        if isinstance(e, dict):
+            log(f"{name} {k}: ratio {e['ratio']:.1f} at {e['psnr']:.2f} dB, compress {e['compress_mb_s']:.2f} MB/s, "
+                f"decompress {e['decompress_mb_s']:.1f} MB/s")
+    return row
+
+
+def run(args: argparse.Namespace) -> dict:
+    notes: list[str] = []
+    fields = sweep_fields(args.fields, args.size, notes)
+    peers = [p for p in available_peers(notes) if p in THROUGHPUT_PEERS]
+    out = {"meta": {"size": args.size, "target_psnr": args.psnr, "peers": peers, "repeats": args.repeats,
+                    "threads": os.environ.get("OMP_NUM_THREADS"), "cores": cpu_count(),
+                    "machine": platform.machine(), "processor": platform.processor(),
+                    "python": platform.python_version(), "quick": bool(args.quick)},
+           "fields": {}, "notes": notes}
+    for name, values in fields.items():
+        out["fields"][name] = bench_field(name, values, peers, args)
+    return out
+
+
+COLUMNS = ("sz3", "zfp", "insitu-inr", "insitu-inr-before")
+
+
+def markdown(doc: dict) -> str:
+    """The report (docs/throughput.md) from the benchmark's JSON."""
+    meta = doc["meta"]
+    lines = ["# Compression throughput at a target quality", "",
+             "Generated by `python benchmarks/throughput.py --from-json ... --markdown docs/throughput.md` from the "
+             "benchmark's JSON; do not edit by hand.", "",
+             f"Fields of {meta['size']}^3 float32 samples; every compressor at {meta['target_psnr']:g} dB PSNR "
+             f"(ratio at that PSNR, MB/s of float32 to compress to it and to decompress; best of "
+             f"{meta['repeats']} timings, insitu-inr's fit timed once). In brackets: the ratio to SZ3's figure. "
+             f"Machine: {meta['machine']} {meta['processor']}, {meta['cores']} cores, OMP_NUM_THREADS="
+             f"{meta['threads']}.", "",
+             "| field | compressor | ratio | PSNR | compress MB/s | decompress MB/s | steps |",
+             "|---|---|---|---|---|---|---|"]
+    for name, row in doc["fields"].items():
+        for comp in COLUMNS:
+            e = row.get(comp)
+            if not isinstance(e, dict):
+                continue
+            vs = e.get("vs_sz3", {})
+
+            def cell(v: float, key: str, fmt: str) -> str:
+                return f"{v:{fmt}}" + (f" ({vs[key]:.3g}x)" if key in vs and comp != "sz3" else "")
+            lines.append(f"| {name} | {comp} | {cell(e['ratio'], 'ratio', '.1f')} | {e['psnr']:.2f} | "
+                         f"{cell(e['compress_mb_s'], 'compress', '.3g')} | "
+                         f"{cell(e['decompress_mb_s'], 'decompress', '.3g')} | {e.get('steps', '')} |")
+    lines += ["", "Issue 26's targets for insitu-inr (ratio >= 0.8x SZ3's at the target PSNR, compress >= 1/40 of SZ3's "
+              "MB/s, decompress >= SZ3's):", ""]
+    for name, row in doc["fields"].items():
+        vs = (row.get("insitu-inr") or {}).get("vs_sz3")
+        if vs:
+            met = [f"ratio {'met' if vs['ratio'] >= 0.8 else 'NOT met'} ({vs['ratio']:.2f}x)",
+                   f"compress {'met' if vs['compress'] >= 1 / 40 else 'NOT met'} (1/{1 / vs['compress']:.0f})",
+                   f"decompress {'met' if vs['decompress'] >= 1 else 'NOT met'} ({vs['decompress']:.2f}x)"]
+            lines.append(f"* {name}: " + ", ".join(met))
+    if doc.get("notes"):
+        lines += ["", "Notes:", ""] + [f"* {n}" for n in doc["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", type=int, default=128, help="samples per axis of every field (default %(default)s)")
+    ap.add_argument("--fields", nargs="+", default=DEFAULT_FIELDS,
+                    help="analytic fields and proxy fields as name.field@cycle (default: %(default)s)")
+    ap.add_argument("--psnr", type=float, default=40.0, help="target PSNR in dB (default %(default)s)")
+    ap.add_argument("--repeats", type=int, default=3, help="timings per figure, the best kept (default %(default)s)")
+    ap.add_argument("--max-steps", type=int, default=MAX_STEPS, help="cap on training steps per fit")
+    ap.add_argument("--before", action="store_true", help="also run the training as it was before issue 26")
+    ap.add_argument("--quick", action="store_true", help="a smoke test: sphere_front at 32^3, 1 timing")
+    ap.add_argument("-o", "--output", help="write the JSON here (default: stdout)")
+    ap.add_argument("--markdown", help="write the report (docs/throughput.md) here")
+    ap.add_argument("--from-json", help="no run: read this JSON (for --markdown)")
+    args = ap.parse_args()
+    if args.quick:
+        args.size, args.fields, args.repeats = 32, ["sphere_front"], 1
+    doc = json.loads(Path(args.from_json).read_text()) if args.from_json else run(args)
+    if not args.from_json:  # a fresh run: its JSON to the file, or to stdout
+        (Path(args.output).write_text if args.output else print)(json.dumps(doc, indent=1) + "\n")
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(doc))
+
+
+if __name__ == "__main__":
+    main()
