@@ -37,7 +37,9 @@ def test_a_variant_changes_one_knob_and_brackets_the_default_budget():
             continue
         bracketed += 1
         assert param_section_bytes(hi, 8) > budget and hi.encoding.log2_hashmap_size == lo.encoding.log2_hashmap_size + 1
-    assert bracketed >= len(ss.VARIANTS) - 2
+    # most variants must bracket the budget (a sweep of all-dense variants would measure nothing); the ones that
+    # halve the finest level make every level dense at this budget, which the loop above checks
+    assert bracketed >= 0.75 * len(ss.VARIANTS)
     half = ss.shaped(default, shape, budget, **ss.VARIANTS["finest=half"])
     assert finest(half) == pytest.approx(finest(default) / 2, rel=0.01)
     twelve = ss.shaped(default, shape, budget, **ss.VARIANTS["levels=12"])
