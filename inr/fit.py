@@ -30,9 +30,9 @@ from .metrics import max_abs_error as measured_max_abs_error, psnr
 from .config import ModelConfig
 from .model import FitReport, Model
 from .problem import LOSSES, FitProblem
-from .quantize import DEFAULT_PARAM_BITS, check_param_bits, grid_misfit
+from .quantize import DEFAULT_PARAM_BITS, check_param_bits, grid_misfit, zero_smallest_entries
 from .residual import check_error_bound, compute_residual
-from .sizing import config_for_ratio, smallest_config
+from .sizing import config_near_ratio, smallest_config
 
 #: fraction of the initial learning rate reached at ``max_steps`` (exponential decay) in a fit from
 #: scratch. Measured (benchmarks/schedule_sweep.py, docs/training_schedule.md): decaying only to 0.5 gave
@@ -216,8 +216,10 @@ def fit(
     opts = fit_options(values, **args)
     model, rep = _fit_planned(opts, t0)
     sized = opts.config is None and (opts.init is None or opts.init.is_constant) and not rep.delta
-    if opts.max_bytes is None or not sized or rep.stop_reason == "constant":
+    if not sized or rep.stop_reason == "constant":
         return model, rep
+    if opts.max_bytes is None:
+        return _refit_for_ratio(opts, args, model, rep, t0)
     raw = 4 * box_cells(opts.owned)
     retry = None
     if rep.stored_bytes > opts.max_bytes:  # the sizing's estimate of zstd's gain was too kind: a smaller model
@@ -238,9 +240,33 @@ def fit(
     return model, replace(rep, retries=1, seconds=time.perf_counter() - t0, steps=rep.steps + rep2.steps)
 
 
+def _refit_for_ratio(opts: "FitOptions", args: dict, model: Model, rep: FitReport,
+                     t0: float) -> tuple[Model, FitReport]:
+    """A sized fit that stored fewer bytes than its ratio allows by more than :data:`RATIO_TOLERANCE` (zstd took
+    the codes smaller than sizing expected), made once again with a model sized from the measured miss; the one
+    whose ratio is nearer the asked one is kept. Not after a fit that stopped at its ``target_psnr`` (it needs no
+    more bytes), nor without time left in ``time_budget_s``."""
+    if rep.ratio_off is None or rep.ratio_off <= RATIO_TOLERANCE or rep.stop_reason == "target_psnr" \
+            or rep.asked_ratio is None:
+        return model, rep
+    left = None if opts.time_budget_s is None else opts.time_budget_s - (time.perf_counter() - t0)
+    if left is not None and left <= 0:
+        return model, rep
+    size_for = max(1.0, rep.asked_ratio / (1 + rep.ratio_off))  # the bytes the codes took per byte expected
+    opts2 = replace(opts, time_budget_s=left)
+    model2, rep2 = _fit_planned(opts2, time.perf_counter(), asked=rep.asked_ratio, size_for=size_for)
+    better = abs(rep2.ratio / rep.asked_ratio - 1) < abs(rep.ratio_off)
+    model, rep = (model2, rep2) if better else (model, rep)
+    return model, replace(rep, retries=1, seconds=time.perf_counter() - t0, steps=rep.steps + rep2.steps)
+
+
 #: a fit that misses its target_psnr with stored bytes under this fraction of max_bytes is made again with the
 #: whole budget
 RETRY_BELOW_BUDGET = 0.7
+
+
+#: a sized fit's stored ratio is within this fraction of the asked one, or its report says by how much it is off
+RATIO_TOLERANCE = 0.10
 
 
 def _asked_ratio(opts: "FitOptions") -> float:
@@ -252,16 +278,22 @@ def _asked_ratio(opts: "FitOptions") -> float:
     return ratio
 
 
-def _fit_planned(opts: "FitOptions", t0: float, asked: float | None = None) -> tuple[Model, FitReport]:
-    """One fit of checked options: plan, train, finish (``asked``: the ratio sized for, when not the options')."""
-    plan = _plan(opts, t0, asked)
+def _fit_planned(opts: "FitOptions", t0: float, asked: float | None = None,
+                 size_for: float | None = None) -> tuple[Model, FitReport]:
+    """One fit of checked options: plan, train, finish (``asked``: the ratio sized for, when not the options';
+    ``size_for``: the ratio the model is sized for when not ``asked``, whose bytes stay the budget)."""
+    plan = _plan(opts, t0, asked, size_for)
     model, rep = _constant_fit(plan) if plan.problem is None else _finish(plan, _train(plan))
     sized = opts.config is None and (opts.init is None or opts.init.is_constant) and opts.eps is None
     missed = None
     if opts.target_psnr is not None and rep.psnr < opts.target_psnr:
         missed = opts.target_psnr - rep.psnr
-    return model, replace(rep, asked_ratio=(asked or _asked_ratio(opts)) if sized else None,
-                          target_missed_db=missed)
+    asked_ratio = (asked or _asked_ratio(opts)) if sized else None
+    off = None
+    if asked_ratio is not None and rep.stop_reason != "constant" and not rep.delta \
+            and abs(rep.ratio / asked_ratio - 1) > RATIO_TOLERANCE:
+        off = rep.ratio / asked_ratio - 1  # the closest the model family came (the smallest model is the floor)
+    return model, replace(rep, asked_ratio=asked_ratio, target_missed_db=missed, ratio_off=off)
 
 
 # --- the steps of a fit: options -> plan -> train -> finish ---------------------------------------------------
@@ -371,6 +403,8 @@ class _Plan:
     problem: FitProblem | None
     params0: np.ndarray | None
     delta_scales: np.ndarray | None
+    #: the stored bytes a model sized for a ratio must fit in (raw / asked ratio), None when it was not sized
+    budget_bytes: float | None = None
 
     @property
     def raw_bytes(self) -> int:
@@ -401,7 +435,7 @@ class _Plan:
 
 
 def _model_config(opts: FitOptions, owned_shape: tuple[int, int, int], constant: bool,
-                  asked: float | None = None) -> ModelConfig:
+                  asked: float | None = None) -> ModelConfig:  # asked: the ratio to size for
     """The config asked for, else ``init``'s, else one sized for the ratio (the smallest when it is out of reach)."""
     config = opts.config
     if config is None and opts.init is not None and not opts.init.is_constant:
@@ -412,7 +446,7 @@ def _model_config(opts: FitOptions, owned_shape: tuple[int, int, int], constant:
         config = smallest_config()
     if config is None:
         ratio = asked or _asked_ratio(opts)
-        config = config_for_ratio(owned_shape, ratio, param_bits=opts.param_bits, strict=False)
+        config = config_near_ratio(owned_shape, ratio, param_bits=opts.param_bits)
         if config == smallest_config():
             # stacklevel 4: the warning points at fit's caller (fit -> _plan -> _model_config)
             warnings.warn(f"inr.fit: ratio={ratio} is out of reach for a block of {owned_shape} samples; "
@@ -420,13 +454,13 @@ def _model_config(opts: FitOptions, owned_shape: tuple[int, int, int], constant:
     return config
 
 
-def _plan(opts: FitOptions, t0: float, asked: float | None = None) -> _Plan:
+def _plan(opts: FitOptions, t0: float, asked: float | None = None, size_for: float | None = None) -> _Plan:
     """Size the model, normalise the block to [0, 1], weigh its shared faces, and pick the starting parameters."""
     vals, owned = opts.values, opts.owned
     owned_vals = vals[box_slices(owned)]
     be = get_backend(opts.backend, opts.device, opts.threads)
     lo, hi = float(vals.min()), float(vals.max())
-    config = _model_config(opts, owned_vals.shape, lo == hi, asked)
+    config = _model_config(opts, owned_vals.shape, lo == hi, size_for or asked)
     axes = grid_axes(vals.shape, opts.association)
     if lo == hi:  # constant block: stored exactly, nothing to learn
         return _Plan(opts, t0, be, config, owned_vals, lo, hi, 0.0, axes, None, None, None)
@@ -445,7 +479,11 @@ def _plan(opts: FitOptions, t0: float, asked: float | None = None) -> _Plan:
     # a delta lives on its base's quantisation grid, when its parameters fit there; anything else on its own
     delta_scales = (base.scales if base is not None and not base.is_constant
                     and base.config == config and base.param_bits == bits and bits != 16 else None)
-    return _Plan(opts, t0, be, config, owned_vals, lo, hi, value_range, axes, problem, params0, delta_scales)
+    sized = (opts.config is None and (opts.init is None or opts.init.is_constant) and opts.eps is None
+             and delta_scales is None)
+    budget = 4 * owned_vals.size / (asked or _asked_ratio(opts)) if sized else None
+    return _Plan(opts, t0, be, config, owned_vals, lo, hi, value_range, axes, problem, params0, delta_scales,
+                 budget)
 
 
 def _constant_fit(plan: _Plan) -> tuple[Model, FitReport]:
@@ -532,6 +570,8 @@ def _finish(plan: _Plan, trained: _Trained) -> tuple[Model, FitReport]:
     else:
         model, scales = plan.as_stored(trained.trainer.params())  # scales: the base's grid for a delta, else None
         final_psnr, rec = plan.measure(model.params.astype(np.float32))
+    if plan.budget_bytes is not None and scales is None:
+        model, final_psnr, rec = _fit_bytes(plan, model, final_psnr, rec)
     if scales is not None and opts.eps is None:
         # a delta: store only the moves that pay for themselves (inr.delta_search); the error-bounded mode
         # keeps every move, since its residual, not the network, decides its quality
@@ -548,6 +588,34 @@ def _finish(plan: _Plan, trained: _Trained) -> tuple[Model, FitReport]:
     if opts.progress is not None:
         opts.progress(trained.steps, final_psnr)
     return model, report
+
+
+def _fit_bytes(plan: _Plan, model: Model, final_psnr: float,
+               rec: np.ndarray) -> tuple[Model, float, np.ndarray]:
+    """A sized model over its byte budget, its smallest table entries zeroed until it fits (bisection on their
+    count: zero codes are what zstd shrinks best); ``model`` as it is when it fits already, or when thinning it
+    would lose a ``target_psnr`` it reached."""
+    budget = int(plan.budget_bytes)
+    if len(model.to_bytes()) <= budget:
+        return model, final_psnr, rec
+    params = model.params.astype(np.float32)
+    lo, hi = 0, int(np.count_nonzero(params[plan.config.n_params - plan.config.encoding.n_params:]))
+    best = None
+    while lo < hi:  # the fewest zeroed entries whose model fits
+        mid = (lo + hi) // 2
+        cand = plan.model(zero_smallest_entries(params, plan.config, mid))
+        if len(cand.to_bytes()) <= budget:
+            hi, best = mid, cand
+        else:
+            lo = mid + 1
+    if best is None:  # even no table at all does not fit: the MLP and header alone are over the budget
+        best = plan.model(zero_smallest_entries(params, plan.config, hi))
+    best_psnr, best_rec = plan.measure(best.params.astype(np.float32))
+    target = plan.opts.target_psnr
+    if target is not None and final_psnr >= target > best_psnr:
+        # a reached target outranks the exact bytes: the report's ratio_off says what it cost
+        return model, final_psnr, rec
+    return best, best_psnr, best_rec
 
 
 def _search_delta(plan: _Plan, model: Model, scales: np.ndarray, final_psnr: float,

@@ -460,6 +460,9 @@ class FitReport:
     target_missed_db: float | None = None
     #: fits made again (a model over ``max_bytes``, or a target missed well within it)
     retries: int = 0
+    #: stored ratio / ``asked_ratio`` - 1 when that is beyond 10 % (:data:`inr.fit.RATIO_TOLERANCE`): the closest
+    #: the model family came (the smallest model stores more than a tiny block's budget); None when within it
+    ratio_off: float | None = None
 
     def to_dict(self) -> dict:
         """The report as JSON-ready values. PSNR (to 1e-4 dB), ratio (1e-2) and seconds (1e-3 s) are
@@ -468,7 +471,7 @@ class FitReport:
         d = dict(self.__dict__)
         d["psnr"] = None if math.isinf(self.psnr) else round(self.psnr, 4)  # JSON has no inf
         d["ratio"], d["seconds"] = round(self.ratio, 2), round(self.seconds, 3)
-        for key in ("asked_ratio", "target_missed_db"):  # only when there is something to say: bytes per entry
+        for key in ("asked_ratio", "target_missed_db", "ratio_off"):  # only when there is something to say: bytes per entry
             if d[key] is None:
                 del d[key]
             else:

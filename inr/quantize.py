@@ -312,3 +312,24 @@ def decode_params(blob: bytes, config, bits: int, n_params: int, *, scale_bytes:
     scales = _scales_from(raw, n_groups, scale_bytes)
     q, kept = _split(raw, scale_bytes * n_groups, n_q, n_kept, "parameter")
     return _assemble(config, scales, q, kept, n_params), scales
+
+
+def zero_smallest_entries(params: np.ndarray, config, n: int) -> np.ndarray:
+    """``params`` (float32) with the ``n`` smallest-magnitude non-zero hash-table entries set to 0.
+
+    The byte-fitting knob of a sized fit (:func:`inr.fit.fit`): zero codes are what
+    zstd shrinks best, and the smallest table entries (mostly hash collisions'
+    leftovers) move the output least. The MLP is left alone: a few hundred weights
+    that every sample passes through. A group whose largest entry goes gets a finer
+    step when the result is quantised again (still a valid model).
+    """
+    p = np.asarray(params, dtype=np.float32).ravel().copy()
+    start = config.n_params - config.encoding.n_params  # the tables follow the MLP (inr.layout)
+    tables = p[start:]
+    nz = np.flatnonzero(tables)
+    n = int(min(max(n, 0), nz.size))
+    if n:
+        # stable: equal magnitudes go in layout order, so the same n always zeroes the same entries
+        order = np.argsort(np.abs(tables[nz]), kind="stable")
+        tables[nz[order[:n]]] = 0.0
+    return p

@@ -146,7 +146,7 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
     psnrs, ratios, fit_s, n_done, n_delta = [], [], 0.0, 0, 0
     raw = stored = 0
     blocks_psnr: list[tuple[str, float]] = []  # (which block, PSNR): the summary names the blocks that stayed low
-    asked_raw, asked_bytes, retries = 0, 0.0, 0  # the ratio asked of the sized blocks, and the refits
+    asked_raw, asked_bytes, retries, off = 0, 0.0, 0, 0  # the ratio asked of the sized blocks, refits, misses
     t0 = time.perf_counter()
     work: list[tuple[str, list]] = []
     for name in names:
@@ -209,6 +209,7 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
                     asked_raw += model.raw_bytes
                     asked_bytes += model.raw_bytes / report.asked_ratio
                 retries += report.retries
+                off += report.ratio_off is not None  # stored ratio > 10 % from the asked one
                 fit_s += report.seconds
                 session.fit_seconds += report.seconds
                 raw += model.raw_bytes
@@ -221,7 +222,7 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
     result.stats = {"blocks": n_done, "deltas": n_delta, "psnr": psnrs, "ratios": ratios, "fit_seconds": fit_s,
                     "seconds": time.perf_counter() - t0, "raw_bytes": raw, "stored_bytes": stored,
                     "blocks_psnr": blocks_psnr, "asked_ratio": asked_raw / asked_bytes if asked_bytes else None,
-                    "retries": retries, "target_psnr": params.target_psnr}
+                    "retries": retries, "ratio_off": off, "target_psnr": params.target_psnr}
 
 
 F32_MAX = float(np.finfo(np.float32).max)
@@ -280,6 +281,8 @@ def summarise(results: list[FilterResult]) -> str:
                  f"fit {max(s['seconds'] for s in stats):.2f} s")
         retried = sum(s.get("retries", 0) for s in stats)
         line += f", {retried} block(s) fitted again" if retried else ""
+        off = sum(s.get("ratio_off", 0) for s in stats)
+        line += f", {off} block(s) > 10 % from the asked ratio (the closest model size)" if off else ""
     if errors:
         line += f", {errors} problem(s) reported above"
     low = low_blocks(stats)
