@@ -195,7 +195,7 @@ class Residual:
     def apply(self, network: np.ndarray | None) -> np.ndarray:
         """The corrected owned grid (float32) from the network's values on the whole owned grid (None, or any
         values, when no pass reads the network: a residual coded without one)."""
-        reads = bool(set(self.modes) & set(NETWORK_MODES))
+        reads = self.reads_network
         if network is None and reads:
             raise InrValueError("this residual reads the network: apply() needs its values on the owned grid")
         if network is not None and tuple(network.shape) != tuple(self.shape):
@@ -235,6 +235,11 @@ class Residual:
                 rec = np.where(exact[view][tsl], exact_vals[view][tsl], rec)
             dec[tsl] = rec
         return out
+
+    @property
+    def reads_network(self) -> bool:
+        """Whether a pass predicts through the network (else the network's values are never read)."""
+        return bool(set(self.modes) & set(NETWORK_MODES))
 
     def mode_counts(self) -> dict[str, int]:
         """How many owned samples each prediction mode coded (the modes that read the network show its use)."""

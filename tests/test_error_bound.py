@@ -102,7 +102,10 @@ def test_ghost_ring_continues_the_corrected_values():
     v = gaussians((24, 24, 24), seed=5)
     ghost = np.ones(v.shape, np.uint8)
     ghost[1:23, 1:23, 1:23] = 0
-    m, _ = inr.fit(v, ghost_mask=ghost, max_steps=40, backend="native", max_abs_error=1e-3)
+    from inr.sizing import smallest_config
+
+    # a config given: the network is fitted whatever the probe would say
+    m, _ = inr.fit(v, ghost_mask=ghost, config=smallest_config(), max_steps=40, backend="native", max_abs_error=1e-3)
     box = ((0, 24), (0, 24), (0, 24))
     ring = ghost.astype(bool)
     plain = inr.Model(m.config, m.params, m.value_range, m.grid_shape, m.association, m.owned, m.param_bits)
@@ -307,3 +310,13 @@ def test_native_passes_match_the_numpy_reference(monkeypatch, rel_eps):
     dec_native = Residual.from_bytes(numpy_ref.to_bytes(), v.shape).apply(None)
     assert np.array_equal(dec_numpy, dec_native) and np.isfinite(dec_native).all()
     assert np.abs(dec_native.astype(np.float64) - v).max() <= eps
+
+
+def test_probe_skips_a_network_that_would_not_pay():
+    # smooth data at a loose bound: interpolation predicts it; no training, the bound still holds on every backend
+    v = gaussians((32, 32, 32), seed=11)
+    eps = 1e-2 * float(v.max() - v.min())
+    m, rep = inr.fit(v, backend="native", max_abs_error=eps)
+    assert rep.stop_reason == "probe" and rep.steps == 0 and not m.residual.reads_network
+    check_bound(m, v, eps, "torch")
+    assert rep.stored_bytes == len(m.to_bytes())
