@@ -283,7 +283,7 @@ def _fit_planned(opts: "FitOptions", t0: float, asked: float | None = None,
     """One fit of checked options: plan, train, finish (``asked``: the ratio sized for, when not the options';
     ``size_for``: the ratio the model is sized for when not ``asked``, whose bytes stay the budget)."""
     plan = _plan(opts, t0, asked, size_for)
-    model, rep = _constant_fit(plan) if plan.problem is None else _finish(plan, _train(plan))
+    model, rep = _constant_fit(plan) if plan.problem is None else (_residual_alone(plan) or _finish(plan, _train(plan)))
     sized = opts.config is None and (opts.init is None or opts.init.is_constant) and opts.eps is None
     missed = None
     if opts.target_psnr is not None and rep.psnr < opts.target_psnr:
@@ -616,6 +616,40 @@ def _fit_bytes(plan: _Plan, model: Model, final_psnr: float,
         # a reached target outranks the exact bytes: the report's ratio_off says what it cost
         return model, final_psnr, rec
     return best, best_psnr, best_rec
+
+
+#: steps of the error-bounded mode's probe fit: a network that predicts nothing interpolation misses by then
+#: rarely learns to later (docs/rate_distortion.md: the residual coder's interpolation wins on every pass)
+PROBE_STEPS = 100
+
+
+def _residual_alone(plan: _Plan) -> tuple[Model, FitReport] | None:
+    """Error-bounded mode, network sized by the fit: the residual coded alone (parameters all zero, stop_reason
+    ``"probe"``, no training) when a cheap probe says the network would not pay for its bytes; None to fit it.
+
+    The probe trains :data:`PROBE_STEPS` steps and codes every other sample per axis with and without that
+    network: the network pays when the bytes it saves there, scaled to the grid, exceed its own."""
+    opts = plan.opts
+    if opts.eps is None or opts.config is not None or opts.init is not None or opts.delta_base is not None:
+        return None
+    trainer = plan.backend.trainer(plan.problem, plan.params0, int(opts.seed))
+    trainer.step(min(PROBE_STEPS, opts.max_steps), LEARNING_RATE if opts.learning_rate is None else opts.learning_rate)
+    probe, _ = plan.as_stored(trainer.params())
+    _, net = plan.measure(probe.params.astype(np.float32), stride=2)
+    sub = plan.owned_vals[::2, ::2, ::2]
+    saved = (len(compute_residual(sub, None, opts.eps, plan.value_range).to_bytes())
+             - len(compute_residual(sub, net, opts.eps, plan.value_range).to_bytes()))
+    zero = plan.model(np.zeros(plan.config.n_params, np.float32))
+    if saved * plan.owned_vals.size / sub.size > len(probe.to_bytes()) - len(zero.to_bytes()):
+        return None
+    zero.residual = compute_residual(plan.owned_vals, None, opts.eps, plan.value_range)
+    rec = zero.residual.apply(None)
+    stored = len(zero.to_bytes())
+    return zero, FitReport(psnr=psnr(plan.owned_vals, rec, plan.value_range),
+                           max_abs_error=measured_max_abs_error(plan.owned_vals, rec), steps=0,
+                           seconds=time.perf_counter() - plan.t0, stored_bytes=stored, ratio=plan.raw_bytes / stored,
+                           backend=plan.backend.name, stop_reason="probe", error_bound=opts.eps,
+                           param_bits=opts.param_bits)
 
 
 def _search_delta(plan: _Plan, model: Model, scales: np.ndarray, final_psnr: float,

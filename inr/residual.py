@@ -58,8 +58,10 @@ from .errors import InrValueError, ModelFormatError
 MARGIN_REL = 4e-6
 #: the margin kept for backend differences, in multiples of that tolerance (at most eps / 2)
 MARGIN_FACTOR = 16
-#: zstd level of the codes (a 64^3 grid takes ~0.1 s)
-ZSTD_LEVEL = 19
+#: zstd level of the codes (19 stores ~5-15 % less but runs at ~3 MB/s: the coder would not reach 50 MB/s)
+ZSTD_LEVEL = 12
+#: passes of more targets than this choose their mode on a subsample of about this many (every m-th line)
+TRIAL_SAMPLES = 1 << 14
 #: per-level step refinement: step / min(ALPHA^(level - 1), BETA) (measured best of (1, 1), (1.5, 4), (2, 8))
 ALPHA, BETA = 1.5, 4.0
 MODES = ("net", "zero", "lin", "cub", "rlin", "rcub")
@@ -78,27 +80,52 @@ LORENZO, PREDICTIVE = 0x80, 0x40
 _View = tuple[slice, slice, slice]
 
 
+def _native_passes():  # type: ignore[no-untyped-def]
+    """The C++ passes (``inr._native``) for the modes that do not read the network, or None where it is not built.
+
+    They do the numpy reference's float64 operations in the same order (no FP contraction), so bytes encoded by
+    either decode identically with the other."""
+    try:
+        from . import _native
+    except ImportError:
+        return None
+    return _native if hasattr(_native, "residual_encode_pass") else None
+
+
+#: the modes the C++ passes code, as their mode numbers
+_NATIVE_MODES = {"zero": 0, "lin": 1, "cub": 2}
+
+
+def _strides(view: _View) -> tuple[int, int, int]:
+    return tuple(v.step or 1 for v in view)  # type: ignore[return-value]
+
+
 def _top_stride(shape: tuple[int, ...]) -> int:
     """The coarsest stride: the smallest power of two >= the longest axis (the anchor's level)."""
     top = max(shape)
     return 1 << int(np.ceil(np.log2(top))) if top > 1 else 1
 
 
-def _passes(shape: tuple[int, ...]) -> Iterator[tuple[int, int, _View, np.ndarray]]:
-    """(axis, h, view of the grid, targets along the axis) of each pass after the anchor, coarse to fine.
+def _passes(shape: tuple[int, ...]) -> Iterator[tuple[int, int, _View, _View]]:
+    """(axis, h, view of the grid, targets in the view) of each pass after the anchor, coarse to fine.
 
-    The view holds every sample the pass reads or writes: stride ``h`` on the
-    axes already refined at this stride (x before y before z), ``s`` on the others.
+    The view holds every sample the pass reads or writes: stride ``h`` along
+    the pass's axis and on the axes already refined at this stride (x before y
+    before z), ``s`` on the others; the targets are its odd entries along the
+    axis (grid indices ``h, 3h, ...``), the decoded samples its even ones.
     """
     s = _top_stride(shape)
     while s >= 2:
         h = s // 2
         for axis in (2, 1, 0):
-            t = np.arange(h, shape[axis], s)
-            if t.size:
-                view = tuple(slice(None) if ax == axis else slice(0, None, h if ax > axis else s) for ax in range(3))
-                yield axis, h, view, t  # type: ignore[misc]
+            if h < shape[axis]:
+                view = tuple(slice(0, None, h if ax >= axis else s) for ax in range(3))
+                yield axis, h, view, _along(axis, slice(1, None, 2))  # type: ignore[misc]
         s = h
+
+
+def _along(axis: int, sl: slice) -> _View:
+    return tuple(sl if ax == axis else slice(None) for ax in range(3))  # type: ignore[return-value]
 
 
 def _level_step(step: float, h: int, alpha: float, beta: float) -> float:
@@ -106,56 +133,49 @@ def _level_step(step: float, h: int, alpha: float, beta: float) -> float:
     return step / min(alpha ** (level - 1), beta)
 
 
-def _interp(a: np.ndarray, axis: int, t: np.ndarray, h: int, cubic: bool) -> np.ndarray:
-    """Float64 prediction at ``t`` along ``axis`` of ``a`` from its values at ``t -+ h`` (and ``t -+ 3h``)."""
-    n = a.shape[axis]
-    shape = [1] * a.ndim
-    shape[axis] = -1
-
-    def take(i: np.ndarray) -> np.ndarray:
-        return np.take(a, i, axis=axis).astype(np.float64)
-
-    right = t + h < n
-    left_v = take(t - h)
-    right_v = take(np.where(right, t + h, t - h))
-    out = np.where(right.reshape(shape), 0.5 * (left_v + right_v), left_v)
-    if cubic:
-        four = (t - 3 * h >= 0) & (t + 3 * h < n)
-        if four.any():
-            ll = take(np.where(four, t - 3 * h, t - h))
-            rr = take(np.where(four, t + 3 * h, t - h))
-            out = np.where(four.reshape(shape), (9.0 * (left_v + right_v) - (ll + rr)) / 16.0, out)
-    return out
+def _interp(a: np.ndarray, axis: int, cubic: bool) -> np.ndarray:
+    """Float64 prediction of the odd entries of ``a`` along ``axis`` from its even ones: linear between the two
+    neighbours (the left one past the far edge), cubic from four where they exist."""
+    e = np.moveaxis(a, axis, 0)[0::2].astype(np.float64)
+    nt, ne = a.shape[axis] // 2, e.shape[0]
+    out = np.empty((nt,) + e.shape[1:])
+    m = min(nt, ne - 1)  # targets with a right neighbour
+    np.add(e[:m], e[1:m + 1], out=out[:m])
+    out[:m] *= 0.5
+    out[m:] = e[m:nt]
+    hi = min(nt, ne - 2)  # targets 1 .. hi - 1 have two neighbours each side
+    if cubic and hi > 1:
+        # the same float64 operations, in the same order, as every decoder of this format
+        out[1:hi] = (9.0 * (e[1:hi] + e[2:hi + 1]) - (e[0:hi - 1] + e[3:hi + 2])) / 16.0
+    return np.moveaxis(out, 0, axis)
 
 
-def _predict(mode: str, dec: np.ndarray, net: np.ndarray, axis: int, t: np.ndarray, h: int,
-             net_t: np.ndarray) -> np.ndarray:
-    if mode == "net":
-        return net_t
+def _predict(mode: str, dec: np.ndarray, net: np.ndarray | None, axis: int, tsl: _View,
+             net_t: np.ndarray | None) -> np.ndarray:
+    """Float64 prediction of the targets ``dec[tsl]`` of a pass view by ``mode`` (``net``: the network's values on
+    the same view, None when no mode reading it is used; ``net_t``: those at the targets, float64)."""
     if mode == "zero":
-        return np.zeros_like(net_t)
+        return np.zeros(dec[tsl].shape)
+    if mode == "net":
+        return net_t  # type: ignore[return-value]
     cubic = mode.endswith("cub")
     if mode.startswith("r"):
-        return net_t + (_interp(dec, axis, t, h, cubic) - _interp(net, axis, t, h, cubic))
-    return _interp(dec, axis, t, h, cubic)
+        return net_t + (_interp(dec, axis, cubic) - _interp(net, axis, cubic))  # type: ignore[arg-type,operator]
+    return _interp(dec, axis, cubic)
 
 
 def _planes(k: np.ndarray) -> tuple[int, bytes]:
     """(byte width, zigzag-coded ``k`` as transposed byte planes)."""
     k = k.astype(np.int64).ravel()
-    zig = np.where(k >= 0, 2 * k, -2 * k - 1).astype(np.uint64)
+    zig = ((k << 1) ^ (k >> 63)).view(np.uint64)  # 0, -1, 1, -2, ... -> 0, 1, 2, 3, ...
     top = int(zig.max()) if zig.size else 0
     width = 1 if top < 1 << 8 else 2 if top < 1 << 16 else 4 if top < 1 << 32 else 8
     return width, zig.astype(f"<u{width}").view(np.uint8).reshape(-1, width).T.copy().tobytes()
 
 
 def _unplanes(raw: bytes, width: int, n: int) -> np.ndarray:
-    zig = np.frombuffer(raw, np.uint8).reshape(width, n).T.copy().view(f"<u{width}").ravel().astype(np.int64)
-    return np.where(zig % 2 == 0, zig // 2, -(zig + 1) // 2)
-
-
-def _pass_index(view: _View, axis: int, t: np.ndarray) -> tuple:
-    return tuple(t if ax == axis else slice(None) for ax in range(3))
+    zig = np.frombuffer(raw, np.uint8).reshape(width, n).T.copy().view(f"<u{width}").ravel().astype(np.uint64)
+    return ((zig >> np.uint64(1)) ^ (np.uint64(0) - (zig & np.uint64(1)))).view(np.int64)
 
 
 @dataclass
@@ -172,12 +192,16 @@ class Residual:
     alpha: float = ALPHA
     beta: float = BETA
 
-    def apply(self, network: np.ndarray) -> np.ndarray:
-        """The corrected owned grid (float32) from the network's values on the whole owned grid."""
-        if tuple(network.shape) != tuple(self.shape):
+    def apply(self, network: np.ndarray | None) -> np.ndarray:
+        """The corrected owned grid (float32) from the network's values on the whole owned grid (None, or any
+        values, when no pass reads the network: a residual coded without one)."""
+        reads = self.reads_network
+        if network is None and reads:
+            raise InrValueError("this residual reads the network: apply() needs its values on the owned grid")
+        if network is not None and tuple(network.shape) != tuple(self.shape):
             raise InrValueError(f"the residual corrects an owned grid of {self.shape}; got network values of "
                                 f"{tuple(network.shape)}")
-        net = np.asarray(network, dtype=np.float32)
+        net = np.asarray(network, dtype=np.float32) if reads else None
         out = np.zeros(self.shape, np.float32)
         exact = None
         if self.exact_index.size:
@@ -186,32 +210,48 @@ class Residual:
             exact_vals = np.zeros(self.shape, np.float32)
             exact_vals.ravel()[self.exact_index] = self.exact_values
         pos = 0
-        for mode, (axis, h, view, t) in zip(self.modes, self._all_passes()):
-            dec, nv = out[view], net[view]
-            idx = _pass_index(view, axis, t)
-            net_t = nv[idx].astype(np.float64)
-            n = net_t.size
-            k = self.codes[pos:pos + n].reshape(net_t.shape)
+        native = _native_passes()
+        if native is not None:
+            none_u8, none_f32 = np.zeros(0, np.uint8), np.zeros(0, np.float32)
+            mask = none_u8 if exact is None else exact.view(np.uint8)
+            vals = none_f32 if exact is None else exact_vals
+            codes = np.ascontiguousarray(self.codes, dtype=np.int64)
+        for i, (mode, (axis, h, view, tsl)) in enumerate(zip(self.modes, self._all_passes())):
+            if native is not None and mode in _NATIVE_MODES and i > 0:  # i = 0: the anchor, one sample
+                st = _level_step(self.step, h, self.alpha, self.beta)
+                pos += native.residual_decode_pass(out, codes, pos, _strides(view), axis, h, _NATIVE_MODES[mode], st,
+                                                   mask, vals)
+                continue
+            dec = out[view]
+            nv = None if net is None else net[view]
+            net_t = None if nv is None else nv[tsl].astype(np.float64)
+            shape = dec[tsl].shape
+            n = int(np.prod(shape))
+            k = self.codes[pos:pos + n].reshape(shape)
             pos += n
             st = _level_step(self.step, h, self.alpha, self.beta)
-            rec = (_predict(mode, dec, nv, axis, t, h, net_t) + k * st).astype(np.float32)
+            rec = (_predict(mode, dec, nv, axis, tsl, net_t) + k * st).astype(np.float32)
             if exact is not None:
-                rec = np.where(exact[view][idx], exact_vals[view][idx], rec)
-            dec[idx] = rec
+                rec = np.where(exact[view][tsl], exact_vals[view][tsl], rec)
+            dec[tsl] = rec
         return out
+
+    @property
+    def reads_network(self) -> bool:
+        """Whether a pass predicts through the network (else the network's values are never read)."""
+        return bool(set(self.modes) & set(NETWORK_MODES))
 
     def mode_counts(self) -> dict[str, int]:
         """How many owned samples each prediction mode coded (the modes that read the network show its use)."""
         counts = dict.fromkeys(MODES, 0)
-        for mode, (axis, _, view, t) in zip(self.modes, self._all_passes()):
-            dims = [len(range(n)[v]) for n, v in zip(self.shape, view)]
-            dims[axis] = t.size
-            counts[mode] += int(np.prod(dims))
+        probe = np.broadcast_to(np.zeros(1, np.int8), self.shape)
+        for mode, (_, _, view, tsl) in zip(self.modes, self._all_passes()):
+            counts[mode] += int(probe[view][tsl].size)
         return counts
 
-    def _all_passes(self) -> Iterator[tuple[int, int, _View, np.ndarray]]:
+    def _all_passes(self) -> Iterator[tuple[int, int, _View, _View]]:
         """The anchor (a pass of one sample along x, at the coarsest level) then :func:`_passes`."""
-        yield 2, _top_stride(self.shape), (slice(0, 1), slice(0, 1), slice(None)), np.zeros(1, np.int64)
+        yield 2, _top_stride(self.shape), (slice(0, 1),) * 3, (slice(None),) * 3  # type: ignore[misc]
         yield from _passes(self.shape)
 
     # --- bytes ---
@@ -276,7 +316,7 @@ class Residual:
             for axis in range(3):
                 k = np.cumsum(k, axis=axis)
         res = cls(float(eps), float(step), shape, (), np.zeros(0, np.int64), idx, vals, 1.0, 1.0)
-        parts = [k[view][_pass_index(view, axis, t)].ravel() for axis, _, view, t in res._all_passes()]
+        parts = [k[view][tsl].ravel() for _, _, view, tsl in res._all_passes()]
         res.modes, res.codes = ("net",) * len(parts), np.concatenate(parts)
         return res
 
@@ -295,26 +335,32 @@ def _cost(k: np.ndarray) -> int:
     return len(zstandard.ZstdCompressor(level=1).compress(_planes(k)[1]))
 
 
-def compute_residual(data: np.ndarray, network: np.ndarray, eps: float, value_range: float) -> Residual:
-    """The residual making ``network`` (float32, owned grid) meet ``eps`` on ``data`` everywhere.
+def compute_residual(data: np.ndarray, network: np.ndarray | None, eps: float, value_range: float) -> Residual:
+    """The residual making ``network`` (float32, owned grid; None: no network) meet ``eps`` on ``data`` everywhere.
 
     Encodes twice and keeps the smaller: once with every mode, and once
-    without the modes that read the network. The second needs no margin for
-    backend differences (it decodes identically everywhere) and keeps the
-    whole deviation budget of the first from being spent on a coarse pass
-    where the network barely helps, which would rule out cubic interpolation
-    at the fine levels that hold most of the samples.
+    without the modes that read the network (only that one without a network).
+    The second needs no margin for backend differences (it decodes identically
+    everywhere) and keeps the whole deviation budget of the first from being
+    spent on a coarse pass where the network barely helps, which would rule
+    out cubic interpolation at the fine levels that hold most of the samples.
     """
     eps = check_error_bound(eps)
     d = np.asarray(data, dtype=np.float64)
-    net = np.asarray(network, dtype=np.float32)
-    if d.shape != net.shape or d.ndim != 3:
-        raise InrValueError(f"data {d.shape} and network values {net.shape} must be the same 3D owned grid")
+    net = None if network is None else np.asarray(network, dtype=np.float32)
+    if d.ndim != 3 or (net is not None and d.shape != net.shape):
+        raise InrValueError(f"data {d.shape} and network values {None if net is None else net.shape} must be "
+                            "the same 3D owned grid")
     tol = MARGIN_REL * float(value_range)
     # float32 spacing at the largest value: a deviation may flip a rounding by that much per pass
-    ulp = float(np.spacing(np.float32(max(np.abs(d).max(), float(np.abs(net).max())))))
-    alone = _encode(d, net, eps, min(ulp, eps / 2), tol, ulp,
+    top = max(float(d.max()), -float(d.min()))
+    if net is not None:
+        top = max(top, float(net.max()), -float(net.min()))
+    ulp = float(np.spacing(np.float32(top)))
+    alone = _encode(d, None, eps, min(ulp, eps / 2), tol, ulp,
                     tuple(m for m in _TRIAL_ORDER if m not in NETWORK_MODES))
+    if net is None:
+        return alone
     both = _encode(d, net, eps, min(MARGIN_FACTOR * tol, eps / 2), tol, ulp, _TRIAL_ORDER)
     return min((alone, both), key=_size)  # on a tie the one that does not read the network
 
@@ -323,49 +369,82 @@ def _size(res: Residual) -> int:
     return _cost(res.codes) + 8 * int(res.exact_index.size)
 
 
-def _encode(d: np.ndarray, net: np.ndarray, eps: float, margin: float, tol: float, ulp: float,
+def _grid_index(shape: tuple[int, ...], view: _View, tsl: _View, at: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Flat grid indices of the targets ``at`` (indices into ``grid[view][tsl]``)."""
+    coords = [(v.start or 0) + (v.step or 1) * ((t.start or 0) + (t.step or 1) * i) for v, t, i in zip(view, tsl, at)]
+    return np.ravel_multi_index(coords, shape)
+
+
+def _trial_view(shape: tuple[int, ...], axis: int) -> _View:
+    """The part of a pass view its modes are tried on: every m-th line across the pass's axis, about
+    :data:`TRIAL_SAMPLES` targets (the whole view when it is small)."""
+    n = int(np.prod(shape))
+    m = int(np.ceil(np.sqrt(n / TRIAL_SAMPLES))) if n > 2 * TRIAL_SAMPLES else 1
+    return tuple(slice(None) if ax == axis else slice(None, None, m) for ax in range(3))  # type: ignore[return-value]
+
+
+def _encode(d: np.ndarray, net: np.ndarray | None, eps: float, margin: float, tol: float, ulp: float,
             modes_tried: tuple[str, ...]) -> Residual:
-    """One greedy encoding: each pass keeps the mode of ``modes_tried`` whose codes compress smallest among
-    those whose backend deviation bound stays within ``margin``; every decoded value is verified here in
-    float64 after the float32 rounding; misses are stored exactly."""
+    """One greedy encoding: each pass keeps the mode of ``modes_tried`` whose codes compress smallest (judged on
+    :func:`_trial_view`) among those whose backend deviation bound stays within ``margin``; every decoded value
+    is verified here in float64 after the float32 rounding; misses are stored exactly. ``net`` None: no network
+    (the modes reading it are not tried)."""
     step = 2.0 * (eps - margin)
     res = Residual(eps, step, tuple(d.shape), (), np.zeros(0, np.int64), np.zeros(0, np.int64),
                    np.zeros(0, np.float32))
     out = np.zeros(d.shape, np.float32)
-    flat = np.arange(d.size).reshape(d.shape)
-    modes, codes, exact = [], [], []
+    d = np.ascontiguousarray(d, dtype=np.float64)
+    codes = np.zeros(d.size, np.int64)  # every sample is the target of exactly one pass
+    modes, exact, pos = [], [], 0
+    native = _native_passes()
     deviation = 0.0
-    for i, (axis, h, view, t) in enumerate(res._all_passes()):
-        dec, nv = out[view], net[view]
-        idx = _pass_index(view, axis, t)
-        target, net_t = d[view][idx], nv[idx].astype(np.float64)
+    for i, (axis, h, view, tsl) in enumerate(res._all_passes()):
+        dec, dv = out[view], d[view]
+        nv = None if net is None else net[view]
         st = _level_step(step, h, res.alpha, res.beta)
-        best = None
+        allowed = []
         for mode in modes_tried:
             a, b = _GROWTH[mode]
             dev = a * deviation + b * tol
             dev = dev + ulp if dev > 0 else 0.0
-            if dev > margin or (i == 0 and mode not in ("net", "zero")):
-                continue
-            pred = _predict(mode, dec, nv, axis, t, h, net_t)
-            k = np.rint((target - pred) / st)
-            cost = _cost(k)
-            if best is None or cost < best[0]:
-                best = (cost, mode, pred, k, dev)
-        assert best is not None  # 'zero' is always allowed
-        _, mode, pred, k, dev = best
+            if dev <= margin and (i > 0 or mode in ("net", "zero")) and (nv is not None or mode not in NETWORK_MODES):
+                allowed.append((mode, dev))
+        mode, dev = allowed[0]  # 'zero' is always allowed
+        if len(allowed) > 1:
+            sub = _trial_view(dv[tsl].shape, axis)
+            dsub, nsub = dec[sub], None if nv is None else nv[sub]
+            nt_sub = None if nsub is None else nsub[tsl].astype(np.float64)
+            target_sub = dv[sub][tsl]
+            best = None
+            for m, dv_m in allowed:
+                cost = _cost(np.rint((target_sub - _predict(m, dsub, nsub, axis, tsl, nt_sub)) / st))
+                if best is None or cost < best[0]:
+                    best = (cost, m, dv_m)
+            _, mode, dev = best  # type: ignore[misc]
         deviation = max(deviation, dev)
+        modes.append(mode)
+        if native is not None and mode in _NATIVE_MODES and i > 0:
+            n = dec[tsl].size
+            missed = native.residual_encode_pass(out, d, codes, pos, _strides(view), axis, h, _NATIVE_MODES[mode],
+                                                 st, eps - margin)
+            pos += n
+            if missed.size:
+                exact.append(missed)
+            continue
+        target = dv[tsl]
+        pred = _predict(mode, dec, nv, axis, tsl, None if nv is None else nv[tsl].astype(np.float64))
+        k = np.rint((target - pred) / st)
         rec = (pred + k * st).astype(np.float32)
         bad = np.abs(rec.astype(np.float64) - target) > eps - margin
         if bad.any():
             k[bad] = 0
             rec[bad] = target[bad].astype(np.float32)
-            exact.append(flat[view][idx][bad])
-        dec[idx] = rec
-        modes.append(mode)
-        codes.append(k.astype(np.int64).ravel())
-    res.modes, res.codes = tuple(modes), np.concatenate(codes)
+            exact.append(_grid_index(d.shape, view, tsl, np.nonzero(bad)))
+        dec[tsl] = rec
+        codes[pos:pos + k.size] = k.ravel()
+        pos += k.size
+    res.modes, res.codes = tuple(modes), codes
     if exact:
         res.exact_index = np.concatenate(exact).astype(np.int64)
-        res.exact_values = d.astype(np.float32).ravel()[res.exact_index]
+        res.exact_values = d.ravel()[res.exact_index].astype(np.float32)
     return res

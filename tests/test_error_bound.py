@@ -102,7 +102,10 @@ def test_ghost_ring_continues_the_corrected_values():
     v = gaussians((24, 24, 24), seed=5)
     ghost = np.ones(v.shape, np.uint8)
     ghost[1:23, 1:23, 1:23] = 0
-    m, _ = inr.fit(v, ghost_mask=ghost, max_steps=40, backend="native", max_abs_error=1e-3)
+    from inr.sizing import smallest_config
+
+    # a config given: the network is fitted whatever the probe would say
+    m, _ = inr.fit(v, ghost_mask=ghost, config=smallest_config(), max_steps=40, backend="native", max_abs_error=1e-3)
     box = ((0, 24), (0, 24), (0, 24))
     ring = ghost.astype(bool)
     plain = inr.Model(m.config, m.params, m.value_range, m.grid_shape, m.association, m.owned, m.param_bits)
@@ -286,3 +289,34 @@ def test_delta_entries_keep_the_bound():
         assert back.residual is not None and back.error_bound == 1e-3
         assert np.abs(back.decode(backend="torch").astype(np.float64) - v).max() <= 1e-3
         prev = back
+
+
+@pytest.mark.parametrize("rel_eps", [1e-2, 1e-3])
+def test_native_passes_match_the_numpy_reference(monkeypatch, rel_eps):
+    # the C++ passes and the numpy ones code and decode the same bytes bit for bit, so either reads the other's;
+    # a sharp field near 1e4 puts float32 rounding at the edge of the bound
+    import inr.residual as residual
+
+    if residual._native_passes() is None:
+        pytest.skip("inr._native not built")
+    v = (1e4 * (step_field((19, 22, 25)) > 2.5) + step_field((19, 22, 25))).astype(np.float32)
+    eps = rel_eps * float(v.max() - v.min())
+    native = compute_residual(v, None, eps, float(v.max() - v.min()))
+    monkeypatch.setattr(residual, "_native_passes", lambda: None)
+    numpy_ref = compute_residual(v, None, eps, float(v.max() - v.min()))
+    assert native.to_bytes() == numpy_ref.to_bytes()
+    dec_numpy = Residual.from_bytes(native.to_bytes(), v.shape).apply(None)
+    monkeypatch.undo()
+    dec_native = Residual.from_bytes(numpy_ref.to_bytes(), v.shape).apply(None)
+    assert np.array_equal(dec_numpy, dec_native) and np.isfinite(dec_native).all()
+    assert np.abs(dec_native.astype(np.float64) - v).max() <= eps
+
+
+def test_probe_skips_a_network_that_would_not_pay():
+    # smooth data at a loose bound: interpolation predicts it; no training, the bound still holds on every backend
+    v = gaussians((32, 32, 32), seed=11)
+    eps = 1e-2 * float(v.max() - v.min())
+    m, rep = inr.fit(v, backend="native", max_abs_error=eps)
+    assert rep.stop_reason == "probe" and rep.steps == 0 and not m.residual.reads_network
+    check_bound(m, v, eps, "torch")
+    assert rep.stored_bytes == len(m.to_bytes())

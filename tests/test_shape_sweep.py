@@ -54,7 +54,7 @@ def test_psnr_is_read_at_the_default_bytes_in_log_bytes():
 
 def test_a_small_run_and_its_report(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "shape_sweep.py"), "--size", "24", "--fields",
-                          "gaussians", "--ratios", "20", "--steps", "20", "--variants", "levels=6", "finest=half",
+                          "gaussians", "--ratios", "20", "--steps", "20", "--variants", "levels=6", "finest=double",
                           "--markdown", str(tmp_path / "m.md")], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     doc = json.loads(out.stdout)
@@ -66,4 +66,4 @@ def test_a_small_run_and_its_report(tmp_path):
             assert a["bytes"] < b["bytes"]
             assert r["vs_default_db"] == pytest.approx(r["psnr_at_default_bytes"] - default["psnr"], abs=2e-3)
     report = (tmp_path / "m.md").read_text()
-    assert "| gaussians | 20 |" in report and "finest=half" in report
+    assert "| gaussians | 20 |" in report and "finest=double" in report

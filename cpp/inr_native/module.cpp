@@ -10,6 +10,7 @@
 #include "hashgrid.h"
 #include "kernels.h"
 #include "model.h"
+#include "residual.h"
 #include "trainer.h"
 
 namespace py = pybind11;
@@ -179,6 +180,7 @@ PYBIND11_MODULE(_native, m) {
     m.def("hashgrid_encode", &hashgrid_encode, py::arg("points"), py::arg("table"), py::arg("n_features"),
           py::arg("scale"), py::arg("resolution"), py::arg("size"), py::arg("offset"), py::arg("dense"),
           "Encode points (N, 3) in [0,1]^3 with a flat level-major table -> (N, levels*features) float32.");
+    inr::register_residual(m);
     m.def("isa", [] { return std::string(inr::kernels().isa); }, "Instruction set of the kernels in use.");
     m.def("isas", &inr::runnable_isas,
           "Kernel builds in this module that this CPU can run (values of INR_NATIVE_ISA worth testing).");

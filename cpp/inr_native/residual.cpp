@@ -1,0 +1,158 @@
+// One coarse-to-fine pass of the residual coder (inr/residual.py) for the modes that do not read the
+// network: zero, linear and cubic interpolation along the pass's axis. Every operation is the numpy
+// reference's, in the same order, in double (built with -ffp-contract=off), so either side decodes
+// what the other encoded bit for bit.
+#include "residual.h"
+
+#include <pybind11/numpy.h>
+
+#include <cmath>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace py = pybind11;
+
+namespace inr {
+namespace {
+
+struct Pass {
+    int64_t n[3];       // grid shape (z, y, x)
+    int64_t stride[3];  // view stride per axis (the pass axis: h)
+    int axis;
+    int64_t h;
+    int mode;  // 0 zero, 1 linear, 2 cubic
+};
+
+inline double predict(const float* g, const Pass& p, int64_t flat, int64_t coord, int64_t unit) {
+    if (p.mode == 0) return 0.0;
+    const int64_t n = p.n[p.axis], h = p.h;
+    const double l = g[flat - h * unit];
+    if (coord + h >= n) return l;
+    const double r = g[flat + h * unit];
+    if (p.mode == 2 && coord - 3 * h >= 0 && coord + 3 * h < n) {
+        const double ll = g[flat - 3 * h * unit], rr = g[flat + 3 * h * unit];
+        return (9.0 * (l + r) - (ll + rr)) / 16.0;
+    }
+    return 0.5 * (l + r);
+}
+
+// Calls f(flat index, coordinate along the axis) for every target, in C order of the targets.
+template <class F>
+void each_target(const Pass& p, F&& f) {
+    int64_t count[3], first[3], step[3];
+    for (int a = 0; a < 3; ++a) {
+        if (a == p.axis) {
+            first[a] = p.h, step[a] = 2 * p.h;
+        } else {
+            first[a] = 0, step[a] = p.stride[a];
+        }
+        count[a] = first[a] < p.n[a] ? (p.n[a] - 1 - first[a]) / step[a] + 1 : 0;
+    }
+    const int64_t unit[3] = {p.n[1] * p.n[2], p.n[2], 1};
+    for (int64_t i = 0; i < count[0]; ++i) {
+        const int64_t c0 = first[0] + i * step[0];
+        for (int64_t j = 0; j < count[1]; ++j) {
+            const int64_t c1 = first[1] + j * step[1];
+            for (int64_t k = 0; k < count[2]; ++k) {
+                const int64_t c2 = first[2] + k * step[2];
+                const int64_t c[3] = {c0, c1, c2};
+                f(c0 * unit[0] + c1 * unit[1] + c2, c[p.axis]);
+            }
+        }
+    }
+}
+
+Pass make_pass(const py::array& grid, py::tuple strides, int axis, int64_t h, int mode) {
+    if (grid.ndim() != 3) throw std::invalid_argument("residual pass: the grid must be 3D");
+    if (axis < 0 || axis > 2 || mode < 0 || mode > 2 || h < 1 || strides.size() != 3)
+        throw std::invalid_argument("residual pass: axis in 0..2, mode in 0..2 (zero, lin, cub), h >= 1, 3 strides");
+    Pass p{};
+    for (int a = 0; a < 3; ++a) {
+        p.n[a] = grid.shape(a);
+        p.stride[a] = strides[a].cast<int64_t>();
+    }
+    p.axis = axis, p.h = h, p.mode = mode;
+    return p;
+}
+
+int64_t target_count(const Pass& p) {
+    int64_t n = 0;
+    each_target(p, [&](int64_t, int64_t) { ++n; });
+    return n;
+}
+
+// Encodes the pass into out (decoded values) and codes[pos:]; returns the flat indices stored exactly.
+py::array_t<int64_t> encode_pass(py::array_t<float, py::array::c_style> out,
+                                 py::array_t<double, py::array::c_style | py::array::forcecast> data,
+                                 py::array_t<int64_t, py::array::c_style> codes, int64_t pos, py::tuple strides,
+                                 int axis, int64_t h, int mode, double step, double thresh) {
+    const Pass p = make_pass(out, strides, axis, h, mode);
+    for (int a = 0; a < 3; ++a)
+        if (data.shape(a) != out.shape(a)) throw std::invalid_argument("residual pass: data and grid shapes differ");
+    if (pos < 0 || pos + target_count(p) > codes.size())
+        throw std::invalid_argument("residual pass: codes too short for the pass");
+    float* g = out.mutable_data();
+    const double* d = data.data();
+    int64_t* k = codes.mutable_data() + pos;
+    const int64_t unit = p.axis == 0 ? p.n[1] * p.n[2] : p.axis == 1 ? p.n[2] : 1;
+    std::vector<int64_t> exact;
+    {
+        py::gil_scoped_release release;
+        each_target(p, [&](int64_t flat, int64_t coord) {
+            const double pred = predict(g, p, flat, coord, unit);
+            const double target = d[flat];
+            double q = std::nearbyint((target - pred) / step);
+            float rec = static_cast<float>(pred + q * step);
+            if (std::fabs(static_cast<double>(rec) - target) > thresh || !std::isfinite(rec)) {
+                q = 0.0, rec = static_cast<float>(target);
+                exact.push_back(flat);
+            }
+            g[flat] = rec;
+            *k++ = static_cast<int64_t>(q);
+        });
+    }
+    py::array_t<int64_t> idx(static_cast<py::ssize_t>(exact.size()));
+    std::copy(exact.begin(), exact.end(), idx.mutable_data());
+    return idx;
+}
+
+// Decodes the pass from codes[pos:] into out; returns the number of codes read. exact_mask (uint8 grid, or
+// empty) marks the samples whose value is exact_values' instead.
+int64_t decode_pass(py::array_t<float, py::array::c_style> out, py::array_t<int64_t, py::array::c_style> codes,
+                    int64_t pos, py::tuple strides, int axis, int64_t h, int mode, double step,
+                    py::array_t<uint8_t, py::array::c_style> exact_mask,
+                    py::array_t<float, py::array::c_style> exact_values) {
+    const Pass p = make_pass(out, strides, axis, h, mode);
+    const int64_t n = target_count(p);
+    if (pos < 0 || pos + n > codes.size()) throw std::invalid_argument("residual pass: codes too short for the pass");
+    const bool has_exact = exact_mask.size() > 0;
+    if (has_exact && (exact_mask.size() != out.size() || exact_values.size() != out.size()))
+        throw std::invalid_argument("residual pass: exact mask and values must cover the grid");
+    float* g = out.mutable_data();
+    const int64_t* k = codes.data() + pos;
+    const uint8_t* em = has_exact ? exact_mask.data() : nullptr;
+    const float* ev = has_exact ? exact_values.data() : nullptr;
+    const int64_t unit = p.axis == 0 ? p.n[1] * p.n[2] : p.axis == 1 ? p.n[2] : 1;
+    py::gil_scoped_release release;
+    each_target(p, [&](int64_t flat, int64_t coord) {
+        const double pred = predict(g, p, flat, coord, unit);
+        const float rec = static_cast<float>(pred + static_cast<double>(*k++) * step);
+        g[flat] = (em && em[flat]) ? ev[flat] : rec;
+    });
+    return n;
+}
+
+}  // namespace
+
+void register_residual(py::module_& m) {
+    m.def("residual_encode_pass", &encode_pass, py::arg("out"), py::arg("data"), py::arg("codes"), py::arg("pos"),
+          py::arg("strides"), py::arg("axis"), py::arg("h"), py::arg("mode"), py::arg("step"), py::arg("thresh"),
+          "Encode one residual pass (modes zero/lin/cub) in place; returns the flat indices stored exactly.");
+    m.def("residual_decode_pass", &decode_pass, py::arg("out"), py::arg("codes"), py::arg("pos"), py::arg("strides"),
+          py::arg("axis"), py::arg("h"), py::arg("mode"), py::arg("step"), py::arg("exact_mask"),
+          py::arg("exact_values"), "Decode one residual pass (modes zero/lin/cub) in place; returns codes read.");
+}
+
+}  // namespace inr
