@@ -58,10 +58,14 @@ from .errors import InrValueError, ModelFormatError
 MARGIN_REL = 4e-6
 #: the margin kept for backend differences, in multiples of that tolerance (at most eps / 2)
 MARGIN_FACTOR = 16
-#: zstd level of the codes (19 stores ~5-15 % less but runs at ~3 MB/s: the coder would not reach 50 MB/s)
-ZSTD_LEVEL = 12
-#: passes of more targets than this choose their mode on a subsample of about this many (every m-th line)
-TRIAL_SAMPLES = 1 << 14
+#: zstd levels of the codes: 19 stores 3-15 % less than 12 (its optimal parsing finds the runs of small codes
+#: better) but runs at ~3 MB/s, so it is kept for streams of at most SMALL_STREAM bytes (a 64^3 grid's codes take
+#: 0.1-0.3 s), and a large grid's codes take the faster level (the coder's 50 MB/s on 128^3 and up)
+ZSTD_LEVEL_SMALL, ZSTD_LEVEL = 19, 12
+SMALL_STREAM = 1 << 19
+#: passes of more targets than this choose their mode on a subsample of about this many (every m-th line); a 64^3
+#: grid's passes are all tried whole (a subsample picked modes that stored up to 10 % more on such grids)
+TRIAL_SAMPLES = 1 << 17
 #: per-level step refinement: step / min(ALPHA^(level - 1), BETA) (measured best of (1, 1), (1.5, 4), (2, 8))
 ALPHA, BETA = 1.5, 4.0
 MODES = ("net", "zero", "lin", "cub", "rlin", "rcub")
@@ -166,6 +170,9 @@ def _predict(mode: str, dec: np.ndarray, net: np.ndarray | None, axis: int, tsl:
 
 def _planes(k: np.ndarray) -> tuple[int, bytes]:
     """(byte width, zigzag-coded ``k`` as transposed byte planes)."""
+    native = _native_passes()
+    if native is not None:
+        return native.residual_planes(np.ascontiguousarray(k, dtype=np.int64).ravel())
     k = k.astype(np.int64).ravel()
     zig = ((k << 1) ^ (k >> 63)).view(np.uint64)  # 0, -1, 1, -2, ... -> 0, 1, 2, 3, ...
     top = int(zig.max()) if zig.size else 0
@@ -174,6 +181,9 @@ def _planes(k: np.ndarray) -> tuple[int, bytes]:
 
 
 def _unplanes(raw: bytes, width: int, n: int) -> np.ndarray:
+    native = _native_passes()
+    if native is not None and width in (1, 2, 4, 8) and len(raw) == n * width:
+        return native.residual_unplanes(raw, width, n)
     zig = np.frombuffer(raw, np.uint8).reshape(width, n).T.copy().view(f"<u{width}").ravel().astype(np.uint64)
     return ((zig >> np.uint64(1)) ^ (np.uint64(0) - (zig & np.uint64(1)))).view(np.int64)
 
@@ -258,8 +268,8 @@ class Residual:
     def to_bytes(self) -> bytes:
         import zstandard
 
-        cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
         width, planes = _planes(self.codes)
+        cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL_SMALL if len(planes) <= SMALL_STREAM else ZSTD_LEVEL)
         kblob = cctx.compress(planes)
         eblob = b""
         if self.exact_index.size:
@@ -330,9 +340,14 @@ def check_error_bound(eps: object, name: str = "max_abs_error") -> float:
 
 
 def _cost(k: np.ndarray) -> int:
+    return _planes_cost(_planes(k)[1])
+
+
+def _planes_cost(planes: bytes) -> int:
+    """What a mode trial is judged by: the bytes of fast zstd on the codes' planes."""
     import zstandard
 
-    return len(zstandard.ZstdCompressor(level=1).compress(_planes(k)[1]))
+    return len(zstandard.ZstdCompressor(level=1).compress(planes))
 
 
 def compute_residual(data: np.ndarray, network: np.ndarray | None, eps: float, value_range: float) -> Residual:
@@ -375,11 +390,16 @@ def _grid_index(shape: tuple[int, ...], view: _View, tsl: _View, at: tuple[np.nd
     return np.ravel_multi_index(coords, shape)
 
 
-def _trial_view(shape: tuple[int, ...], axis: int) -> _View:
-    """The part of a pass view its modes are tried on: every m-th line across the pass's axis, about
-    :data:`TRIAL_SAMPLES` targets (the whole view when it is small)."""
+def _trial_every(shape: tuple[int, ...]) -> int:
+    """Modes are tried on every m-th line across a pass's axis (targets of ``shape``): about
+    :data:`TRIAL_SAMPLES` targets (m = 1, the whole pass, when it is small)."""
     n = int(np.prod(shape))
-    m = int(np.ceil(np.sqrt(n / TRIAL_SAMPLES))) if n > 2 * TRIAL_SAMPLES else 1
+    return int(np.ceil(np.sqrt(n / TRIAL_SAMPLES))) if n > 2 * TRIAL_SAMPLES else 1
+
+
+def _trial_view(shape: tuple[int, ...], axis: int) -> _View:
+    """The part of a pass view its modes are tried on (:func:`_trial_every`)."""
+    m = _trial_every(shape)
     return tuple(slice(None) if ax == axis else slice(None, None, m) for ax in range(3))  # type: ignore[return-value]
 
 
@@ -410,7 +430,13 @@ def _encode(d: np.ndarray, net: np.ndarray | None, eps: float, margin: float, to
             if dev <= margin and (i > 0 or mode in ("net", "zero")) and (nv is not None or mode not in NETWORK_MODES):
                 allowed.append((mode, dev))
         mode, dev = allowed[0]  # 'zero' is always allowed
-        if len(allowed) > 1:
+        if len(allowed) > 1 and native is not None and i > 0 and all(m in _NATIVE_MODES for m, _ in allowed):
+            # the C++ pass gives the numpy trial's codes bit for bit: the same choice, no per-pass numpy work
+            every = _trial_every(dv[tsl].shape)
+            costs = [_planes_cost(native.residual_trial_pass(out, d, _strides(view), axis, h, _NATIVE_MODES[m], st,
+                                                             every)[1]) for m, _ in allowed]
+            mode, dev = allowed[int(np.argmin(costs))]  # on a tie the earlier
+        elif len(allowed) > 1:
             sub = _trial_view(dv[tsl].shape, axis)
             dsub, nsub = dec[sub], None if nv is None else nv[sub]
             nt_sub = None if nsub is None else nsub[tsl].astype(np.float64)

@@ -291,25 +291,49 @@ def test_delta_entries_keep_the_bound():
         prev = back
 
 
+@pytest.mark.parametrize("field", ["sharp", "waves"])
+@pytest.mark.parametrize("trial_samples", [1 << 17, 40])
 @pytest.mark.parametrize("rel_eps", [1e-2, 1e-3])
-def test_native_passes_match_the_numpy_reference(monkeypatch, rel_eps):
+def test_native_passes_match_the_numpy_reference(monkeypatch, rel_eps, trial_samples, field):
     # the C++ passes and the numpy ones code and decode the same bytes bit for bit, so either reads the other's;
-    # a sharp field near 1e4 puts float32 rounding at the edge of the bound
+    # a sharp field near 1e4 puts float32 rounding at the edge of the bound; few trial samples: modes are chosen
+    # on every m-th line (m > 1), in C++ and in numpy alike
     import inr.residual as residual
 
     if residual._native_passes() is None:
         pytest.skip("inr._native not built")
+    monkeypatch.setattr(residual, "TRIAL_SAMPLES", trial_samples)
     v = (1e4 * (step_field((19, 22, 25)) > 2.5) + step_field((19, 22, 25))).astype(np.float32)
+    if field == "waves":  # smooth: interpolation wins, lin and cub both chosen
+        v = waves((19, 22, 25))
     eps = rel_eps * float(v.max() - v.min())
     native = compute_residual(v, None, eps, float(v.max() - v.min()))
     monkeypatch.setattr(residual, "_native_passes", lambda: None)
     numpy_ref = compute_residual(v, None, eps, float(v.max() - v.min()))
+    assert native.modes == numpy_ref.modes and (field == "sharp" or {"lin", "cub"} <= set(native.modes))
     assert native.to_bytes() == numpy_ref.to_bytes()
     dec_numpy = Residual.from_bytes(native.to_bytes(), v.shape).apply(None)
     monkeypatch.undo()
     dec_native = Residual.from_bytes(numpy_ref.to_bytes(), v.shape).apply(None)
     assert np.array_equal(dec_numpy, dec_native) and np.isfinite(dec_native).all()
     assert np.abs(dec_native.astype(np.float64) - v).max() <= eps
+
+
+@pytest.mark.parametrize("top", [100, 40_000, 3_000_000_000, 2 ** 62])
+def test_native_planes_match_the_numpy_reference(monkeypatch, top):
+    # every byte width (1, 2, 4, 8) and both signs: the C++ planes are the numpy ones, and each reads the other's
+    import inr.residual as residual
+
+    if residual._native_passes() is None:
+        pytest.skip("inr._native not built")
+    k = np.random.default_rng(5).integers(-top, top, 1000, dtype=np.int64)
+    k[:2] = (-top, top - 1)
+    width, raw = residual._planes(k)
+    monkeypatch.setattr(residual, "_native_passes", lambda: None)
+    assert residual._planes(k) == (width, raw)
+    assert np.array_equal(residual._unplanes(raw, width, k.size), k)
+    monkeypatch.undo()
+    assert np.array_equal(residual._unplanes(raw, width, k.size), k)
 
 
 def test_probe_skips_a_network_that_would_not_pay():

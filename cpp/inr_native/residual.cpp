@@ -10,6 +10,9 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <algorithm>
 #include <vector>
 
 namespace py = pybind11;
@@ -38,15 +41,16 @@ inline double predict(const float* g, const Pass& p, int64_t flat, int64_t coord
     return 0.5 * (l + r);
 }
 
-// Calls f(flat index, coordinate along the axis) for every target, in C order of the targets.
+// Calls f(flat index, coordinate along the axis) for every target, in C order of the targets; every
+// sub-th line across the pass's axis only (sub > 1: the subsample the encoder tries modes on).
 template <class F>
-void each_target(const Pass& p, F&& f) {
+void each_target(const Pass& p, F&& f, int64_t sub = 1) {
     int64_t count[3], first[3], step[3];
     for (int a = 0; a < 3; ++a) {
         if (a == p.axis) {
             first[a] = p.h, step[a] = 2 * p.h;
         } else {
-            first[a] = 0, step[a] = p.stride[a];
+            first[a] = 0, step[a] = p.stride[a] * sub;
         }
         count[a] = first[a] < p.n[a] ? (p.n[a] - 1 - first[a]) / step[a] + 1 : 0;
     }
@@ -144,6 +148,64 @@ int64_t decode_pass(py::array_t<float, py::array::c_style> out, py::array_t<int6
     return n;
 }
 
+// Zigzag codes (0, -1, 1, -2, ... -> 0, 1, 2, 3, ...) as little-endian byte planes of the narrowest width
+// (1, 2, 4 or 8 bytes) that holds them all, plane of the lowest bytes first.
+std::pair<int, std::string> planes_of(const std::vector<uint64_t>& zig) {
+    uint64_t top = 0;
+    for (uint64_t z : zig) top = std::max(top, z);
+    const int width = top < (1ull << 8) ? 1 : top < (1ull << 16) ? 2 : top < (1ull << 32) ? 4 : 8;
+    const size_t n = zig.size();
+    std::string raw(n * width, '\0');
+    for (int b = 0; b < width; ++b) {
+        char* plane = &raw[b * n];
+        for (size_t i = 0; i < n; ++i) plane[i] = static_cast<char>((zig[i] >> (8 * b)) & 0xff);
+    }
+    return {width, raw};
+}
+
+inline uint64_t zigzag(int64_t k) { return (static_cast<uint64_t>(k) << 1) ^ static_cast<uint64_t>(k >> 63); }
+
+py::tuple planes(py::array_t<int64_t, py::array::c_style | py::array::forcecast> codes) {
+    const int64_t* k = codes.data();
+    std::vector<uint64_t> zig(codes.size());
+    for (size_t i = 0; i < zig.size(); ++i) zig[i] = zigzag(k[i]);
+    auto [width, raw] = planes_of(zig);
+    return py::make_tuple(width, py::bytes(raw));
+}
+
+py::array_t<int64_t> unplanes(py::bytes raw_obj, int width, int64_t n) {
+    const std::string_view raw(raw_obj);
+    if ((width != 1 && width != 2 && width != 4 && width != 8) || n < 0 || static_cast<int64_t>(raw.size()) != n * width)
+        throw std::invalid_argument("residual unplanes: width 1, 2, 4 or 8 and n * width bytes");
+    py::array_t<int64_t> out(static_cast<py::ssize_t>(n));
+    int64_t* k = out.mutable_data();
+    const auto* u = reinterpret_cast<const uint8_t*>(raw.data());
+    for (int64_t i = 0; i < n; ++i) {
+        uint64_t z = 0;
+        for (int b = 0; b < width; ++b) z |= static_cast<uint64_t>(u[b * n + i]) << (8 * b);
+        k[i] = static_cast<int64_t>((z >> 1) ^ (0 - (z & 1)));
+    }
+    return out;
+}
+
+// The codes one mode would give the pass's targets on every sub-th line across its axis, as byte planes
+// (the encoder's trial of that mode; out is only read).
+py::tuple trial_pass(py::array_t<float, py::array::c_style> out,
+                     py::array_t<double, py::array::c_style | py::array::forcecast> data, py::tuple strides, int axis,
+                     int64_t h, int mode, double step, int64_t sub) {
+    const Pass p = make_pass(out, strides, axis, h, mode);
+    if (sub < 1) throw std::invalid_argument("residual trial: sub >= 1");
+    const float* g = out.data();
+    const double* d = data.data();
+    const int64_t unit = p.axis == 0 ? p.n[1] * p.n[2] : p.axis == 1 ? p.n[2] : 1;
+    std::vector<uint64_t> zig;
+    each_target(p, [&](int64_t flat, int64_t coord) {
+        zig.push_back(zigzag(static_cast<int64_t>(std::nearbyint((d[flat] - predict(g, p, flat, coord, unit)) / step))));
+    }, sub);
+    auto [width, raw] = planes_of(zig);
+    return py::make_tuple(width, py::bytes(raw));
+}
+
 }  // namespace
 
 void register_residual(py::module_& m) {
@@ -153,6 +215,12 @@ void register_residual(py::module_& m) {
     m.def("residual_decode_pass", &decode_pass, py::arg("out"), py::arg("codes"), py::arg("pos"), py::arg("strides"),
           py::arg("axis"), py::arg("h"), py::arg("mode"), py::arg("step"), py::arg("exact_mask"),
           py::arg("exact_values"), "Decode one residual pass (modes zero/lin/cub) in place; returns codes read.");
+    m.def("residual_trial_pass", &trial_pass, py::arg("out"), py::arg("data"), py::arg("strides"), py::arg("axis"),
+          py::arg("h"), py::arg("mode"), py::arg("step"), py::arg("sub"),
+          "(width, byte planes) of the codes a mode (zero/lin/cub) gives a pass's targets on every sub-th line.");
+    m.def("residual_planes", &planes, py::arg("codes"), "(width, zigzag codes as byte planes).");
+    m.def("residual_unplanes", &unplanes, py::arg("raw"), py::arg("width"), py::arg("n"),
+          "The codes from their byte planes.");
 }
 
 }  // namespace inr

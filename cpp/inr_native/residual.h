@@ -5,7 +5,7 @@
 
 namespace inr {
 
-// Registers residual_encode_pass / residual_decode_pass on the module.
+// Registers residual_encode_pass / _decode_pass / _trial_pass / _planes / _unplanes on the module.
 void register_residual(pybind11::module_& m);
 
 }  // namespace inr
