@@ -22,6 +22,12 @@ SIX_LEVELS_BELOW_PARAMS = 1200
 #: below this many parameters one feature per level (and twice the table) beats two: on the eight 34^3 blocks
 #: of a 64^3 field, 280 parameters with one feature gave 38.5-46.8 dB, 352 with two 36.7-42.3 dB (docs/model_shape.md)
 ONE_FEATURE_BELOW_PARAMS = 600
+#: no sized model has fewer levels than this: on the eight 33^3 blocks of hydrogen (64^3), 6 levels x 8 entries
+#: (160 parameters) gave 39-43 dB over 4 seeds where 4 levels (112-136 parameters) gave 19-25 dB and 2 levels 23 dB
+#: (issue 27's cliff at ratios 600-1100): the 16-neuron MLP (the smallest there is) takes most of such a model, and
+#: fewer than 6 inputs leave it nothing to shape. A ratio past the smallest such model stores that model, off the
+#: asked ratio, and the report says by how much (``FitReport.ratio_off``)
+MIN_SIZED_LEVELS = 6
 #: another level count than the default's is taken only when it fills the byte budget by more than this much better
 FILL_TOLERANCE = 0.08
 #: zstd's gain on 8-bit codes of trained parameters: none below ~1500 of them, then about 4 % less per doubling
@@ -32,6 +38,13 @@ CODE_GAIN_FROM, CODE_GAIN_PER_DOUBLING, CODE_GAIN_MIN = 1500, 0.04, 0.75
 def smallest_config() -> ModelConfig:
     """The smallest model there is (used for constant blocks and unreachable ratios)."""
     return ModelConfig(EncodingConfig(2, 1, 3, 2, 2.0), NetworkConfig(16, 1))
+
+
+def smallest_sized_config() -> ModelConfig:
+    """The smallest model sizing gives (for an unreachable ratio): :data:`MIN_SIZED_LEVELS` one-feature levels of
+    8 entries from resolution 2 to 8, the smallest MLP."""
+    return ModelConfig(EncodingConfig(MIN_SIZED_LEVELS, 1, 3, 2, round(4.0 ** (1 / (MIN_SIZED_LEVELS - 1)), 4)),
+                       NetworkConfig(16, 1))
 
 
 def param_section_bytes(config: ModelConfig, param_bits: int) -> int:
@@ -116,7 +129,7 @@ def config_for_ratio(shape: tuple[int, ...], ratio: float, *, n_features_per_lev
     default_levels = _default_levels(budget_params)
     top = default_levels if budget_params < SIX_LEVELS_BELOW_PARAMS else min(16, default_levels + 2)
     fits: dict[int, tuple[int, ModelConfig]] = {}  # the largest model of each level count, and its bytes
-    for n_levels in range(max(2, default_levels - 2), top + 1):
+    for n_levels in range(max(MIN_SIZED_LEVELS, default_levels - 2), top + 1):
         mlp = net.n_params(n_levels * features)
         for log2_t in range(24, 2, -1):
             base = min(_coarsest(1 << log2_t), max(2, int(finest)))
@@ -134,7 +147,7 @@ def config_for_ratio(shape: tuple[int, ...], ratio: float, *, n_features_per_lev
             return fits[default_levels][1]
         return max(fits.values(), key=lambda f: (f[0], -f[1].encoding.n_levels))[1]
     if not strict:
-        return smallest_config()
+        return smallest_sized_config()
     raise InrValueError(
         f"ratio={ratio} is too high for a block of shape {tuple(shape)}: "
         f"{raw} raw bytes leave no room for the smallest model; use a lower ratio"
@@ -190,3 +203,44 @@ def finest_resolution(shape: tuple[int, ...], budget_params: int) -> float:
     """
     top = max(MIN_FINEST_RESOLUTION, max(shape))
     return min(top, max(MIN_FINEST_RESOLUTION, FINEST_PER_CBRT_PARAM * max(budget_params, 1) ** (1.0 / 3.0)))
+
+
+#: a block's share of the bytes is kept within this factor of an even one (every model has a floor, and the
+#: estimate is rough: a block it calls nearly free still needs its large-scale shape)
+CONTENT_WEIGHT_CLIP = 4.0
+#: the complexity estimate reads at most about this many samples of a block (a whole-stride subsample past it)
+COMPLEXITY_SAMPLES = 1 << 18
+
+
+def block_complexity(values: np.ndarray, error: float) -> float:
+    """Bits per sample a predictive coder is expected to need on ``values`` (z, y, x) at an absolute ``error``.
+
+    The 3-D Lorenzo residual ``r`` of a subsample (every ``s``-th sample per axis, ``s`` the smallest whole stride
+    leaving about :data:`COMPLEXITY_SAMPLES`), counted as ``max(0, log2(|r| / error))`` per sample: the rate of
+    reverse water-filling, so a block whose residual stays under the error costs nothing and a front costs the
+    log of its jump. Cheap (a few array passes), and in the absolute units of the field: blocks of one field
+    compare without knowing each other's ranges.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 3 or min(v.shape) < 2:
+        raise InrValueError(f"values of shape {v.shape} must be a 3-D block of at least 2 samples per axis")
+    if not (error > 0 and math.isfinite(error)):
+        raise InrValueError(f"error={error!r} is invalid: expected a positive number")
+    s = max(1, int(math.ceil((v.size / COMPLEXITY_SAMPLES) ** (1 / 3))))
+    v = v[::s, ::s, ::s]
+    r = (v[1:, 1:, 1:] - v[:-1, 1:, 1:] - v[1:, :-1, 1:] - v[1:, 1:, :-1]
+         + v[:-1, :-1, 1:] + v[:-1, 1:, :-1] + v[1:, :-1, :-1] - v[:-1, :-1, :-1])
+    return float(np.mean(np.maximum(0.0, np.log2(np.abs(r) / error + 1e-300))))
+
+
+def content_weights(complexities: list[float], samples: list[int], clip: float = CONTENT_WEIGHT_CLIP) -> list[float]:
+    """Weights ``w`` that move a byte budget between blocks by their :func:`block_complexity`: block ``i`` is asked
+    for ``ratio / w[i]``, and ``sum(w[i] * samples[i]) == sum(samples)``, so the blocks together store the asked
+    ratio. ``w`` is proportional to the complexity, within ``clip`` of 1 (then renormalised)."""
+    if len(complexities) != len(samples) or not samples:
+        raise InrValueError("complexities and samples must be two non-empty lists of one length")
+    c = np.asarray(complexities, dtype=np.float64)
+    n = np.asarray(samples, dtype=np.float64)
+    mean = float(np.sum(c * n) / np.sum(n))
+    w = np.ones_like(c) if mean <= 0 else np.clip(c / mean, 1 / clip, clip)
+    return list(w * np.sum(n) / np.sum(w * n))
