@@ -48,7 +48,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import inr  # noqa: E402
 from benchmarks.rate_distortion import PEER_REL_ERRORS, TARGET_PSNR, log, ratio_at, sweep_fields  # noqa: E402
-from inr.sizing import block_complexity, content_weights  # noqa: E402
 from sims.decomposition import split  # noqa: E402
 
 DEFAULT_FIELDS = ["advection.temperature@40", "gray_scott.v@40", "sphere_front"]
@@ -76,9 +75,50 @@ def _sl(box: Box, origin: tuple[int, ...] = (0, 0, 0)) -> tuple[slice, ...]:
     return tuple(slice(a - o, b - o) for (a, b), o in zip(box, origin))
 
 
+#: a block's share of the bytes is kept within this factor of an even one (every model has a floor, and the
+#: estimate is rough: a block it calls nearly free still needs its large-scale shape)
+CONTENT_WEIGHT_CLIP = 4.0
+#: the complexity estimate reads at most about this many samples of a block (a whole-stride subsample past it)
+COMPLEXITY_SAMPLES = 1 << 18
+
+
+def block_complexity(values: np.ndarray, error: float) -> float:
+    """Bits per sample a predictive coder is expected to need on ``values`` (z, y, x) at an absolute ``error``.
+
+    The 3-D Lorenzo residual ``r`` of a subsample (every ``s``-th sample per axis, ``s`` the smallest whole stride
+    leaving about :data:`COMPLEXITY_SAMPLES`), counted as ``max(0, log2(|r| / error))`` per sample: the rate of
+    reverse water-filling, so a block whose residual stays under the error costs nothing and a front costs the
+    log of its jump. Cheap (a few array passes), and in the absolute units of the field: blocks of one field
+    compare without knowing each other's ranges.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 3 or min(v.shape) < 2:
+        raise ValueError(f"values of shape {v.shape} must be a 3-D block of at least 2 samples per axis")
+    if not (error > 0 and math.isfinite(error)):
+        raise ValueError(f"error={error!r} is invalid: expected a positive number")
+    s = max(1, int(math.ceil((v.size / COMPLEXITY_SAMPLES) ** (1 / 3))))
+    v = v[::s, ::s, ::s]
+    r = (v[1:, 1:, 1:] - v[:-1, 1:, 1:] - v[1:, :-1, 1:] - v[1:, 1:, :-1]
+         + v[:-1, :-1, 1:] + v[:-1, 1:, :-1] + v[1:, :-1, :-1] - v[:-1, :-1, :-1])
+    return float(np.mean(np.maximum(0.0, np.log2(np.abs(r) / error + 1e-300))))
+
+
+def content_weights(complexities: list[float], samples: list[int], clip: float = CONTENT_WEIGHT_CLIP) -> list[float]:
+    """Weights ``w`` that move a byte budget between blocks by their :func:`block_complexity`: block ``i`` is asked
+    for ``ratio / w[i]``, and ``sum(w[i] * samples[i]) == sum(samples)``, so the blocks together store the asked
+    ratio. ``w`` is proportional to the complexity, within ``clip`` of 1 (then renormalised)."""
+    if len(complexities) != len(samples) or not samples:
+        raise ValueError("complexities and samples must be two non-empty lists of one length")
+    c = np.asarray(complexities, dtype=np.float64)
+    n = np.asarray(samples, dtype=np.float64)
+    mean = float(np.sum(c * n) / np.sum(n))
+    w = np.ones_like(c) if mean <= 0 else np.clip(c / mean, 1 / clip, clip)
+    return list(w * np.sum(n) / np.sum(w * n))
+
+
 def split_weights(values: np.ndarray, parts: int, sizing: str) -> list[float]:
     """Each block's share of the bytes: 1 (``even``: every block asked for the ratio) or
-    :func:`inr.sizing.content_weights` of the owned blocks' :func:`inr.sizing.block_complexity` at the error of
+    :func:`content_weights` of the owned blocks' :func:`block_complexity` at the error of
     40 dB over the field's range (``content``: what one all-reduce of the range and the complexity sum gives a rank)."""
     bs = blocks(values.shape, parts)
     if sizing == "even":
@@ -252,7 +292,7 @@ def markdown(doc: dict) -> str:
              "error bound swept, whole grid and each owned block.", "",
              "Sizing of a split: `even` asks every block for the ratio R (each block's `inr.fit(ratio=R)` stores "
              "within 10 % of R, so the split does too); `content` asks block i for R / w_i, with w = "
-             "`inr.sizing.content_weights` of each owned block's `inr.sizing.block_complexity` (bits per sample of "
+             "`content_weights` of each owned block's `block_complexity` (bits per sample of "
              "a 3-D Lorenzo predictor at the RMS error of 40 dB over the field's range), so that "
              "sum(w_i * samples_i) = sum(samples_i): R is then the ratio of the blocks together, not of each "
              "(in a run: one all-reduce of the range and of the complexity sum, or a rank over its own blocks). "

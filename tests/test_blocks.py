@@ -48,7 +48,7 @@ def test_benchmark_split_owns_every_sample_once_with_one_ghost_layer():
 
 def test_block_complexity_is_zero_where_the_residual_stays_under_the_error_and_grows_at_a_front():
     import numpy as np
-    from inr.sizing import block_complexity
+    from benchmarks.blocks import block_complexity
 
     z, y, x = np.meshgrid(*[np.linspace(0, 1, 20)] * 3, indexing="ij")
     linear = (x + 2 * y - z).astype(np.float32)  # Lorenzo predicts a linear field exactly
@@ -64,15 +64,14 @@ def test_block_complexity_is_zero_where_the_residual_stays_under_the_error_and_g
 def test_content_weights_keep_the_total_and_give_hard_blocks_more_within_the_clip():
     import numpy as np
     import pytest
-    from inr.errors import InrValueError
-    from inr.sizing import content_weights
+    from benchmarks.blocks import content_weights
 
     w = content_weights([0.0, 1.0, 3.0], [100, 100, 200])
     assert np.isclose(w[0] * 100 + w[1] * 100 + w[2] * 200, 400)
     assert w[0] < w[1] < w[2]
     assert w[2] / w[0] <= 16 + 1e-9  # each within 4x of even before renormalising
     assert content_weights([0.0, 0.0], [5, 7]) == [1.0, 1.0]
-    with pytest.raises(InrValueError, match="complexities and samples"):
+    with pytest.raises(ValueError, match="complexities and samples"):
         content_weights([1.0], [1, 2])
 
 
