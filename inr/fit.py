@@ -198,6 +198,12 @@ def fit(
     is made again with the whole budget (the report counts the ``retries``).
     The report gives the ``asked_ratio`` beside the stored one and, when a
     ``target_psnr`` was missed, ``target_missed_db``.
+
+    ``ratio=R`` is what this fit (one block: raw float32 bytes of its owned
+    samples / its stored bytes) stores, within 10 %; a split's blocks asked for
+    the same R store R together. Past the smallest sized model
+    (:func:`inr.sizing.smallest_sized_config`) that model is stored whole, with
+    a warning, and ``report.ratio_off`` says how far off R it is.
     """
     if ratio is None and target_psnr is not None and config is None and init is None and delta_base is None:
         _check_number("target_psnr", target_psnr, 0.0)
