@@ -75,18 +75,74 @@ def _sl(box: Box, origin: tuple[int, ...] = (0, 0, 0)) -> tuple[slice, ...]:
     return tuple(slice(a - o, b - o) for (a, b), o in zip(box, origin))
 
 
-def inr_split(values: np.ndarray, parts: int, ratio: float, steps: int | None, seed: int = 0) -> dict:
-    """Fit each block of a ``parts``^3 split (one ghost layer) at ``ratio``; the stitched grid's bytes and PSNR."""
+#: a block's share of the bytes is kept within this factor of an even one (every model has a floor, and the
+#: estimate is rough: a block it calls nearly free still needs its large-scale shape)
+CONTENT_WEIGHT_CLIP = 4.0
+#: the complexity estimate reads at most about this many samples of a block (a whole-stride subsample past it)
+COMPLEXITY_SAMPLES = 1 << 18
+
+
+def block_complexity(values: np.ndarray, error: float) -> float:
+    """Bits per sample a predictive coder is expected to need on ``values`` (z, y, x) at an absolute ``error``.
+
+    The 3-D Lorenzo residual ``r`` of a subsample (every ``s``-th sample per axis, ``s`` the smallest whole stride
+    leaving about :data:`COMPLEXITY_SAMPLES`), counted as ``max(0, log2(|r| / error))`` per sample: the rate of
+    reverse water-filling, so a block whose residual stays under the error costs nothing and a front costs the
+    log of its jump. Cheap (a few array passes), and in the absolute units of the field: blocks of one field
+    compare without knowing each other's ranges.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 3 or min(v.shape) < 2:
+        raise ValueError(f"values of shape {v.shape} must be a 3-D block of at least 2 samples per axis")
+    if not (error > 0 and math.isfinite(error)):
+        raise ValueError(f"error={error!r} is invalid: expected a positive number")
+    s = max(1, int(math.ceil((v.size / COMPLEXITY_SAMPLES) ** (1 / 3))))
+    v = v[::s, ::s, ::s]
+    r = (v[1:, 1:, 1:] - v[:-1, 1:, 1:] - v[1:, :-1, 1:] - v[1:, 1:, :-1]
+         + v[:-1, :-1, 1:] + v[:-1, 1:, :-1] + v[1:, :-1, :-1] - v[:-1, :-1, :-1])
+    return float(np.mean(np.maximum(0.0, np.log2(np.abs(r) / error + 1e-300))))
+
+
+def content_weights(complexities: list[float], samples: list[int], clip: float = CONTENT_WEIGHT_CLIP) -> list[float]:
+    """Weights ``w`` that move a byte budget between blocks by their :func:`block_complexity`: block ``i`` is asked
+    for ``ratio / w[i]``, and ``sum(w[i] * samples[i]) == sum(samples)``, so the blocks together store the asked
+    ratio. ``w`` is proportional to the complexity, within ``clip`` of 1 (then renormalised)."""
+    if len(complexities) != len(samples) or not samples:
+        raise ValueError("complexities and samples must be two non-empty lists of one length")
+    c = np.asarray(complexities, dtype=np.float64)
+    n = np.asarray(samples, dtype=np.float64)
+    mean = float(np.sum(c * n) / np.sum(n))
+    w = np.ones_like(c) if mean <= 0 else np.clip(c / mean, 1 / clip, clip)
+    return list(w * np.sum(n) / np.sum(w * n))
+
+
+def split_weights(values: np.ndarray, parts: int, sizing: str) -> list[float]:
+    """Each block's share of the bytes: 1 (``even``: every block asked for the ratio) or
+    :func:`content_weights` of the owned blocks' :func:`block_complexity` at the error of
+    40 dB over the field's range (``content``: what one all-reduce of the range and the complexity sum gives a rank)."""
+    bs = blocks(values.shape, parts)
+    if sizing == "even":
+        return [1.0] * len(bs)
+    rmse = float(values.max() - values.min()) * 10 ** (-TARGET_PSNR / 20)
+    owned = [values[_sl(o)] for o, _ in bs]
+    return content_weights([block_complexity(b, rmse) for b in owned], [b.size for b in owned])
+
+
+def inr_split(values: np.ndarray, parts: int, ratio: float, steps: int | None, seed: int = 0,
+              weights: list[float] | None = None) -> dict:
+    """Fit each block of a ``parts``^3 split (one ghost layer) at ``ratio / weights[i]`` (default weights 1); the
+    stitched grid's bytes and PSNR."""
     out = np.empty_like(values)
     total, t0, block_psnr, fit_s = 0, time.perf_counter(), [], 0.0
     kw: dict[str, Any] = {} if steps is None else {"max_steps": steps}
-    for owned, full in blocks(values.shape, parts):
+    bs = blocks(values.shape, parts)
+    for (owned, full), w in zip(bs, weights or [1.0] * len(bs)):
         origin = tuple(a for a, _ in full)
         ghost = np.ones(tuple(b - a for a, b in full), bool)
         ghost[_sl(owned, origin)] = False
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # "out of reach" warnings: the stored ratio says it
-            model, rep = inr.fit(values[_sl(full)], ghost_mask=ghost, ratio=ratio, backend="native", seed=seed, **kw)
+            model, rep = inr.fit(values[_sl(full)], ghost_mask=ghost, ratio=max(1.0, ratio / w), backend="native", seed=seed, **kw)
         blob = model.to_bytes()
         total += len(blob)
         fit_s += rep.seconds
@@ -111,12 +167,12 @@ def sz3_split(values: np.ndarray, parts: int, eps: float) -> dict:
     return {"abs_error": eps, "ratio": values.nbytes / total, "bytes": total, "psnr": None if math.isinf(p) else p}
 
 
-def search_40db(evaluate: Callable[[float], dict], fits: int = SEARCH_FITS) -> list[dict]:
-    """Points of ``evaluate(asked ratio)`` around 40 dB: x2 steps from :data:`SEARCH_START` until it is
+def search_40db(evaluate: Callable[[float], dict], fits: int = SEARCH_FITS, start: float = SEARCH_START) -> list[dict]:
+    """Points of ``evaluate(asked ratio)`` around 40 dB: x2 steps from ``start`` until it is
     bracketed, then geometric bisection of the asked ratio, ``fits`` evaluations at most."""
     pts: list[dict] = []
     ok = bad = None  # the highest asked ratio reaching 40 dB, the lowest missing it
-    r = SEARCH_START
+    r = min(max(start, SEARCH_MIN), SEARCH_MAX)
     for _ in range(fits):
         p = evaluate(r)
         pts.append(p)
@@ -142,19 +198,30 @@ def search_40db(evaluate: Callable[[float], dict], fits: int = SEARCH_FITS) -> l
 def bench_field(name: str, values: np.ndarray, args: argparse.Namespace, sz3_ok: bool) -> dict:
     rng = float(values.max() - values.min())
     res: dict[str, Any] = {"shape": list(values.shape), "value_range": rng, "splits": {}}
+    sz3_whole = None
+    if sz3_ok:  # first: its ratio at 40 dB starts the INR's searches (where the comparison is decided)
+        sz3_whole = [sz3_split(values, 1, rel * rng) for rel in PEER_REL_ERRORS]
+    start = ratio_at(sz3_whole) if sz3_whole else None
     for parts in args.splits:
-        def evaluate(r: float, parts: int = parts) -> dict:
-            p = inr_split(values, parts, r, args.steps, args.seed)
-            log(f"{name} split {parts}^3 asked {r:.1f}: stored {p['ratio']:.1f}x, {p['psnr']:.2f} dB "
-                f"(blocks min {min(b for b in p['block_psnr'] if b is not None):.1f} dB), {p['seconds']:.1f} s")
-            return p
-        pts = search_40db(evaluate, args.fits)
-        row: dict[str, Any] = {"blocks": parts ** 3, "inr": pts, "inr_ratio_at_40db": ratio_at(pts)}
-        if sz3_ok:
-            sz = [sz3_split(values, parts, rel * rng) for rel in PEER_REL_ERRORS]
-            row["sz3"] = sz
-            row["sz3_ratio_at_40db"] = ratio_at(sz)
-        res["splits"][str(parts)] = row
+        for sizing in (["even"] if parts == 1 else args.sizing):
+            weights = split_weights(values, parts, sizing)
+
+            def evaluate(r: float, parts: int = parts, sizing: str = sizing, weights: list = weights) -> dict:
+                p = inr_split(values, parts, r, args.steps, args.seed, weights)
+                log(f"{name} split {parts}^3 ({sizing}) asked {r:.1f}: stored {p['ratio']:.1f}x, {p['psnr']:.2f} dB "
+                    f"(blocks min {min(b for b in p['block_psnr'] if b is not None):.1f} dB), {p['seconds']:.1f} s")
+                return p
+            pts = search_40db(evaluate, args.fits, round(start) if start else SEARCH_START)
+            at = ratio_at(pts)
+            # no point under 40 dB (the model family's floor reached first): the best stored ratio is a lower bound
+            floor = max((p["ratio"] for p in pts if p["psnr"] is None or p["psnr"] >= TARGET_PSNR), default=None)
+            row: dict[str, Any] = {"blocks": parts ** 3, "sizing": sizing, "weights": weights, "inr": pts,
+                                   "inr_ratio_at_40db": at or floor, "at_least": at is None and floor is not None}
+            if sz3_ok:
+                sz = sz3_whole if parts == 1 else [sz3_split(values, parts, rel * rng) for rel in PEER_REL_ERRORS]
+                row["sz3"] = sz
+                row["sz3_ratio_at_40db"] = ratio_at(sz)
+            res["splits"][str(parts) if sizing == "even" else f"{parts}:{sizing}"] = row
     whole = res["splits"].get("1", {})
     for row in res["splits"].values():
         a, w = row.get("inr_ratio_at_40db"), whole.get("inr_ratio_at_40db")
@@ -201,6 +268,16 @@ def run(args: argparse.Namespace) -> dict:
     return doc
 
 
+def merge(docs: list[dict]) -> dict:
+    """One document of several runs' JSON: the first's meta, every run's fields and notes (with each command)."""
+    out = {"meta": docs[0]["meta"], "fields": {}, "notes": [], "commands": []}
+    for d in docs:
+        out["fields"].update(d["fields"])
+        out["notes"] += [n for n in d["notes"] if n not in out["notes"]]
+        out["commands"] += d.get("commands") or [d["meta"].get("argv")]
+    return out
+
+
 def _f(v: float | None, fmt: str = "{:.1f}") -> str:
     return "-" if v is None else fmt.format(v)
 
@@ -216,17 +293,25 @@ def markdown(doc: dict) -> str:
              f"back from the stored bytes. Ratio at {m['target_psnr']:.0f} dB: interpolated (log ratio linear in "
              "PSNR) between the stored points around it of a search on the asked ratio. SZ3: `pysz`, absolute "
              "error bound swept, whole grid and each owned block.", "",
-             *([f"Command: `python benchmarks/blocks.py {' '.join(m['argv'])}`", ""] if m.get("argv") else []),
-             "| field | blocks | INR ratio @40 dB | bytes vs whole | SZ3 per block @40 dB | SZ3 whole @40 dB | "
+             "Sizing of a split: `even` asks every block for the ratio R (each block's `inr.fit(ratio=R)` stores "
+             "within 10 % of R, so the split does too); `content` asks block i for R / w_i, with w = "
+             "`content_weights` of each owned block's `block_complexity` (bits per sample of "
+             "a 3-D Lorenzo predictor at the RMS error of 40 dB over the field's range), so that "
+             "sum(w_i * samples_i) = sum(samples_i): R is then the ratio of the blocks together, not of each "
+             "(in a run: one all-reduce of the range and of the complexity sum, or a rank over its own blocks). "
+             "The search starts at SZ3's whole-volume ratio at 40 dB.", "",
+             *[f"Command: `python benchmarks/blocks.py {' '.join(a)}`" for a in doc.get("commands") or [m.get("argv")] if a],
+             "",
+             "| field | blocks | sizing | INR ratio @40 dB | bytes vs whole | SZ3 per block @40 dB | SZ3 whole @40 dB | "
              "INR / SZ3 whole | asked -> stored ratios | min block dB at the 40 dB point |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, f in doc["fields"].items():
         whole_sz3 = f["splits"].get("1", {}).get("sz3_ratio_at_40db")
         for parts, row in f["splits"].items():
             asked = ", ".join(f"{p['asked']:.0f}->{p['ratio']:.0f}" for p in sorted(row["inr"], key=lambda p: p["asked"]))
             near = min(row["inr"], key=lambda p: abs((p["psnr"] or 1e9) - m["target_psnr"]))
             low = min((b for b in near["block_psnr"] if b is not None), default=None)
-            lines.append(f"| {name} ({'x'.join(map(str, f['shape']))}) | {row['blocks']} | {_f(row['inr_ratio_at_40db'])} | "
+            lines.append(f"| {name} ({'x'.join(map(str, f['shape']))}) | {row['blocks']} | {row.get('sizing', 'even')} | {'>= ' if row.get('at_least') else ''}{_f(row['inr_ratio_at_40db'])} | "
                          f"{_f(row.get('bytes_vs_whole'), '{:.2f}x')} | {_f(row.get('sz3_ratio_at_40db'))} | "
                          f"{_f(whole_sz3)} | {_f(row.get('vs_sz3_whole'), '{:.2f}x')} | {asked} | "
                          f"{_f(low)} ({_f(near['psnr'])} overall) |")
@@ -241,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fields", nargs="+", default=DEFAULT_FIELDS, help="default: %(default)s")
     ap.add_argument("--splits", type=int, nargs="+", default=[1, 2, 4], help="blocks per axis (default %(default)s)")
     ap.add_argument("--steps", type=int, default=None, help="max_steps of every fit (default: inr.fit's)")
+    ap.add_argument("--sizing", nargs="+", choices=["even", "content"], default=["even", "content"],
+                    help="how a split shares the bytes between blocks (default %(default)s; see split_weights)")
     ap.add_argument("--fits", type=int, default=SEARCH_FITS, help="fits of the 40 dB search per split")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--volumes", nargs="*", default=None,
@@ -248,12 +335,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-side", type=int, default=96, help="volumes longer than this are subsampled (default %(default)s)")
     ap.add_argument("--quick", action="store_true", help="one 32^3 field, splits 1 and 2, 300 steps")
     ap.add_argument("-o", "--output", help="write the JSON here instead of stdout")
-    ap.add_argument("--from-json", help="read the JSON of an earlier run instead of running")
+    ap.add_argument("--from-json", nargs="+", help="read the JSON of earlier runs (their fields merged) instead of running")
     ap.add_argument("--markdown", help="write the markdown table here")
     args = ap.parse_args(argv)
     if args.quick:
         args.size, args.fields, args.splits, args.steps, args.fits = 32, ["sphere_front"], [1, 2], 300, 4
-    doc = json.loads(Path(args.from_json).read_text()) if args.from_json else run(args)
+    doc = merge([json.loads(Path(f).read_text()) for f in args.from_json]) if args.from_json else run(args)
     text = json.dumps(doc, indent=1)
     if args.output:
         Path(args.output).write_text(text)

@@ -32,7 +32,7 @@ from .model import FitReport, Model
 from .problem import LOSSES, FitProblem
 from .quantize import DEFAULT_PARAM_BITS, check_param_bits, grid_misfit, zero_smallest_entries
 from .residual import check_error_bound, compute_residual
-from .sizing import config_near_ratio, smallest_config
+from .sizing import config_near_ratio, expected_bytes, smallest_config, smallest_sized_config
 
 #: fraction of the initial learning rate reached at ``max_steps`` (exponential decay) in a fit from
 #: scratch. Measured (benchmarks/schedule_sweep.py, docs/training_schedule.md): decaying only to 0.5 gave
@@ -198,6 +198,12 @@ def fit(
     is made again with the whole budget (the report counts the ``retries``).
     The report gives the ``asked_ratio`` beside the stored one and, when a
     ``target_psnr`` was missed, ``target_missed_db``.
+
+    ``ratio=R`` is what this fit (one block: raw float32 bytes of its owned
+    samples / its stored bytes) stores, within 10 %; a split's blocks asked for
+    the same R store R together. Past the smallest sized model
+    (:func:`inr.sizing.smallest_sized_config`) that model is stored whole, with
+    a warning, and ``report.ratio_off`` says how far off R it is.
     """
     if ratio is None and target_psnr is not None and config is None and init is None and delta_base is None:
         _check_number("target_psnr", target_psnr, 0.0)
@@ -447,7 +453,7 @@ def _model_config(opts: FitOptions, owned_shape: tuple[int, int, int], constant:
     if config is None:
         ratio = asked or _asked_ratio(opts)
         config = config_near_ratio(owned_shape, ratio, param_bits=opts.param_bits)
-        if config == smallest_config():
+        if config == smallest_sized_config():
             # stacklevel 4: the warning points at fit's caller (fit -> _plan -> _model_config)
             warnings.warn(f"inr.fit: ratio={ratio} is out of reach for a block of {owned_shape} samples; "
                           "using the smallest model", RuntimeWarning, stacklevel=4)
@@ -482,6 +488,10 @@ def _plan(opts: FitOptions, t0: float, asked: float | None = None, size_for: flo
     sized = (opts.config is None and (opts.init is None or opts.init.is_constant) and opts.eps is None
              and delta_scales is None)
     budget = 4 * owned_vals.size / (asked or _asked_ratio(opts)) if sized else None
+    if budget is not None and config == smallest_sized_config() and expected_bytes(config, bits) > budget:
+        # past the smallest sized model: thinning its 48 table entries to the budget left hydrogen's 33^3 blocks
+        # at 21-23 dB where it stored whole gives ~40 dB; it is stored whole, and the report says the ratio is off
+        budget = None
     return _Plan(opts, t0, be, config, owned_vals, lo, hi, value_range, axes, problem, params0, delta_scales,
                  budget)
 

@@ -22,6 +22,12 @@ SIX_LEVELS_BELOW_PARAMS = 1200
 #: below this many parameters one feature per level (and twice the table) beats two: on the eight 34^3 blocks
 #: of a 64^3 field, 280 parameters with one feature gave 38.5-46.8 dB, 352 with two 36.7-42.3 dB (docs/model_shape.md)
 ONE_FEATURE_BELOW_PARAMS = 600
+#: no sized model has fewer levels than this: on the eight 33^3 blocks of hydrogen (64^3), 6 levels x 8 entries
+#: (160 parameters) gave 39-43 dB over 4 seeds where 4 levels (112-136 parameters) gave 19-25 dB and 2 levels 23 dB
+#: (issue 27's cliff at ratios 600-1100): the 16-neuron MLP (the smallest there is) takes most of such a model, and
+#: fewer than 6 inputs leave it nothing to shape. A ratio past the smallest such model stores that model, off the
+#: asked ratio, and the report says by how much (``FitReport.ratio_off``)
+MIN_SIZED_LEVELS = 6
 #: another level count than the default's is taken only when it fills the byte budget by more than this much better
 FILL_TOLERANCE = 0.08
 #: zstd's gain on 8-bit codes of trained parameters: none below ~1500 of them, then about 4 % less per doubling
@@ -32,6 +38,13 @@ CODE_GAIN_FROM, CODE_GAIN_PER_DOUBLING, CODE_GAIN_MIN = 1500, 0.04, 0.75
 def smallest_config() -> ModelConfig:
     """The smallest model there is (used for constant blocks and unreachable ratios)."""
     return ModelConfig(EncodingConfig(2, 1, 3, 2, 2.0), NetworkConfig(16, 1))
+
+
+def smallest_sized_config() -> ModelConfig:
+    """The smallest model sizing gives (for an unreachable ratio): :data:`MIN_SIZED_LEVELS` one-feature levels of
+    8 entries from resolution 2 to 8, the smallest MLP."""
+    return ModelConfig(EncodingConfig(MIN_SIZED_LEVELS, 1, 3, 2, round(4.0 ** (1 / (MIN_SIZED_LEVELS - 1)), 4)),
+                       NetworkConfig(16, 1))
 
 
 def param_section_bytes(config: ModelConfig, param_bits: int) -> int:
@@ -116,7 +129,7 @@ def config_for_ratio(shape: tuple[int, ...], ratio: float, *, n_features_per_lev
     default_levels = _default_levels(budget_params)
     top = default_levels if budget_params < SIX_LEVELS_BELOW_PARAMS else min(16, default_levels + 2)
     fits: dict[int, tuple[int, ModelConfig]] = {}  # the largest model of each level count, and its bytes
-    for n_levels in range(max(2, default_levels - 2), top + 1):
+    for n_levels in range(max(MIN_SIZED_LEVELS, default_levels - 2), top + 1):
         mlp = net.n_params(n_levels * features)
         for log2_t in range(24, 2, -1):
             base = min(_coarsest(1 << log2_t), max(2, int(finest)))
@@ -134,7 +147,7 @@ def config_for_ratio(shape: tuple[int, ...], ratio: float, *, n_features_per_lev
             return fits[default_levels][1]
         return max(fits.values(), key=lambda f: (f[0], -f[1].encoding.n_levels))[1]
     if not strict:
-        return smallest_config()
+        return smallest_sized_config()
     raise InrValueError(
         f"ratio={ratio} is too high for a block of shape {tuple(shape)}: "
         f"{raw} raw bytes leave no room for the smallest model; use a lower ratio"
@@ -190,3 +203,4 @@ def finest_resolution(shape: tuple[int, ...], budget_params: int) -> float:
     """
     top = max(MIN_FINEST_RESOLUTION, max(shape))
     return min(top, max(MIN_FINEST_RESOLUTION, FINEST_PER_CBRT_PARAM * max(budget_params, 1) ** (1.0 / 3.0)))
+

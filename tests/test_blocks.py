@@ -44,3 +44,43 @@ def test_benchmark_split_owns_every_sample_once_with_one_ghost_layer():
         seen[key] = seen.get(key, 0) + 1
     assert len(seen) == 8 and sum((b0 - a0) * (b1 - a1) * (b2 - a2)
                                   for (a0, b0), (a1, b1), (a2, b2) in seen) == 10 * 9 * 8
+
+
+def test_block_complexity_is_zero_where_the_residual_stays_under_the_error_and_grows_at_a_front():
+    import numpy as np
+    from benchmarks.blocks import block_complexity
+
+    z, y, x = np.meshgrid(*[np.linspace(0, 1, 20)] * 3, indexing="ij")
+    linear = (x + 2 * y - z).astype(np.float32)  # Lorenzo predicts a linear field exactly
+    front = np.where(x + y + z > 1.5, 1.0, 0.0).astype(np.float32)
+    assert block_complexity(np.full((8, 8, 8), 3.0), 0.01) == 0.0
+    assert block_complexity(linear, 0.01) < 0.01
+    assert block_complexity(front, 0.01) > 0.1
+    # absolute units: scaling the values and the error together changes nothing; a finer error costs more
+    assert abs(block_complexity(10 * front, 0.1) - block_complexity(front, 0.01)) < 1e-9
+    assert block_complexity(front, 0.001) > block_complexity(front, 0.01)
+
+
+def test_content_weights_keep_the_total_and_give_hard_blocks_more_within_the_clip():
+    import numpy as np
+    import pytest
+    from benchmarks.blocks import content_weights
+
+    w = content_weights([0.0, 1.0, 3.0], [100, 100, 200])
+    assert np.isclose(w[0] * 100 + w[1] * 100 + w[2] * 200, 400)
+    assert w[0] < w[1] < w[2]
+    assert w[2] / w[0] <= 16 + 1e-9  # each within 4x of even before renormalising
+    assert content_weights([0.0, 0.0], [5, 7]) == [1.0, 1.0]
+    with pytest.raises(ValueError, match="complexities and samples"):
+        content_weights([1.0], [1, 2])
+
+
+def test_benchmark_split_weights_even_or_by_content():
+    import numpy as np
+    from benchmarks.blocks import split_weights
+
+    v = np.zeros((16, 16, 16), np.float32)
+    v[8:, 8:, 8:] = np.random.default_rng(0).random((8, 8, 8))  # one busy block, seven constant ones
+    assert split_weights(v, 2, "even") == [1.0] * 8
+    w = split_weights(v, 2, "content")
+    assert np.isclose(sum(w), 8) and max(w) == w[-1] and w[-1] > 2 * w[0]
