@@ -711,7 +711,9 @@ def smallest_for_psnr(values: np.ndarray, target_psnr: float, *, time_budget_s: 
             budget = max(time_budget_s - (time.perf_counter() - t0), 0.0) / tries_left
             if budget <= 0 and best_any is not None:
                 break
-        model, rep = fit(values, ratio=ratio, target_psnr=target_psnr, time_budget_s=budget, **kwargs)
+        with warnings.catch_warnings():  # the ratios are the search's tries, not the caller's: no warning about them
+            warnings.filterwarnings("ignore", message=r"inr\.fit: ratio=.* is out of reach", category=RuntimeWarning)
+            model, rep = fit(values, ratio=ratio, target_psnr=target_psnr, time_budget_s=budget, **kwargs)
         steps += rep.steps
         if best_any is None or rep.psnr > best_any[1].psnr:
             best_any = (model, rep)
