@@ -24,7 +24,7 @@ import numpy as np
 from .backends import BACKENDS, Backend, Trainer, get_backend
 from .delta_search import coarsen_delta
 from .errors import InrValueError
-from .grid import ASSOCIATIONS, Box, box_shape, box_slices, grid_axes, grid_points, owned_box
+from .grid import ASSOCIATIONS, Box, box_shape, box_slices, grid_axes, owned_box
 from .layout import init_params
 from .metrics import max_abs_error as measured_max_abs_error, psnr
 from .config import ModelConfig
@@ -65,11 +65,6 @@ PROBE_SAMPLES = 1 << 16
 BATCH_PER_PARAM = 1 / 8
 BATCH_PER_BLOCK = 256
 BATCH_MIN, BATCH_MAX = 1 << 12, 1 << 16
-#: a fit from scratch ramps its rate linearly from 0 over this many steps (0: no warm-up)
-LR_WARMUP_STEPS = 0
-#: at every check of a target, the output layer is solved in closed form (least squares on the last hidden
-#: layer's activations over the probe) before the model is judged
-SOLVE_OUTPUT_LAYER = False
 
 
 def validate_values(values: object, name: str = "values") -> np.ndarray:
@@ -537,10 +532,9 @@ def _train(plan: _Plan) -> _Trained:
     probe = probe_stride(plan.owned_vals.shape)
     next_eval = _STEP_CHUNK  # measure early: a warm start may already be good enough
     step_time = eval_time = 0.0
-    warmup = LR_WARMUP_STEPS if opts.init is None else 0
     while steps < max_steps:
         n = min(_STEP_CHUNK, max_steps - steps)
-        lr = learning_rate * final_fraction ** (steps / max_steps) * min(1.0, (steps + n) / warmup if warmup else 1.0)
+        lr = learning_rate * final_fraction ** (steps / max_steps)
         ts = time.perf_counter()
         trainer.step(n, lr)
         step_time = (time.perf_counter() - ts) / n
@@ -551,10 +545,7 @@ def _train(plan: _Plan) -> _Trained:
         if (opts.target_psnr is not None or opts.progress is not None) and steps >= next_eval and steps < max_steps:
             te = time.perf_counter()
             # judged as stored (fp16, then quantised): a target reached only before quantisation is not reached
-            params = trainer.params()
-            if SOLVE_OUTPUT_LAYER:
-                params = solve_output_layer(plan, params, probe)
-            model, scales = plan.as_stored(params)
+            model, scales = plan.as_stored(trainer.params())
             p, rec = plan.measure(model.params.astype(np.float32), probe)
             if opts.target_psnr is not None and p >= opts.target_psnr and probe > 1:
                 p, rec = plan.measure(model.params.astype(np.float32))  # the probe says so: confirm on every sample
@@ -568,32 +559,6 @@ def _train(plan: _Plan) -> _Trained:
             eval_every = max(_STEP_CHUNK, int(math.ceil(5 * eval_time / max(step_time, 1e-9) / _STEP_CHUNK)) * _STEP_CHUNK)
             next_eval = steps + eval_every
     return _Trained(trainer, steps, reason, reached)
-
-
-def solve_output_layer(plan: _Plan, params: np.ndarray, stride: int, ridge: float = 1e-6) -> np.ndarray:
-    """``params`` with the (linear, bias-free) output layer replaced by its least-squares fit to the owned samples
-    (every ``stride``-th per axis) given the rest of the network: ridge-regularised normal equations on the last
-    hidden layer's activations (a W x W system, W the layer width)."""
-    from .backends.native_backend import encode
-    from .layout import split
-
-    config = plan.config
-    if config.network.output_activation != "None":
-        return params
-    out = np.array(params, dtype=np.float32)
-    mats, table = split(out, config.encoding, config.network)
-    oz, oy, ox = box_slices(plan.opts.owned)
-    st = slice(None, None, stride)
-    xs, ys, zs = plan.axes
-    h = encode(grid_points(xs[ox][st], ys[oy][st], zs[oz][st]), table, config.encoding)
-    for m in mats[:-1]:
-        h = np.maximum(h @ m.T, 0.0)
-    y = plan.problem.target[box_slices(plan.opts.owned)][st, st, st].reshape(-1).astype(np.float64)
-    h64 = h.astype(np.float64)
-    gram = h64.T @ h64
-    gram[np.diag_indices_from(gram)] += ridge * (np.trace(gram) / len(gram) + 1e-12)
-    mats[-1][...] = np.linalg.solve(gram, h64.T @ y).astype(np.float32)[None, :]
-    return out
 
 
 def _finish(plan: _Plan, trained: _Trained) -> tuple[Model, FitReport]:

@@ -65,6 +65,12 @@ def test_the_report_of_real_volumes_names_each_with_its_shape_and_the_command():
     doc = {"meta": {"size": None, "argv": ["--volumes", "hydrogen"], "target_psnr": 40.0, "repeats": 1,
                     "machine": "x", "processor": "", "cores": 2, "threads": None},
            "fields": {"hydrogen": {"shape": [64, 64, 64], "insitu-inr": e}}}
-    text = tp.markdown(doc)
+    text = tp.markdown(doc, doc)
+    assert text.count("## Public volumes") == 2 and text.count("# Compression throughput") == 1
     assert "`python benchmarks/throughput.py --volumes hydrogen`" in text
     assert "| hydrogen 64x64x64 | insitu-inr | 10.0 |" in text
+
+
+def test_the_recorded_command_leaves_out_where_it_writes():
+    assert tp.run_argv(["--volumes", "hydrogen", "-o", "/x/t.json", "--markdown=/x/t.md", "--repeats", "2"]) == [
+        "--volumes", "hydrogen", "--repeats", "2"]
