@@ -3,7 +3,7 @@
     python benchmarks/throughput.py -o docs/throughput.json --markdown docs/throughput.md --before
     python benchmarks/throughput.py --quick            # one small field (~1 min), a smoke test
     python benchmarks/throughput.py --volumes -o docs/throughput_volumes.json
-    python benchmarks/throughput.py --from-json docs/throughput.json docs/throughput_volumes.json --markdown docs/throughput.md
+    python benchmarks/throughput.py --from-json docs/throughput.json docs/throughput_round2.json docs/throughput_volumes.json docs/throughput_mni152.json --markdown docs/throughput.md
 
 Fields: sharp-featured ones, by default the analytic ``sphere_front`` and the proxies' fields
 (``advection.temperature@20``, ``gray_scott.v@20``, run serially) at ``--size`` samples per axis
