@@ -2,18 +2,24 @@
 
     python benchmarks/throughput.py -o docs/throughput.json --markdown docs/throughput.md --before
     python benchmarks/throughput.py --quick            # one small field (~1 min), a smoke test
-    python benchmarks/throughput.py --from-json docs/throughput.json --markdown docs/throughput.md
+    python benchmarks/throughput.py --volumes -o docs/throughput_volumes.json
+    python benchmarks/throughput.py --from-json docs/throughput.json docs/throughput_round2.json docs/throughput_volumes.json docs/throughput_mni152.json --markdown docs/throughput.md
 
 Fields: sharp-featured ones, by default the analytic ``sphere_front`` and the proxies' fields
 (``advection.temperature@20``, ``gray_scott.v@20``, run serially) at ``--size`` samples per axis
-(128: 8 MB of float32 each); see benchmarks/rate_distortion.py ``sweep_fields``. For every field and
+(128: 8 MB of float32 each); see benchmarks/rate_distortion.py ``sweep_fields``. ``--volumes`` (no names:
+every one) takes the public volumes of benchmarks/volumes.py instead (fetched and converted on first use, into
+``$INSITU_VOLUMES_DIR``), whole unless longer than ``--max-side`` (benchmarks/blocks.py ``real_volumes``). For every field and
 compressor, at the target PSNR (``--psnr``, default 40 dB):
 
 * **ratio**: SZ3 and ZFP are bisected on their absolute error bound to the bound that just reaches the
   target, and their ratio there is interpolated to the target (log ratio linear in PSNR, as
   rate_distortion.py's ``ratio_at``). insitu-inr takes the smallest model that reaches it
   (``inr.fit(target_psnr=...)``, a search over model sizes that is not timed), then fits that model
-  again from scratch, timed: its ratio is the stored one, its PSNR at least the target;
+  again from scratch, timed: its ratio is the stored one, its PSNR at least the target (the smallest model
+  needs the most steps: it is the slowest point). "insitu-inr@sz3" is issue 26's operating point: a model
+  sized for SZ3's ratio at the target (``inr.fit(ratio=..., target_psnr=...)``, timed, stopping at the
+  target or at ``--max-steps``; its PSNR says whether it got there);
 * **compress MB/s**: float32 MB of the field over the seconds to compress to that quality at that
   ratio (for insitu-inr: the timed fit, stopping at the target, plus ``to_bytes``);
 * **decompress MB/s**: over the seconds to decompress (insitu-inr: ``Model.from_bytes(...).decode()``);
@@ -115,25 +121,28 @@ def peer_at_psnr(name: str, values: np.ndarray, target: float, repeats: int = 3)
                  abs_error=rel * rng)
 
 
-def inr_at_psnr(values: np.ndarray, target: float, config: inr.ModelConfig, repeats: int = 3,
-                before: bool = False, max_steps: int = MAX_STEPS) -> dict:
-    """insitu-inr fitting ``config`` from scratch until ``target`` dB (timed, with ``to_bytes``), then decoding
-    (best of ``repeats``). ``before``: the training as it was before issue 26 (see the module docstring)."""
-    kw: dict[str, Any] = {}
+def inr_at_psnr(values: np.ndarray, target: float, config: inr.ModelConfig | None, repeats: int = 3,
+                before: bool = False, max_steps: int = MAX_STEPS, ratio: float | None = None) -> dict:
+    """insitu-inr fitting ``config`` (or, for None, the model ``inr.fit`` sizes for ``ratio``) from scratch until
+    ``target`` dB (timed, with ``to_bytes``), then decoding (best of ``repeats``). ``before``: the training as it
+    was before issue 26 (see the module docstring)."""
+    kw: dict[str, Any] = {} if config is None else {"config": config}
+    if ratio is not None:
+        kw["ratio"] = ratio
     saved = FIT.PROBE_SAMPLES
     if before:
-        kw = {"batch_size": 1 << 16, "threads": cpu_count()}
+        kw.update(batch_size=1 << 16, threads=cpu_count())
         FIT.PROBE_SAMPLES = values.size  # a probe of every sample: the whole grid decoded at each check
     try:
         t = time.perf_counter()
-        model, rep = inr.fit(values, config=config, target_psnr=target, max_steps=max_steps, backend="native", **kw)
+        model, rep = inr.fit(values, target_psnr=target, max_steps=max_steps, backend="native", **kw)
         blob = model.to_bytes()
         compress_s = time.perf_counter() - t
     finally:
         FIT.PROBE_SAMPLES = saved
     decompress_s, dec = best_time(lambda: inr.Model.from_bytes(blob).decode(backend="native"), repeats)
     return entry(values, values.nbytes / len(blob), inr.psnr(values, dec), compress_s, decompress_s,
-                 steps=rep.steps, stop_reason=rep.stop_reason, n_params=config.n_params)
+                 steps=rep.steps, stop_reason=rep.stop_reason, n_params=model.config.n_params)
 
 
 def smallest_config(values: np.ndarray, target: float, max_steps: int = MAX_STEPS) -> inr.ModelConfig:
@@ -159,6 +168,9 @@ def bench_field(name: str, values: np.ndarray, peers: list[str], args: argparse.
         row[peer] = peer_at_psnr(peer, values, args.psnr, args.repeats)
     config = smallest_config(values, args.psnr, args.max_steps)
     row["insitu-inr"] = inr_at_psnr(values, args.psnr, config, args.repeats, max_steps=args.max_steps)
+    if row.get("sz3") is not None:  # issue 26's operating point: SZ3's ratio, the target, as fast as it gets there
+        row["insitu-inr@sz3"] = inr_at_psnr(values, args.psnr, None, args.repeats, max_steps=args.max_steps,
+                                            ratio=row["sz3"]["ratio"])
     if args.before:
         row["insitu-inr-before"] = inr_at_psnr(values, args.psnr, config, args.repeats, before=True,
                                                max_steps=args.max_steps)
@@ -170,11 +182,27 @@ def bench_field(name: str, values: np.ndarray, peers: list[str], args: argparse.
     return row
 
 
+def run_argv(argv: list[str]) -> list[str]:
+    """The command's arguments without where it writes (no paths of this machine in the report)."""
+    out, skip = [], False
+    for a in argv:
+        if skip or a.split("=")[0] in ("-o", "--output", "--markdown"):
+            skip = not skip and "=" not in a
+            continue
+        out.append(a)
+    return out
+
+
 def run(args: argparse.Namespace) -> dict:
     notes: list[str] = []
-    fields = sweep_fields(args.fields, args.size, notes)
+    if args.volumes is not None:
+        from blocks import real_volumes  # one loader for the benchmarks' real volumes
+
+        fields = real_volumes(args.volumes, args.max_side, notes)
+    else:
+        fields = sweep_fields(args.fields, args.size, notes)
     peers = [p for p in available_peers(notes) if p in THROUGHPUT_PEERS]
-    out = {"meta": {"size": args.size, "target_psnr": args.psnr, "peers": peers, "repeats": args.repeats,
+    out = {"meta": {"size": None if args.volumes is not None else args.size, "argv": run_argv(sys.argv[1:]), "target_psnr": args.psnr, "peers": peers, "repeats": args.repeats,
                     "threads": os.environ.get("OMP_NUM_THREADS"), "cores": cpu_count(),
                     "machine": platform.machine(), "processor": platform.processor(),
                     "python": platform.python_version(), "quick": bool(args.quick)},
@@ -184,16 +212,29 @@ def run(args: argparse.Namespace) -> dict:
     return out
 
 
-COLUMNS = ("sz3", "zfp", "insitu-inr", "insitu-inr-before")
+COLUMNS = ("sz3", "zfp", "insitu-inr", "insitu-inr@sz3", "insitu-inr-before")
 
 
-def markdown(doc: dict) -> str:
-    """The report (docs/throughput.md) from the benchmark's JSON."""
-    meta = doc["meta"]
+def markdown(*docs: dict) -> str:
+    """The report (docs/throughput.md) from the benchmark's JSON documents, one section each."""
     lines = ["# Compression throughput at a target quality", "",
              "Generated by `python benchmarks/throughput.py --from-json ... --markdown docs/throughput.md` from the "
-             "benchmark's JSON; do not edit by hand.", "",
-             f"Fields of {meta['size']}^3 float32 samples; every compressor at {meta['target_psnr']:g} dB PSNR "
+             "benchmark's JSON documents; do not edit by hand.", ""]
+    for doc in docs:
+        lines += section(doc)
+    return "\n".join(lines) + "\n"
+
+
+def section(doc: dict) -> list[str]:
+    """One run's part of the report: its command, table and issue 26's targets."""
+    meta = doc["meta"]
+    title = "Public volumes" if meta.get("size") is None else f"Fields of {meta['size']}^3"
+    lines = [f"## {title}", "",
+             (f"Command: `python benchmarks/throughput.py {' '.join(meta['argv'])}`." if "argv" in meta
+              else "Command: not recorded in this JSON."), "",
+             (f"Fields of {meta['size']}^3 float32 samples" if meta.get("size") else
+              "Public volumes (benchmarks/volumes.py), float32, shapes in the table")
+             + f"; every compressor at {meta['target_psnr']:g} dB PSNR "
              f"(ratio at that PSNR, MB/s of float32 to compress to it and to decompress; best of "
              f"{meta['repeats']} timings, insitu-inr's fit timed once). In brackets: the ratio to SZ3's figure. "
              f"Machine: {meta['machine']} {meta['processor']}, {meta['cores']} cores, OMP_NUM_THREADS="
@@ -201,6 +242,8 @@ def markdown(doc: dict) -> str:
              "| field | compressor | ratio | PSNR | compress MB/s | decompress MB/s | steps |",
              "|---|---|---|---|---|---|---|"]
     for name, row in doc["fields"].items():
+        if meta.get("size") is None:
+            name = f"{name} {'x'.join(map(str, row['shape']))}"
         for comp in COLUMNS:
             e = row.get(comp)
             if not isinstance(e, dict):
@@ -215,15 +258,19 @@ def markdown(doc: dict) -> str:
     lines += ["", "Issue 26's targets for insitu-inr (ratio >= 0.8x SZ3's at the target PSNR, compress >= 1/40 of SZ3's "
               "MB/s, decompress >= SZ3's):", ""]
     for name, row in doc["fields"].items():
-        vs = (row.get("insitu-inr") or {}).get("vs_sz3")
-        if vs:
-            met = [f"ratio {'met' if vs['ratio'] >= 0.8 else 'NOT met'} ({vs['ratio']:.2f}x)",
+        for comp in ("insitu-inr", "insitu-inr@sz3"):
+            e = row.get(comp) or {}
+            vs = e.get("vs_sz3")
+            if not vs:
+                continue
+            met = [f"PSNR {'met' if e['psnr'] >= doc['meta']['target_psnr'] else 'NOT met'} ({e['psnr']:.2f} dB)",
+                   f"ratio {'met' if vs['ratio'] >= 0.8 else 'NOT met'} ({vs['ratio']:.2f}x)",
                    f"compress {'met' if vs['compress'] >= 1 / 40 else 'NOT met'} (1/{1 / vs['compress']:.0f})",
                    f"decompress {'met' if vs['decompress'] >= 1 else 'NOT met'} ({vs['decompress']:.2f}x)"]
-            lines.append(f"* {name}: " + ", ".join(met))
+            lines.append(f"* {name}, {comp}: " + ", ".join(met))
     if doc.get("notes"):
         lines += ["", "Notes:", ""] + [f"* {n}" for n in doc["notes"]]
-    return "\n".join(lines) + "\n"
+    return lines + [""]
 
 
 def main() -> None:
@@ -231,6 +278,10 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=128, help="samples per axis of every field (default %(default)s)")
     ap.add_argument("--fields", nargs="+", default=DEFAULT_FIELDS,
                     help="analytic fields and proxy fields as name.field@cycle (default: %(default)s)")
+    ap.add_argument("--volumes", nargs="*", default=None,
+                    help="public volumes of benchmarks/volumes.py instead of --fields (no names: every one)")
+    ap.add_argument("--max-side", type=int, default=256,
+                    help="volumes longer than this are subsampled by a whole stride (default %(default)s)")
     ap.add_argument("--psnr", type=float, default=40.0, help="target PSNR in dB (default %(default)s)")
     ap.add_argument("--repeats", type=int, default=3, help="timings per figure, the best kept (default %(default)s)")
     ap.add_argument("--max-steps", type=int, default=MAX_STEPS, help="cap on training steps per fit")
@@ -238,15 +289,15 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a smoke test: sphere_front at 32^3, 1 timing")
     ap.add_argument("-o", "--output", help="write the JSON here (default: stdout)")
     ap.add_argument("--markdown", help="write the report (docs/throughput.md) here")
-    ap.add_argument("--from-json", help="no run: read this JSON (for --markdown)")
+    ap.add_argument("--from-json", nargs="+", help="no run: read these JSON documents (for --markdown)")
     args = ap.parse_args()
     if args.quick:
         args.size, args.fields, args.repeats = 32, ["sphere_front"], 1
-    doc = json.loads(Path(args.from_json).read_text()) if args.from_json else run(args)
+    docs = [json.loads(Path(p).read_text()) for p in args.from_json] if args.from_json else [run(args)]
     if not args.from_json:  # a fresh run: its JSON to the file, or to stdout
-        (Path(args.output).write_text if args.output else print)(json.dumps(doc, indent=1) + "\n")
+        (Path(args.output).write_text if args.output else print)(json.dumps(docs[0], indent=1) + "\n")
     if args.markdown:
-        Path(args.markdown).write_text(markdown(doc))
+        Path(args.markdown).write_text(markdown(*docs))
 
 
 if __name__ == "__main__":

@@ -286,12 +286,24 @@ def main(proxy: Proxy, argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _request_stop)
     t0 = time.perf_counter()
+    # INSITU_PROFILE=PREFIX: each rank's time loop under cProfile, written to PREFIX.<rank> (where in situ time goes)
+    profile_prefix = os.environ.get("INSITU_PROFILE")
+    profiler = None
+    if profile_prefix:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     try:
         res = run(proxy, args, comm)
     except SetupError as e:  # the same on every rank: one message, no traceback
         if comm.Get_rank() == 0:
             print(f"python -m sims.{proxy.name}: error: {e}", file=sys.stderr, flush=True)
         return 2
+    finally:
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(f"{profile_prefix}.{comm.Get_rank()}")
     from insitu.filters.compress import close_all
 
     close_all()  # every rank's cached entries on disk before the summary reads them

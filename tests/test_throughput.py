@@ -58,3 +58,19 @@ def test_a_small_run_and_its_report(tmp_path):
     for comp in ("insitu-inr", "insitu-inr-before") + tuple(p for p in ("sz3", "zfp") if p in row):
         e = row[comp]
         assert f"| sphere_front | {comp} | {e['ratio']:.1f}" in text
+
+
+def test_the_report_of_real_volumes_names_each_with_its_shape_and_the_command():
+    e = {"ratio": 10.0, "psnr": 40.1, "compress_mb_s": 1.0, "decompress_mb_s": 5.0}
+    doc = {"meta": {"size": None, "argv": ["--volumes", "hydrogen"], "target_psnr": 40.0, "repeats": 1,
+                    "machine": "x", "processor": "", "cores": 2, "threads": None},
+           "fields": {"hydrogen": {"shape": [64, 64, 64], "insitu-inr": e}}}
+    text = tp.markdown(doc, doc)
+    assert text.count("## Public volumes") == 2 and text.count("# Compression throughput") == 1
+    assert "`python benchmarks/throughput.py --volumes hydrogen`" in text
+    assert "| hydrogen 64x64x64 | insitu-inr | 10.0 |" in text
+
+
+def test_the_recorded_command_leaves_out_where_it_writes():
+    assert tp.run_argv(["--volumes", "hydrogen", "-o", "/x/t.json", "--markdown=/x/t.md", "--repeats", "2"]) == [
+        "--volumes", "hydrogen", "--repeats", "2"]
