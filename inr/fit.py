@@ -527,7 +527,9 @@ def _train(plan: _Plan) -> _Trained:
 
     The target is watched on a cheap estimate, the PSNR on a fixed probe (every k-th owned sample per axis,
     about :data:`PROBE_SAMPLES` of them); only when the probe says the target is reached is the whole owned grid
-    decoded to confirm it. Checks are spaced to cost under ~20 % of the training time."""
+    decoded to confirm it. Checks are spaced to cost under ~20 % of the training time, by a count of samples (a
+    step trains on ``batch_size`` samples, forward and backward, ~3 decodes' worth each; a check decodes the
+    probe), not by a clock: the same fit stops at the same step on a busy machine as on an idle one."""
     opts = plan.opts
     max_steps = opts.max_steps
     learning_rate = opts.learning_rate
@@ -541,32 +543,27 @@ def _train(plan: _Plan) -> _Trained:
         train_budget_s = DELTA_TRAIN_SHARE * opts.time_budget_s  # the rest is the delta search's
     probe = probe_stride(plan.owned_vals.shape)
     next_eval = _STEP_CHUNK  # measure early: a warm start may already be good enough
-    step_time = eval_time = 0.0
+    probe_samples = math.prod(-(-n // probe) for n in plan.owned_vals.shape)
+    eval_every = _STEP_CHUNK * max(1, math.ceil(5 * probe_samples / (3 * plan.problem.batch_size) / _STEP_CHUNK))
     while steps < max_steps:
         n = min(_STEP_CHUNK, max_steps - steps)
         lr = learning_rate * final_fraction ** (steps / max_steps)
-        ts = time.perf_counter()
         trainer.step(n, lr)
-        step_time = (time.perf_counter() - ts) / n
         steps += n
         if train_budget_s is not None and time.perf_counter() - plan.t0 >= train_budget_s:
             reason = "time_budget"
             break
         if (opts.target_psnr is not None or opts.progress is not None) and steps >= next_eval and steps < max_steps:
-            te = time.perf_counter()
             # judged as stored (fp16, then quantised): a target reached only before quantisation is not reached
             model, scales = plan.as_stored(trainer.params())
             p, rec = plan.measure(model.params.astype(np.float32), probe)
             if opts.target_psnr is not None and p >= opts.target_psnr and probe > 1:
                 p, rec = plan.measure(model.params.astype(np.float32))  # the probe says so: confirm on every sample
-            eval_time = time.perf_counter() - te
             if opts.progress is not None:
                 opts.progress(steps, p)
             if opts.target_psnr is not None and p >= opts.target_psnr and rec.shape == plan.owned_vals.shape:
                 reason, reached = "target_psnr", (model, scales, p, rec)  # the final model, already measured
                 break
-            # keep measuring under ~20% of the training time
-            eval_every = max(_STEP_CHUNK, int(math.ceil(5 * eval_time / max(step_time, 1e-9) / _STEP_CHUNK)) * _STEP_CHUNK)
             next_eval = steps + eval_every
     return _Trained(trainer, steps, reason, reached)
 

@@ -149,3 +149,20 @@ def test_compress_without_a_ratio_searches_the_size_for_the_target(capsys):
                        "r = af.compress(fields=['e'], ratio=None, target_psnr=32, max_steps=300, backend='native')"))
     r = runtime_mod._NAMESPACE["r"]
     assert not r["errors"] and r["stats"]["psnr"][0] >= 32
+
+
+def test_device_auto_on_a_node_without_gpu_does_not_import_torch():
+    """Counting GPUs through torch costs seconds at the first cycle; a node without a GPU driver answers 'cpu'
+    without it (and a node with one still asks torch)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "import insitu.filters.compress as c\n"
+            "c._gpu_device_files = lambda: {gpu}\n"
+            "p = c.CompressParams.from_kwargs({{'fields': ['e'], 'backend': 'torch'}})\n"
+            "print(c.fit_device(p, None), 'torch' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code.format(gpu=False)], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["cpu", "False"], out.stderr
+    out = subprocess.run([sys.executable, "-c", code.format(gpu=True)], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split()[1] == "True", out.stderr  # a driver is there: torch is asked

@@ -267,3 +267,21 @@ def test_small_blocks_keep_a_dense_coarsest_level_and_train_well():
     ghost[:-1, 1:, :-1] = False
     model, rep = inr.fit(v, ghost_mask=ghost, ratio=250, max_steps=600, backend=BACKEND)
     assert model.config.n_params < 500 and rep.psnr > 30, (model.config, rep.psnr)
+
+
+def test_a_fit_stops_at_the_same_step_whatever_the_clock_says(monkeypatch):
+    """The target is checked at a cadence counted in samples, not seconds: a busy machine (a slow clock between
+    steps) gives the same fit, step for step and byte for byte, as an idle one."""
+    import itertools
+    import time as time_mod
+
+    from sims.analytic import sphere_front
+
+    values = sphere_front((16, 16, 16))
+    kw = dict(ratio=20, target_psnr=30.0, max_steps=400, backend="native")
+    calm, calm_rep = inr.fit(values, **kw)
+    ticks = itertools.count()
+    monkeypatch.setattr(time_mod, "perf_counter", lambda: 7.3 * next(ticks) ** 1.5)  # every reading far later
+    busy, busy_rep = inr.fit(values, **kw)
+    assert busy_rep.steps == calm_rep.steps and busy_rep.stop_reason == calm_rep.stop_reason
+    assert busy.to_bytes() == calm.to_bytes()

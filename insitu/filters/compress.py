@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -103,6 +105,12 @@ class CompressParams(FilterParams):
             raise FilterParamError(f"{action}: backend='tcnn' needs a GPU: use device='cuda' or 'auto'")
 
 
+def _gpu_device_files() -> bool:
+    """Whether this node shows a GPU driver's device files (NVIDIA's /dev/nvidia<N>, ROCm's /dev/kfd)."""
+    dev = Path("/dev")
+    return any(dev.glob("nvidia[0-9]*")) or (dev / "kfd").exists()
+
+
 def fit_device(params: CompressParams, comm: Any) -> str:
     """The device this rank fits on: ``params.device``, with 'auto' resolved.
 
@@ -114,6 +122,8 @@ def fit_device(params: CompressParams, comm: Any) -> str:
         return params.device
     if params.backend == "native":
         return "cpu"
+    if "torch" not in sys.modules and not _gpu_device_files():
+        return "cpu"  # no GPU driver on this node: importing torch only to count none costs seconds
     import torch
 
     n = torch.cuda.device_count() if torch.cuda.is_available() else 0
