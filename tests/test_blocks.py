@@ -84,3 +84,26 @@ def test_benchmark_split_weights_even_or_by_content():
     assert split_weights(v, 2, "even") == [1.0] * 8
     w = split_weights(v, 2, "content")
     assert np.isclose(sum(w), 8) and max(w) == w[-1] and w[-1] > 2 * w[0]
+
+
+def test_a_target_psnr_run_reports_no_asked_ratio(tmp_path):
+    """With target_psnr and no ratio, the ratios are the search's tries, not the user's: the summary asks none."""
+    import insitu.runtime.embedded as runtime_mod
+    from insitu.blueprint import uniform_domain
+    from insitu.filters.session import current
+    from insitu.runtime import connect
+    from sims.analytic import gaussians
+
+    out = {}
+    for key, args in (("target", "target_psnr=35"), ("ratio", "ratio=20")):
+        runtime_mod.reset_process_state()
+        rt = connect(prefer="embedded")
+        rt.publish([uniform_domain(gaussians((16, 16, 16), seed=1), field="e", cycle=1)])
+        runtime_mod._NAMESPACE["res"] = res = {}
+        rt.execute([{"action": "add_extracts", "extracts": {"inr": {"type": "python", "params": {"source":
+                     f"import ascent_filters as af; res['r'] = af.compress(fields=['e'], {args}, max_steps=100, "
+                     f"backend='native', cache='{tmp_path / key}')"}}}}])
+        current().close_all()
+        out[key] = res["r"]["stats"]
+    assert out["target"]["asked_ratio"] is None and "(asked" not in summarise([result(out["target"])])
+    assert out["ratio"]["asked_ratio"] == 20 and "(asked 20.0)" in summarise([result(out["ratio"])])

@@ -215,11 +215,11 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
                 psnrs.append(report.psnr)
                 ratios.append(report.ratio)
                 blocks_psnr.append((f"'{name}' domain {block.domain_id} cycle {block.cycle}", report.psnr))
-                if report.asked_ratio is not None:
+                if params.ratio is not None and report.asked_ratio is not None:  # not a target_psnr search's tries
                     asked_raw += model.raw_bytes
                     asked_bytes += model.raw_bytes / report.asked_ratio
+                    off += report.ratio_off is not None  # stored ratio > 10 % from the asked one
                 retries += report.retries
-                off += report.ratio_off is not None  # stored ratio > 10 % from the asked one
                 fit_s += report.seconds
                 session.fit_seconds += report.seconds
                 raw += model.raw_bytes
