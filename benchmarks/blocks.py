@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import inr  # noqa: E402
 from benchmarks.rate_distortion import PEER_REL_ERRORS, TARGET_PSNR, log, ratio_at, sweep_fields  # noqa: E402
+from benchmarks.volumes import load_available  # noqa: E402
 from sims.decomposition import split  # noqa: E402
 
 DEFAULT_FIELDS = ["advection.temperature@40", "gray_scott.v@40", "sphere_front"]
@@ -232,25 +233,10 @@ def bench_field(name: str, values: np.ndarray, args: argparse.Namespace, sz3_ok:
     return res
 
 
-def real_volumes(names: list[str], max_side: int, notes: list[str]) -> dict[str, np.ndarray]:
-    """The named public volumes (every one for no names), each subsampled by the smallest whole stride that
-    brings its longest axis to ``max_side`` or under (a note says so)."""
-    from benchmarks.volumes import load_available
-
-    out = {}
-    for name, vol in load_available(names or None, notes).items():
-        stride = max(1, math.ceil(max(vol.shape) / max_side))
-        if stride > 1:
-            notes.append(f"volume {name} {vol.shape}: every {stride}th sample per axis (--max-side {max_side})")
-            vol = np.ascontiguousarray(vol[::stride, ::stride, ::stride])
-        out[name] = vol.astype(np.float32)
-    return out
-
-
 def run(args: argparse.Namespace) -> dict:
     notes: list[str] = []
     if args.volumes is not None:
-        fields = real_volumes(args.volumes, args.max_side, notes)
+        fields = load_available(args.volumes or None, notes, max_side=args.max_side)
     else:
         fields = sweep_fields(args.fields, args.size, notes)
     try:

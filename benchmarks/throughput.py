@@ -9,7 +9,7 @@ Fields: sharp-featured ones, by default the analytic ``sphere_front`` and the pr
 (``advection.temperature@20``, ``gray_scott.v@20``, run serially) at ``--size`` samples per axis
 (128: 8 MB of float32 each); see benchmarks/rate_distortion.py ``sweep_fields``. ``--volumes`` (no names:
 every one) takes the public volumes of benchmarks/volumes.py instead (fetched and converted on first use, into
-``$INSITU_VOLUMES_DIR``), whole unless longer than ``--max-side`` (benchmarks/blocks.py ``real_volumes``). For every field and
+``$INSITU_VOLUMES_DIR``), whole unless longer than ``--max-side`` (``benchmarks/volumes.py`` ``load_available``). For every field and
 compressor, at the target PSNR (``--psnr``, default 40 dB):
 
 * **ratio**: SZ3 and ZFP are bisected on their absolute error bound to the bound that just reaches the
@@ -196,9 +196,9 @@ def run_argv(argv: list[str]) -> list[str]:
 def run(args: argparse.Namespace) -> dict:
     notes: list[str] = []
     if args.volumes is not None:
-        from blocks import real_volumes  # one loader for the benchmarks' real volumes
+        from benchmarks.volumes import load_available
 
-        fields = real_volumes(args.volumes, args.max_side, notes)
+        fields = load_available(args.volumes or None, notes, max_side=args.max_side)
     else:
         fields = sweep_fields(args.fields, args.size, notes)
     peers = [p for p in available_peers(notes) if p in THROUGHPUT_PEERS]

@@ -184,16 +184,26 @@ def load(name: str, mirrors: dict[str, str] | None = None) -> np.ndarray:
 
 
 def load_available(names: list[str] | None = None, notes: list[str] | None = None,
-                   mirrors: dict[str, str] | None = None) -> dict[str, np.ndarray]:
-    """Every volume (or the ones named) that can be had; one line in ``notes`` per volume that cannot."""
+                   mirrors: dict[str, str] | None = None, max_side: int | None = None) -> dict[str, np.ndarray]:
+    """Every volume (or the ones named) that can be had; one line in ``notes`` per volume that cannot.
+
+    ``max_side``: each volume is subsampled by the smallest whole stride that brings its longest axis to
+    ``max_side`` or under (and a line in ``notes`` says so)."""
     found: dict[str, np.ndarray] = {}
     for name in names or list(BY_NAME):
         try:
-            found[name] = load(name, mirrors)
+            vol = load(name, mirrors)
         except (OSError, ValueError, KeyError) as exc:
             if notes is None:
                 raise
             notes.append(f"volume {name}: not available ({exc})")
+            continue
+        stride = 1 if max_side is None else max(1, -(-max(vol.shape) // max_side))
+        if stride > 1:
+            if notes is not None:
+                notes.append(f"volume {name} {vol.shape}: every {stride}th sample per axis (--max-side {max_side})")
+            vol = np.ascontiguousarray(vol[::stride, ::stride, ::stride])
+        found[name] = vol
     return found
 
 

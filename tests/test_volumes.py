@@ -72,3 +72,14 @@ def test_converted_volumes_are_read_back_without_the_network(tmp_path: Path, mon
     np.testing.assert_array_equal(first, grid)
     np.testing.assert_array_equal(second, grid)
     assert len(calls) == 1 and (tmp_path / "tiny.json").exists()
+
+
+def test_max_side_subsamples_by_the_smallest_whole_stride_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("INSITU_VOLUMES_DIR", str(tmp_path))
+    grid = np.arange(10 * 7 * 5, dtype=np.float32).reshape(10, 7, 5)
+    np.save(tmp_path / "hydrogen.npy", grid)  # already converted: no network
+    notes: list[str] = []
+    out = volumes.load_available(["hydrogen"], notes, max_side=4)
+    np.testing.assert_array_equal(out["hydrogen"], grid[::3, ::3, ::3])  # ceil(10 / 4) = 3
+    assert notes == ["volume hydrogen (10, 7, 5): every 3th sample per axis (--max-side 4)"]
+    assert volumes.load_available(["hydrogen"], [], max_side=10)["hydrogen"].shape == (10, 7, 5)
