@@ -78,10 +78,16 @@ def assemble(blocks: Sequence[DecodedBlock], fill: float = np.nan) -> np.ndarray
     return out
 
 
-def decode_entry(model: Any, meta: EntryMeta, where: str, backend: str = "auto") -> np.ndarray:
-    """``model.decode()`` (an ``inr.Model``, see :meth:`ReconstructMixin.model`), checked against the meta's dims."""
+def check_decodable(model: Any, meta: EntryMeta, where: str) -> None:
+    """Refuse (one line) an entry whose index dims or model grid, both data read from the cache, this machine
+    cannot hold: checked before anything is decoded."""
     check_grid_size(meta.dims, where)
     check_grid_size(model.grid_shape, f"{where}: its model")
+
+
+def decode_entry(model: Any, meta: EntryMeta, where: str, backend: str = "auto") -> np.ndarray:
+    """``model.decode()`` (an ``inr.Model``, see :meth:`ReconstructMixin.model`), checked against the meta's dims."""
+    check_decodable(model, meta, where)
     values = model.decode(backend=backend)
     if tuple(values.shape) != tuple(meta.dims):
         raise CacheError(f"{where}: the model decodes to shape {values.shape} but the entry's dims are {meta.dims}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from insitu.cache.meta import check_grid_size
+from insitu.cache.replay import check_decodable
 from insitu.render.annotate import Annotations, Legend
 from insitu.render.bricks import Extent, Lattice
 from insitu.render.camera import CameraError
@@ -210,9 +210,8 @@ def render_cached(reader: Any, field_name: str, cycles: Sequence[int], spec: Ren
         failed = 0
         for d, meta in list(zip(doms, metas))[rank::size]:
             try:
-                check_grid_size(meta.dims, f"domain {d}")  # sizes from the index are data: check before decoding
                 model = reader.model(field_name, cycle, d)
-                check_grid_size(model.grid_shape, f"domain {d}: its model")
+                check_decodable(model, meta, f"domain {d}")
                 pieces.append(piece_from_model(model, meta, backend=decode_backend))
             except Exception as exc:  # the other ranks must not wait for us: the cycle is skipped by all
                 failed += 1
