@@ -133,25 +133,44 @@ def inr_split(values: np.ndarray, parts: int, ratio: float, steps: int | None, s
               weights: list[float] | None = None) -> dict:
     """Fit each block of a ``parts``^3 split (one ghost layer) at ``ratio / weights[i]`` (default weights 1); the
     stitched grid's bytes and PSNR."""
+    ws = weights or [1.0] * parts ** 3
+    out = fit_split(values, parts, lambda i: {"ratio": max(1.0, ratio / ws[i]), "seed": seed,
+                                              **({} if steps is None else {"max_steps": steps})})
+    return {"asked": ratio, **out}
+
+
+def engine_split(values: np.ndarray, parts: int, target: float, steps: int | None, seed: int = 0) -> dict:
+    """Each block of a ``parts``^3 split compressed as ``af.compress(target_psnr=target, psnr_range='field')``
+    does it on a rank (``inr.fit(target_psnr=..., value_range=<the field's range>)``: the predictive coding, or a
+    smaller network); the stitched grid's bytes and PSNR, and how many blocks kept no network."""
+    rng = float(values.max() - values.min())
+    out = fit_split(values, parts, lambda i: {"target_psnr": target, "seed": seed, "value_range": rng,
+                                              **({} if steps is None else {"max_steps": steps})})
+    return {"asked_psnr": target, **out}
+
+
+def fit_split(values: np.ndarray, parts: int, fit_kwargs: Callable[[int], dict]) -> dict:
+    """Fit block i of a ``parts``^3 split (one ghost layer) with ``inr.fit(..., **fit_kwargs(i))``, decode the
+    stored bytes and stitch the owned parts: the grid's bytes, ratio and PSNR, each block's PSNR."""
     out = np.empty_like(values)
-    total, t0, block_psnr, fit_s = 0, time.perf_counter(), [], 0.0
-    kw: dict[str, Any] = {} if steps is None else {"max_steps": steps}
-    bs = blocks(values.shape, parts)
-    for (owned, full), w in zip(bs, weights or [1.0] * len(bs)):
+    total, t0, block_psnr, fit_s, predictive = 0, time.perf_counter(), [], 0.0, 0
+    for i, (owned, full) in enumerate(blocks(values.shape, parts)):
         origin = tuple(a for a, _ in full)
         ghost = np.ones(tuple(b - a for a, b in full), bool)
         ghost[_sl(owned, origin)] = False
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # "out of reach" warnings: the stored ratio says it
-            model, rep = inr.fit(values[_sl(full)], ghost_mask=ghost, ratio=max(1.0, ratio / w), backend="native", seed=seed, **kw)
+            model, rep = inr.fit(values[_sl(full)], ghost_mask=ghost, backend="native", **fit_kwargs(i))
         blob = model.to_bytes()
         total += len(blob)
         fit_s += rep.seconds
+        predictive += int(model.is_predictive)
         block_psnr.append(None if math.isinf(rep.psnr) else rep.psnr)
         out[_sl(owned)] = inr.Model.from_bytes(blob).decode(backend="native")
     p = inr.psnr(values, out)
-    return {"asked": ratio, "ratio": values.nbytes / total, "bytes": total, "psnr": None if math.isinf(p) else p,
-            "block_psnr": block_psnr, "fit_s": fit_s, "seconds": time.perf_counter() - t0}
+    return {"ratio": values.nbytes / total, "bytes": total, "psnr": None if math.isinf(p) else p,
+            "block_psnr": block_psnr, "fit_s": fit_s, "seconds": time.perf_counter() - t0,
+            "predictive_blocks": predictive}
 
 
 def sz3_split(values: np.ndarray, parts: int, eps: float) -> dict:
@@ -212,12 +231,17 @@ def bench_field(name: str, values: np.ndarray, args: argparse.Namespace, sz3_ok:
                 log(f"{name} split {parts}^3 ({sizing}) asked {r:.1f}: stored {p['ratio']:.1f}x, {p['psnr']:.2f} dB "
                     f"(blocks min {min(b for b in p['block_psnr'] if b is not None):.1f} dB), {p['seconds']:.1f} s")
                 return p
-            pts = search_40db(evaluate, args.fits, round(start) if start else SEARCH_START)
-            at = ratio_at(pts)
-            # no point under 40 dB (the model family's floor reached first): the best stored ratio is a lower bound
-            floor = max((p["ratio"] for p in pts if p["psnr"] is None or p["psnr"] >= TARGET_PSNR), default=None)
-            row: dict[str, Any] = {"blocks": parts ** 3, "sizing": sizing, "weights": weights, "inr": pts,
-                                   "inr_ratio_at_40db": at or floor, "at_least": at is None and floor is not None}
+            row: dict[str, Any] = {"blocks": parts ** 3, "sizing": sizing, "weights": weights, "inr": []}
+            if args.ratio_search:
+                pts = search_40db(evaluate, args.fits, round(start) if start else SEARCH_START)
+                at = ratio_at(pts)
+                # no point under 40 dB (the model family's floor reached first): the best stored ratio is a lower
+                # bound
+                floor = max((p["ratio"] for p in pts if p["psnr"] is None or p["psnr"] >= TARGET_PSNR), default=None)
+                row.update(inr=pts, inr_ratio_at_40db=at or floor, at_least=at is None and floor is not None)
+            if sizing == "even":
+                row["engine"] = engine_points(name, values, parts, args)
+                row["engine_ratio_at_40db"] = ratio_at(row["engine"])
             if sz3_ok:
                 sz = sz3_whole if parts == 1 else [sz3_split(values, parts, rel * rng) for rel in PEER_REL_ERRORS]
                 row["sz3"] = sz
@@ -229,8 +253,35 @@ def bench_field(name: str, values: np.ndarray, args: argparse.Namespace, sz3_ok:
         row["bytes_vs_whole"] = w / a if a and w else None  # bytes at 40 dB relative to the whole-volume model
         s = whole.get("sz3_ratio_at_40db")
         row["vs_sz3_whole"] = a / s if a and s else None
-        row["honoured"] = sum(abs(p["ratio"] / p["asked"] - 1) <= HONOURED for p in row["inr"]) / len(row["inr"])
+        e, ew = row.get("engine_ratio_at_40db"), whole.get("engine_ratio_at_40db")
+        row["engine_bytes_vs_whole"] = ew / e if e and ew else None
+        row["engine_vs_sz3_whole"] = e / s if e and s else None
+        if row["inr"]:
+            row["honoured"] = sum(abs(p["ratio"] / p["asked"] - 1) <= HONOURED for p in row["inr"]) / len(row["inr"])
     return res
+
+
+#: evaluations of the engine per split at most: per-block targets from 40 dB down, until the grid's PSNR is
+#: bracketed around 40 dB
+ENGINE_POINTS = 4
+
+
+def engine_points(name: str, values: np.ndarray, parts: int, args: argparse.Namespace) -> list[dict]:
+    """The split compressed by :func:`engine_split` at targets around 40 dB: each block aims at the target over
+    the field's range, so the grid lands just above it; each next target is lowered by the overshoot, until a
+    point falls below 40 dB (the ratio at 40 dB is interpolated between the two)."""
+    pts: list[dict] = []
+    target = TARGET_PSNR
+    for _ in range(ENGINE_POINTS):
+        p = engine_split(values, parts, target, args.steps, args.seed)
+        log(f"{name} split {parts}^3 engine at {target:.2f} dB per block: stored {p['ratio']:.1f}x, "
+            f"{p['psnr']:.2f} dB overall, {p['predictive_blocks']}/{parts ** 3} blocks without a network, "
+            f"{p['seconds']:.1f} s")
+        pts.append(p)
+        if p["psnr"] is None or p["psnr"] < TARGET_PSNR:
+            break
+        target -= max(p["psnr"] - TARGET_PSNR, 0.0) + 0.25
+    return pts
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -294,6 +345,8 @@ def markdown(doc: dict) -> str:
     for name, f in doc["fields"].items():
         whole_sz3 = f["splits"].get("1", {}).get("sz3_ratio_at_40db")
         for parts, row in f["splits"].items():
+            if not row["inr"]:
+                continue
             asked = ", ".join(f"{p['asked']:.0f}->{p['ratio']:.0f}" for p in sorted(row["inr"], key=lambda p: p["asked"]))
             near = min(row["inr"], key=lambda p: abs((p["psnr"] or 1e9) - m["target_psnr"]))
             low = min((b for b in near["block_psnr"] if b is not None), default=None)
@@ -301,6 +354,24 @@ def markdown(doc: dict) -> str:
                          f"{_f(row.get('bytes_vs_whole'), '{:.2f}x')} | {_f(row.get('sz3_ratio_at_40db'))} | "
                          f"{_f(whole_sz3)} | {_f(row.get('vs_sz3_whole'), '{:.2f}x')} | {asked} | "
                          f"{_f(low)} ({_f(near['psnr'])} overall) |")
+    engine = [(name, f, row) for name, f in doc["fields"].items() for row in f["splits"].values() if row.get("engine")]
+    if engine:
+        lines += ["", "## The engine: `target_psnr` per block", "",
+                  "Each block compressed as `af.compress(target_psnr=T, psnr_range='field')` does on a rank: "
+                  "`inr.fit(target_psnr=T, value_range=<the field's range>)`, the predictive coding (no network) "
+                  "or a network smaller than it. The grid lands just above T; T is lowered by the overshoot until "
+                  f"the grid's PSNR brackets {m['target_psnr']:.0f} dB, and the ratio interpolated there.", "",
+                  f"| field | blocks | engine ratio @{m['target_psnr']:.0f} dB | bytes vs whole | SZ3 per block | "
+                  "SZ3 whole | engine / SZ3 whole | blocks without a network | seconds (all blocks, one core) |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for name, f, row in engine:
+            whole_sz3 = f["splits"].get("1", {}).get("sz3_ratio_at_40db")
+            near = min(row["engine"], key=lambda p: abs((p["psnr"] or 1e9) - m["target_psnr"]))
+            lines.append(f"| {name} ({'x'.join(map(str, f['shape']))}) | {row['blocks']} | "
+                         f"{_f(row.get('engine_ratio_at_40db'))} | {_f(row.get('engine_bytes_vs_whole'), '{:.2f}x')} | "
+                         f"{_f(row.get('sz3_ratio_at_40db'))} | {_f(whole_sz3)} | "
+                         f"{_f(row.get('engine_vs_sz3_whole'), '{:.2f}x')} | "
+                         f"{near['predictive_blocks']}/{row['blocks']} | {near['fit_s']:.2f} |")
     if doc["notes"]:
         lines += ["", "Notes:", ""] + [f"- {n}" for n in doc["notes"]]
     return "\n".join(lines) + "\n"
@@ -315,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizing", nargs="+", choices=["even", "content"], default=["even", "content"],
                     help="how a split shares the bytes between blocks (default %(default)s; see split_weights)")
     ap.add_argument("--fits", type=int, default=SEARCH_FITS, help="fits of the 40 dB search per split")
+    ap.add_argument("--no-ratio-search", dest="ratio_search", action="store_false",
+                    help="leave out the search on the asked ratio (networks only): the engine's points alone")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--volumes", nargs="*", default=None,
                     help="public volumes of benchmarks/volumes.py instead of --fields (no names: every one)")

@@ -1,9 +1,9 @@
 """Compression throughput at a target quality: insitu-inr beside SZ3 and ZFP, in one run, on the same fields.
 
-    python benchmarks/throughput.py -o docs/throughput.json --markdown docs/throughput.md --before
+    python benchmarks/throughput.py -o docs/throughput.json
     python benchmarks/throughput.py --quick            # one small field (~1 min), a smoke test
     python benchmarks/throughput.py --volumes -o docs/throughput_volumes.json
-    python benchmarks/throughput.py --from-json docs/throughput.json docs/throughput_round2.json docs/throughput_volumes.json docs/throughput_mni152.json --markdown docs/throughput.md
+    python benchmarks/throughput.py --from-json docs/throughput.json docs/throughput_volumes.json --markdown docs/throughput.md
 
 Fields: sharp-featured ones, by default the analytic ``sphere_front`` and the proxies' fields
 (``advection.temperature@20``, ``gray_scott.v@20``, run serially) at ``--size`` samples per axis
@@ -14,22 +14,21 @@ compressor, at the target PSNR (``--psnr``, default 40 dB):
 
 * **ratio**: SZ3 and ZFP are bisected on their absolute error bound to the bound that just reaches the
   target, and their ratio there is interpolated to the target (log ratio linear in PSNR, as
-  rate_distortion.py's ``ratio_at``). insitu-inr takes the smallest model that reaches it
-  (``inr.fit(target_psnr=...)``, a search over model sizes that is not timed), then fits that model
-  again from scratch, timed: its ratio is the stored one, its PSNR at least the target (the smallest model
-  needs the most steps: it is the slowest point). "insitu-inr@sz3" is issue 26's operating point: a model
-  sized for SZ3's ratio at the target (``inr.fit(ratio=..., target_psnr=...)``, timed, stopping at the
-  target or at ``--max-steps``; its PSNR says whether it got there);
+  rate_distortion.py's ``ratio_at``). insitu-inr is called as a user calls it,
+  ``inr.fit(values, target_psnr=...)``, timed whole: the predictive coding (no network, its error bound searched
+  for the target), then the search for a network smaller than that, each try giving up once the target is out of
+  its reach; ``coded by`` says which was kept. Its ratio is the stored one, its PSNR at least the target.
+  "insitu-inr@sz3" is the network alone at issue 26's operating point: a model sized for SZ3's ratio at the
+  target (``inr.fit(ratio=..., target_psnr=...)``, timed, stopping at the target or at ``--max-steps``; its PSNR
+  says whether it got there; ``--no-network`` leaves it out);
 * **compress MB/s**: float32 MB of the field over the seconds to compress to that quality at that
-  ratio (for insitu-inr: the timed fit, stopping at the target, plus ``to_bytes``);
+  ratio (for insitu-inr: the timed fit plus ``to_bytes``);
 * **decompress MB/s**: over the seconds to decompress (insitu-inr: ``Model.from_bytes(...).decode()``);
   the best of ``--repeats`` runs for every compressor;
 * each of the three as a ratio to SZ3's (``vs_sz3``).
 
-``--before`` also runs insitu-inr as it trained before issue 26 ("insitu-inr-before": batches of
-2^16 samples, the whole owned grid decoded at every check of the target, threads = all cores), on
-the same model, in the same run: the before/after comparison on one machine at one time.
-Definitions (DESIGN.md): ratio = float32 bytes / bytes stored; PSNR over the whole grid, recomputed
+Rows named "insitu-inr-before" in older JSON documents are the training as it was before issue 26, run then
+beside it. Definitions (DESIGN.md): ratio = float32 bytes / bytes stored; PSNR over the whole grid, recomputed
 here from the decompressed array. JSON to stdout (or ``-o``); ``--markdown`` writes the report.
 """
 from __future__ import annotations
@@ -52,7 +51,6 @@ import inr  # noqa: E402
 from inr.backends.native_backend import cpu_count  # noqa: E402
 from rate_distortion import PEERS, available_peers, log, sweep_fields  # noqa: E402
 
-FIT = sys.modules["inr.fit"]  # the module (``inr.fit`` is the function): the "before" run sets its probe
 DEFAULT_FIELDS = ["sphere_front", "advection.temperature@20", "gray_scott.v@20"]
 THROUGHPUT_PEERS = ("sz3", "zfp")
 #: bisection of a peer's error bound: steps at most, and how close above the target (dB) ends it
@@ -121,34 +119,21 @@ def peer_at_psnr(name: str, values: np.ndarray, target: float, repeats: int = 3)
                  abs_error=rel * rng)
 
 
-def inr_at_psnr(values: np.ndarray, target: float, config: inr.ModelConfig | None, repeats: int = 3,
-                before: bool = False, max_steps: int = MAX_STEPS, ratio: float | None = None) -> dict:
-    """insitu-inr fitting ``config`` (or, for None, the model ``inr.fit`` sizes for ``ratio``) from scratch until
-    ``target`` dB (timed, with ``to_bytes``), then decoding (best of ``repeats``). ``before``: the training as it
-    was before issue 26 (see the module docstring)."""
-    kw: dict[str, Any] = {} if config is None else {"config": config}
-    if ratio is not None:
-        kw["ratio"] = ratio
-    saved = FIT.PROBE_SAMPLES
-    if before:
-        kw.update(batch_size=1 << 16, threads=cpu_count())
-        FIT.PROBE_SAMPLES = values.size  # a probe of every sample: the whole grid decoded at each check
-    try:
-        t = time.perf_counter()
-        model, rep = inr.fit(values, target_psnr=target, max_steps=max_steps, backend="native", **kw)
-        blob = model.to_bytes()
-        compress_s = time.perf_counter() - t
-    finally:
-        FIT.PROBE_SAMPLES = saved
+def inr_at_psnr(values: np.ndarray, target: float, repeats: int = 3, max_steps: int = MAX_STEPS,
+                ratio: float | None = None) -> dict:
+    """insitu-inr compressing ``values`` to ``target`` dB as a user calls it, timed whole (with ``to_bytes``):
+    ``inr.fit(target_psnr=...)``, the predictive coding and the search for a smaller network included, or with
+    ``ratio`` a network sized for it (stopping at the target or ``max_steps``); then decoding (best of
+    ``repeats``). ``coded_by`` says which kept it: ``"predictive"`` (no network) or ``"network"``."""
+    kw: dict[str, Any] = {} if ratio is None else {"ratio": ratio}
+    t = time.perf_counter()
+    model, rep = inr.fit(values, target_psnr=target, max_steps=max_steps, backend="native", **kw)
+    blob = model.to_bytes()
+    compress_s = time.perf_counter() - t
     decompress_s, dec = best_time(lambda: inr.Model.from_bytes(blob).decode(backend="native"), repeats)
     return entry(values, values.nbytes / len(blob), inr.psnr(values, dec), compress_s, decompress_s,
-                 steps=rep.steps, stop_reason=rep.stop_reason, n_params=model.config.n_params)
-
-
-def smallest_config(values: np.ndarray, target: float, max_steps: int = MAX_STEPS) -> inr.ModelConfig:
-    """The config of the smallest model whose fit reaches ``target`` dB (``inr.fit``'s own search, not timed)."""
-    model, _ = inr.fit(values, target_psnr=target, max_steps=max_steps, backend="native")
-    return model.config
+                 steps=rep.steps, stop_reason=rep.stop_reason, n_params=model.config.n_params,
+                 coded_by="predictive" if model.is_predictive else "network")
 
 
 def versus_sz3(row: dict) -> None:
@@ -166,14 +151,10 @@ def bench_field(name: str, values: np.ndarray, peers: list[str], args: argparse.
     row: dict[str, Any] = {"shape": list(values.shape), "raw_mb": values.nbytes / MB}
     for peer in peers:
         row[peer] = peer_at_psnr(peer, values, args.psnr, args.repeats)
-    config = smallest_config(values, args.psnr, args.max_steps)
-    row["insitu-inr"] = inr_at_psnr(values, args.psnr, config, args.repeats, max_steps=args.max_steps)
-    if row.get("sz3") is not None:  # issue 26's operating point: SZ3's ratio, the target, as fast as it gets there
-        row["insitu-inr@sz3"] = inr_at_psnr(values, args.psnr, None, args.repeats, max_steps=args.max_steps,
+    row["insitu-inr"] = inr_at_psnr(values, args.psnr, args.repeats, max_steps=args.max_steps)
+    if row.get("sz3") is not None and args.network:  # the network alone, sized for SZ3's ratio at the target
+        row["insitu-inr@sz3"] = inr_at_psnr(values, args.psnr, args.repeats, max_steps=args.max_steps,
                                             ratio=row["sz3"]["ratio"])
-    if args.before:
-        row["insitu-inr-before"] = inr_at_psnr(values, args.psnr, config, args.repeats, before=True,
-                                               max_steps=args.max_steps)
     versus_sz3(row)
     for k, e in row.items():
         if isinstance(e, dict):
@@ -212,6 +193,7 @@ def run(args: argparse.Namespace) -> dict:
     return out
 
 
+#: insitu-inr-before: rows of earlier runs (the training before issue 26), still read from their JSON
 COLUMNS = ("sz3", "zfp", "insitu-inr", "insitu-inr@sz3", "insitu-inr-before")
 
 
@@ -239,8 +221,8 @@ def section(doc: dict) -> list[str]:
              f"{meta['repeats']} timings, insitu-inr's fit timed once). In brackets: the ratio to SZ3's figure. "
              f"Machine: {meta['machine']} {meta['processor']}, {meta['cores']} cores, OMP_NUM_THREADS="
              f"{meta['threads']}.", "",
-             "| field | compressor | ratio | PSNR | compress MB/s | decompress MB/s | steps |",
-             "|---|---|---|---|---|---|---|"]
+             "| field | compressor | ratio | PSNR | compress MB/s | decompress MB/s | steps | coded by |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, row in doc["fields"].items():
         if meta.get("size") is None:
             name = f"{name} {'x'.join(map(str, row['shape']))}"
@@ -254,7 +236,8 @@ def section(doc: dict) -> list[str]:
                 return f"{v:{fmt}}" + (f" ({vs[key]:.3g}x)" if key in vs and comp != "sz3" else "")
             lines.append(f"| {name} | {comp} | {cell(e['ratio'], 'ratio', '.1f')} | {e['psnr']:.2f} | "
                          f"{cell(e['compress_mb_s'], 'compress', '.3g')} | "
-                         f"{cell(e['decompress_mb_s'], 'decompress', '.3g')} | {e.get('steps', '')} |")
+                         f"{cell(e['decompress_mb_s'], 'decompress', '.3g')} | {e.get('steps', '')} | "
+                         f"{e.get('coded_by', '')} |")
     lines += ["", "Issue 26's targets for insitu-inr (ratio >= 0.8x SZ3's at the target PSNR, compress >= 1/40 of SZ3's "
               "MB/s, decompress >= SZ3's):", ""]
     for name, row in doc["fields"].items():
@@ -285,7 +268,8 @@ def main() -> None:
     ap.add_argument("--psnr", type=float, default=40.0, help="target PSNR in dB (default %(default)s)")
     ap.add_argument("--repeats", type=int, default=3, help="timings per figure, the best kept (default %(default)s)")
     ap.add_argument("--max-steps", type=int, default=MAX_STEPS, help="cap on training steps per fit")
-    ap.add_argument("--before", action="store_true", help="also run the training as it was before issue 26")
+    ap.add_argument("--no-network", dest="network", action="store_false",
+                    help="leave out insitu-inr@sz3 (a network sized for SZ3's ratio: minutes on large volumes)")
     ap.add_argument("--quick", action="store_true", help="a smoke test: sphere_front at 32^3, 1 timing")
     ap.add_argument("-o", "--output", help="write the JSON here (default: stdout)")
     ap.add_argument("--markdown", help="write the report (docs/throughput.md) here")

@@ -13,6 +13,7 @@ until a stop, and ``_finish`` stores, measures and reports.
 """
 from __future__ import annotations
 
+import inspect
 import math
 import time
 import warnings
@@ -31,7 +32,8 @@ from .config import ModelConfig
 from .model import FitReport, Model
 from .problem import LOSSES, FitProblem
 from .quantize import DEFAULT_PARAM_BITS, check_param_bits, grid_misfit, zero_smallest_entries
-from .residual import check_error_bound, compute_residual
+from .predictive import residual_for_psnr
+from .residual import Residual, check_error_bound, compute_residual
 from .sizing import config_near_ratio, expected_bytes, smallest_config, smallest_sized_config
 
 #: fraction of the initial learning rate reached at ``max_steps`` (exponential decay) in a fit from
@@ -151,6 +153,7 @@ def fit(
     max_abs_error: float | None = None,
     delta_base: Model | None = None,
     max_bytes: int | None = None,
+    value_range: float | None = None,
 ) -> tuple[Model, FitReport]:
     """Fit a hash-grid INR to ``values`` (3D, C order (z, y, x), x fastest).
 
@@ -199,27 +202,57 @@ def fit(
     The report gives the ``asked_ratio`` beside the stored one and, when a
     ``target_psnr`` was missed, ``target_missed_db``.
 
+    A ``target_psnr`` with neither ``ratio`` nor ``config`` (nor ``max_abs_error``)
+    first codes the block with no network at all (:mod:`inr.predictive`: the
+    residual coder alone, its error bound searched for the target; the report
+    says ``stop_reason="predictive"``, ``steps=0``), then searches for a network
+    only among sizes smaller than those bytes, and keeps the smaller of the
+    two. ``init`` (or ``delta_base``) a model without a network
+    (``Model.is_predictive``) asks for the same coding again with a
+    ``target_psnr`` (no search), and is ignored otherwise.
+
+    ``value_range``: the range PSNRs (reported and ``target_psnr``) are relative to, default the owned values'
+    own. Blocks of one field given the field's range aim at one absolute error together: the split's PSNR over
+    the whole field is then about the target, where per-block ranges overshoot it in the blocks of small range.
+
     ``ratio=R`` is what this fit (one block: raw float32 bytes of its owned
     samples / its stored bytes) stores, within 10 %; a split's blocks asked for
     the same R store R together. Past the smallest sized model
     (:func:`inr.sizing.smallest_sized_config`) that model is stored whole, with
     a warning, and ``report.ratio_off`` says how far off R it is.
     """
-    if ratio is None and target_psnr is not None and config is None and init is None and delta_base is None:
-        _check_number("target_psnr", target_psnr, 0.0)
-        _check_number("max_bytes", max_bytes, 1, integer=True)
-        return smallest_for_psnr(values, target_psnr, ghost_mask=ghost_mask, association=association,
-                                 max_steps=max_steps, time_budget_s=time_budget_s, backend=backend, device=device,
-                                 seed=seed, batch_size=batch_size, learning_rate=learning_rate, loss=loss,
-                                 boundary_weight=boundary_weight, threads=threads, progress=progress,
-                                 param_bits=param_bits, max_abs_error=max_abs_error, max_bytes=max_bytes)
-    t0 = time.perf_counter()  # the time budget and the report's seconds count the checks too
     args = dict(ghost_mask=ghost_mask, association=association, config=config, ratio=ratio,
                 target_psnr=target_psnr, max_steps=max_steps, time_budget_s=time_budget_s, init=init,
                 backend=backend, device=device, seed=seed, batch_size=batch_size, learning_rate=learning_rate,
                 loss=loss, boundary_weight=boundary_weight, threads=threads, progress=progress,
-                param_bits=param_bits, max_abs_error=max_abs_error, delta_base=delta_base, max_bytes=max_bytes)
-    opts = fit_options(values, **args)
+                param_bits=param_bits, max_abs_error=max_abs_error, delta_base=delta_base, max_bytes=max_bytes,
+                value_range=value_range)
+    return _fit(values, give_up=False, **args)
+
+
+#: fit's keyword arguments and their defaults (a search's tries pass every one on)
+_FIT_DEFAULTS = {k: p.default for k, p in inspect.signature(fit).parameters.items() if p.kind is p.KEYWORD_ONLY}
+
+
+def _fit(values: object, *, give_up: bool, **args: Any) -> tuple[Model, FitReport]:
+    """:func:`fit` (``args``: its keyword arguments, all of them); ``give_up``: a fit whose target is out of reach
+    stops early (``stop_reason="hopeless"``, see :func:`_hopeless`): a search's tries, which have a better
+    candidate to fall back on."""
+    init, delta_base = args["init"], args["delta_base"]
+    if (isinstance(init, Model) and init.is_predictive) or (isinstance(delta_base, Model) and delta_base.is_predictive):
+        # no network to warm-start from: the same coding again (a target, no size asked), or a fit from scratch
+        args = {**args, "init": None, "delta_base": None}
+        if (args["target_psnr"] is not None and args["ratio"] is None and args["config"] is None
+                and args["max_abs_error"] is None and args["max_bytes"] is None):
+            return predictive_fit(values, **args)
+    ratio, target_psnr, config = args["ratio"], args["target_psnr"], args["config"]
+    if ratio is None and target_psnr is not None and config is None and args["init"] is None \
+            and args["delta_base"] is None:
+        _check_number("target_psnr", target_psnr, 0.0)
+        _check_number("max_bytes", args["max_bytes"], 1, integer=True)
+        return smallest_for_psnr(values, **args)
+    t0 = time.perf_counter()  # the time budget and the report's seconds count the checks too
+    opts = replace(fit_options(values, **args), give_up=give_up)
     model, rep = _fit_planned(opts, t0)
     sized = opts.config is None and (opts.init is None or opts.init.is_constant) and not rep.delta
     if not sized or rep.stop_reason == "constant":
@@ -252,7 +285,7 @@ def _refit_for_ratio(opts: "FitOptions", args: dict, model: Model, rep: FitRepor
     the codes smaller than sizing expected), made once again with a model sized from the measured miss; the one
     whose ratio is nearer the asked one is kept. Not after a fit that stopped at its ``target_psnr`` (it needs no
     more bytes), nor without time left in ``time_budget_s``."""
-    if rep.ratio_off is None or rep.ratio_off <= RATIO_TOLERANCE or rep.stop_reason == "target_psnr" \
+    if rep.ratio_off is None or rep.ratio_off <= RATIO_TOLERANCE or rep.stop_reason in ("target_psnr", "hopeless") \
             or rep.asked_ratio is None:
         return model, rep
     left = None if opts.time_budget_s is None else opts.time_budget_s - (time.perf_counter() - t0)
@@ -337,6 +370,10 @@ class FitOptions:
     eps: float | None
     delta_base: Model | None
     max_bytes: int | None = None
+    #: the range PSNRs are relative to (None: the owned values')
+    value_range: float | None = None
+    #: stop a fit whose target is out of reach (a search's try, see :func:`_hopeless`)
+    give_up: bool = False
 
 
 def fit_options(values: object, *, ghost_mask: np.ndarray | None, association: str, config: ModelConfig | None,
@@ -344,7 +381,8 @@ def fit_options(values: object, *, ghost_mask: np.ndarray | None, association: s
                 init: Model | None, backend: str, device: str, seed: int, batch_size: int | None,
                 learning_rate: float | None, loss: str, boundary_weight: float, threads: int | None,
                 progress: Callable[[int, float], None] | None, param_bits: int, max_abs_error: float | None,
-                delta_base: Model | None, max_bytes: int | None = None) -> FitOptions:
+                delta_base: Model | None, max_bytes: int | None = None,
+                value_range: float | None = None) -> FitOptions:
     """Every argument check of :func:`fit`, in its order (the first failure raises an :class:`InrValueError`)."""
     vals = validate_values(values)
     if association not in ASSOCIATIONS:
@@ -362,6 +400,10 @@ def fit_options(values: object, *, ghost_mask: np.ndarray | None, association: s
     _check_number("boundary_weight", boundary_weight, 0.0, allow_none=False)
     _check_number("seed", seed, 0, integer=True, allow_none=False)
     _check_number("max_bytes", max_bytes, 1, integer=True)
+    if value_range is not None and not (isinstance(value_range, (int, float, np.integer, np.floating))
+                                        and math.isfinite(value_range) and value_range > 0):
+        raise InrValueError(f"value_range={value_range!r} is invalid: a finite number > 0 (or None: the owned "
+                            "values' range)")
     bits = check_param_bits(param_bits)
     eps = None if max_abs_error is None else check_error_bound(max_abs_error)
     if max_bytes is not None and eps is not None:
@@ -386,7 +428,8 @@ def fit_options(values: object, *, ghost_mask: np.ndarray | None, association: s
             raise InrValueError(f"ghost_mask has shape {ghost.shape}; it must match values' shape {vals.shape}")
     return FitOptions(vals, owned_box(ghost, vals.shape), association, config, ratio, target_psnr, max_steps,
                       time_budget_s, init, backend, device, seed, batch_size, learning_rate, loss, boundary_weight,
-                      threads, progress, bits, eps, delta_base, None if max_bytes is None else int(max_bytes))
+                      threads, progress, bits, eps, delta_base, None if max_bytes is None else int(max_bytes),
+                      None if value_range is None else float(value_range))
 
 
 @dataclass(frozen=True, eq=False)
@@ -471,7 +514,7 @@ def _plan(opts: FitOptions, t0: float, asked: float | None = None, size_for: flo
     if lo == hi:  # constant block: stored exactly, nothing to learn
         return _Plan(opts, t0, be, config, owned_vals, lo, hi, 0.0, axes, None, None, None)
     owned_range = float(owned_vals.max()) - float(owned_vals.min())
-    value_range = owned_range if owned_range > 0 else hi - lo
+    value_range = opts.value_range or (owned_range if owned_range > 0 else hi - lo)
     problem = FitProblem(
         config.encoding, config.network, ((vals - lo) / (hi - lo)).astype(np.float32),
         boundary_weights(vals.shape, owned, opts.boundary_weight), *axes,
@@ -511,7 +554,7 @@ def _constant_fit(plan: _Plan) -> tuple[Model, FitReport]:
 
 @dataclass(frozen=True, eq=False)
 class _Trained:
-    """Where training stopped, and why (``"max_steps"``, ``"time_budget"`` or ``"target_psnr"``)."""
+    """Where training stopped, and why (``"max_steps"``, ``"time_budget"``, ``"target_psnr"`` or ``"hopeless"``)."""
 
     trainer: Trainer
     steps: int
@@ -519,6 +562,8 @@ class _Trained:
     #: the stored model, its delta grid (or None), PSNR and decoded owned values when a target stopped the
     #: training: measured there already, so finishing needs no second quantise and full-grid decode
     reached: tuple[Model, np.ndarray | None, float, np.ndarray] | None
+    #: the last check's PSNR on the probe (None before the first check)
+    probe_psnr: float | None = None
 
 
 def _train(plan: _Plan) -> _Trained:
@@ -545,6 +590,7 @@ def _train(plan: _Plan) -> _Trained:
     next_eval = _STEP_CHUNK  # measure early: a warm start may already be good enough
     probe_samples = math.prod(-(-n // probe) for n in plan.owned_vals.shape)
     eval_every = _STEP_CHUNK * max(1, math.ceil(5 * probe_samples / (3 * plan.problem.batch_size) / _STEP_CHUNK))
+    history: list[tuple[int, float]] = []  # (steps, probe PSNR) at each check
     while steps < max_steps:
         n = min(_STEP_CHUNK, max_steps - steps)
         lr = learning_rate * final_fraction ** (steps / max_steps)
@@ -564,14 +610,52 @@ def _train(plan: _Plan) -> _Trained:
             if opts.target_psnr is not None and p >= opts.target_psnr and rec.shape == plan.owned_vals.shape:
                 reason, reached = "target_psnr", (model, scales, p, rec)  # the final model, already measured
                 break
+            hopeless = opts.give_up and opts.target_psnr is not None and _hopeless(history, steps, p, max_steps,
+                                                                                    opts.target_psnr)
+            history.append((steps, p))
+            if hopeless:
+                reason = "hopeless"
+                break
             next_eval = steps + eval_every
-    return _Trained(trainer, steps, reason, reached)
+    return _Trained(trainer, steps, reason, reached, history[-1][1] if history else None)
+
+
+#: a search's try gives up when even its extrapolated PSNR stays this many dB below the target (the probe's PSNR
+#: wanders by ~0.5 dB from check to check at the rates of a fit from scratch; the best so far is extrapolated)
+HOPELESS_MARGIN_DB = 0.75
+#: and not before this many steps (the first steps of a fit from scratch gain the most, and vary)
+HOPELESS_MIN_STEPS = 50
+
+
+def _hopeless(history: list[tuple[int, float]], steps: int, psnr_now: float, max_steps: int, target: float) -> bool:
+    """Whether a fit at ``psnr_now`` after ``steps`` (``history``: the earlier checks' (steps, PSNR)) cannot reach
+    ``target`` by ``max_steps``. The best PSNR so far is extrapolated at its gain per doubling of the steps since
+    the best at or before half of them (gains per doubling shrink as a fit converges, and the rate decays, so the
+    line is optimistic); hopeless when it stays :data:`HOPELESS_MARGIN_DB` short."""
+    if steps < HOPELESS_MIN_STEPS:
+        return False
+    earlier = [(s, p) for s, p in history if 0 < s <= steps / 2]
+    if not earlier:
+        return False
+    best = max([psnr_now] + [p for _, p in history])
+    half = max(p for _, p in earlier)
+    per_doubling = max(best - half, 0.0) / math.log2(steps / earlier[-1][0])
+    return best + per_doubling * math.log2(max_steps / steps) + HOPELESS_MARGIN_DB < target
 
 
 def _finish(plan: _Plan, trained: _Trained) -> tuple[Model, FitReport]:
     """Quantise (unless the training stopped on a model already measured), coarsen a delta, add the residual of
     the error-bounded mode, and report on exactly what the stored bytes decode to."""
     opts = plan.opts
+    if trained.stop_reason == "hopeless":
+        # a search's try that missed its target, which the search never returns: no full-grid decode for it, and
+        # its PSNR is the probe's
+        model, _ = plan.as_stored(trained.trainer.params())
+        stored = len(model.to_bytes())
+        return model, FitReport(psnr=trained.probe_psnr, max_abs_error=math.nan, steps=trained.steps,
+                                seconds=time.perf_counter() - plan.t0, stored_bytes=stored,
+                                ratio=plan.raw_bytes / stored, backend=plan.backend.name, stop_reason="hopeless",
+                                param_bits=opts.param_bits)
     if trained.reached is not None:
         model, scales, final_psnr, rec = trained.reached
     else:
@@ -646,17 +730,43 @@ def _residual_alone(plan: _Plan) -> tuple[Model, FitReport] | None:
     sub = plan.owned_vals[::2, ::2, ::2]
     saved = (len(compute_residual(sub, None, opts.eps, plan.value_range).to_bytes())
              - len(compute_residual(sub, net, opts.eps, plan.value_range).to_bytes()))
-    zero = plan.model(np.zeros(plan.config.n_params, np.float32))
-    if saved * plan.owned_vals.size / sub.size > len(probe.to_bytes()) - len(zero.to_bytes()):
+    if saved * plan.owned_vals.size / sub.size > len(probe.to_bytes()) - len(plan.model(
+            np.zeros(plan.config.n_params, np.float32)).to_bytes()):
         return None
-    zero.residual = compute_residual(plan.owned_vals, None, opts.eps, plan.value_range)
-    rec = zero.residual.apply(None)
-    stored = len(zero.to_bytes())
-    return zero, FitReport(psnr=psnr(plan.owned_vals, rec, plan.value_range),
-                           max_abs_error=measured_max_abs_error(plan.owned_vals, rec), steps=0,
-                           seconds=time.perf_counter() - plan.t0, stored_bytes=stored, ratio=plan.raw_bytes / stored,
-                           backend=plan.backend.name, stop_reason="probe", error_bound=opts.eps,
-                           param_bits=opts.param_bits)
+    residual = compute_residual(plan.owned_vals, None, opts.eps, plan.value_range)
+    rec = residual.apply(None)
+    return _without_network(plan, residual, rec, psnr(plan.owned_vals, rec, plan.value_range), "probe")
+
+
+def _without_network(plan: _Plan, residual: Residual, rec: np.ndarray, final_psnr: float,
+                     stop_reason: str) -> tuple[Model, FitReport]:
+    """The model of a block coded by the residual coder alone (every parameter zero: ``Model.is_predictive``),
+    and its report (``rec``: what it decodes to, ``final_psnr`` its PSNR)."""
+    model = plan.model(np.zeros(plan.config.n_params, np.float32))
+    model.residual = residual
+    stored = len(model.to_bytes())
+    return model, FitReport(psnr=final_psnr, max_abs_error=measured_max_abs_error(plan.owned_vals, rec), steps=0,
+                            seconds=time.perf_counter() - plan.t0, stored_bytes=stored, ratio=plan.raw_bytes / stored,
+                            backend=plan.backend.name, stop_reason=stop_reason, error_bound=residual.eps,
+                            param_bits=plan.opts.param_bits)
+
+
+def predictive_fit(values: object, **args: Any) -> tuple[Model, FitReport]:
+    """The block coded with no network to ``args["target_psnr"]`` (:mod:`inr.predictive`); ``args``: :func:`fit`'s
+    keyword arguments (size, warm start and error bound are not used). The report's ``stop_reason`` is
+    ``"predictive"`` (``"constant"`` for a constant block) and its ``error_bound`` the bound the search chose."""
+    t0 = time.perf_counter()
+    target = args["target_psnr"]
+    args = {**_FIT_DEFAULTS, **args, "config": smallest_config(), "ratio": None, "init": None, "delta_base": None,
+            "max_abs_error": None, "max_bytes": None}
+    plan = _plan(fit_options(values, **args), t0)
+    if plan.problem is None:
+        return _constant_fit(plan)
+    residual, final_psnr, rec = residual_for_psnr(plan.owned_vals, target, plan.value_range)
+    model, rep = _without_network(plan, residual, rec, final_psnr, "predictive")
+    if final_psnr < target:  # the search's tries ran out below it (tiny grids): said, as for a network
+        rep = replace(rep, target_missed_db=target - final_psnr)
+    return model, rep
 
 
 def _search_delta(plan: _Plan, model: Model, scales: np.ndarray, final_psnr: float,
@@ -685,10 +795,16 @@ SEARCH_TRIES = 7
 
 def smallest_for_psnr(values: np.ndarray, target_psnr: float, *, time_budget_s: float | None = None,
                       **kwargs: Any) -> tuple[Model, FitReport]:
-    """The smallest model (highest ratio) whose fit reaches ``target_psnr``, by bisection on log(ratio).
+    """The smallest model (highest ratio) that reaches ``target_psnr``: the block coded with no network
+    (:func:`predictive_fit`), or a network found by bisection on log(ratio) when one is smaller.
 
-    Starts at 100:1 and moves by 4x until the target is bracketed, then halves
-    the bracket (at most :data:`SEARCH_TRIES` fits; ``time_budget_s`` is shared
+    Without ``max_abs_error`` the predictive coding comes first (a fraction of a
+    network's training time), and its bytes bound the search: it starts at that
+    ratio and only moves up (smaller networks), each try giving up as soon as
+    its target is out of reach (``_hopeless``). When it does not fit in
+    ``max_bytes`` (or with ``max_abs_error``) the search starts at 100:1 and
+    moves by 4x either way until the target is bracketed. Then it halves the
+    bracket (at most :data:`SEARCH_TRIES` fits; ``time_budget_s`` is shared
     out over the fits left). Each fit stops as soon as it reaches the target.
     Returns the smallest model that reached it; when none did, the best one
     tried (a RuntimeWarning says so). The report's seconds and steps are those
@@ -697,11 +813,19 @@ def smallest_for_psnr(values: np.ndarray, target_psnr: float, *, time_budget_s: 
     t0 = time.perf_counter()
     max_bytes = kwargs.pop("max_bytes", None)  # the search itself tries the larger models: no retries inside
     # no model above the byte budget: the search's ratios start at raw / max_bytes
-    floor = 1.0 if max_bytes is None else 4.0 * _owned_cells(values, kwargs.get("ghost_mask")) / max_bytes
+    raw = 4.0 * _owned_cells(values, kwargs.get("ghost_mask"))
+    floor = 1.0 if max_bytes is None else raw / max_bytes
     best_ok: tuple[Model, FitReport] | None = None
     best_any: tuple[Model, FitReport] | None = None
+    if kwargs.get("max_abs_error") is None:
+        pred = predictive_fit(values, target_psnr=target_psnr, time_budget_s=time_budget_s, max_bytes=None, **kwargs)
+        if pred[1].stop_reason == "constant":
+            return pred
+        if pred[1].psnr >= target_psnr and (max_bytes is None or pred[1].stored_bytes <= max_bytes):
+            best_ok = best_any = pred
+            floor = max(floor, raw / pred[1].stored_bytes)  # a network of more bytes is of no use
     ok_ratio = fail_ratio = None
-    ratio, steps = max(SEARCH_START_RATIO, floor), 0
+    ratio, steps = (floor if best_ok is not None else max(SEARCH_START_RATIO, floor)), 0
     for tries_left in range(SEARCH_TRIES, 0, -1):
         budget = None
         if time_budget_s is not None:
@@ -710,7 +834,9 @@ def smallest_for_psnr(values: np.ndarray, target_psnr: float, *, time_budget_s: 
                 break
         with warnings.catch_warnings():  # the ratios are the search's tries, not the caller's: no warning about them
             warnings.filterwarnings("ignore", message=r"inr\.fit: ratio=.* is out of reach", category=RuntimeWarning)
-            model, rep = fit(values, ratio=ratio, target_psnr=target_psnr, time_budget_s=budget, **kwargs)
+            # with a predictive coding in hand, a try that cannot reach the target gives up early
+            model, rep = _fit(values, give_up=best_ok is not None, **{
+                **_FIT_DEFAULTS, **kwargs, "ratio": ratio, "target_psnr": target_psnr, "time_budget_s": budget})
         steps += rep.steps
         if best_any is None or rep.psnr > best_any[1].psnr:
             best_any = (model, rep)

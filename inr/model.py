@@ -131,6 +131,12 @@ class Model:
         return self.value_range[0] == self.value_range[1]
 
     @property
+    def is_predictive(self) -> bool:
+        """No network: every parameter is zero, and the residual coder predicts each value from those decoded before
+        it (:mod:`inr.predictive`; a target-PSNR fit chose it as the smaller, or the error-bounded probe did)."""
+        return not self.is_constant and not np.any(self.params)
+
+    @property
     def owned_shape(self) -> tuple[int, int, int]:
         return box_shape(self.owned)
 
@@ -179,6 +185,11 @@ class Model:
         """:meth:`decode` without the non-finite samples."""
         if self.is_constant:
             return np.full(box_shape(box), self.value_range[0], dtype=np.float32)
+        if self.residual is not None and self.is_predictive and not self.residual.reads_network:
+            # no network to evaluate: the residual coder's values alone; ghost samples repeat the nearest owned
+            # one (what the general case below gives for a network that is one constant everywhere)
+            fixed = self.residual.apply(None)
+            return fixed if box == self.owned else fixed[self._nearest_owned(box)]
         out = self._network(box, backend, device, threads)
         if self.residual is None:
             return out
@@ -190,8 +201,7 @@ class Model:
         if box != self.owned:
             # ghost samples: the network plus the correction of the nearest owned sample, so that they
             # continue the corrected owned values instead of falling back to the bare network at the faces
-            nearest = np.ix_(*(np.clip(np.arange(a, b), oa, ob - 1) - oa for (a, b), (oa, ob) in zip(box, self.owned)))
-            out = (out + (fixed.astype(np.float64) - net)[nearest]).astype(np.float32)
+            out = (out + (fixed.astype(np.float64) - net)[self._nearest_owned(box)]).astype(np.float32)
         lo = [max(a, oa) for (a, _), (oa, _) in zip(box, self.owned)]
         hi = [min(b, ob) for (_, b), (_, ob) in zip(box, self.owned)]
         if all(l < h for l, h in zip(lo, hi)):
@@ -199,6 +209,10 @@ class Model:
             region = tuple(slice(l - oa, h - oa) for l, h, (oa, _) in zip(lo, hi, self.owned))
             out[here] = fixed[region]
         return out
+
+    def _nearest_owned(self, box: Box) -> tuple[np.ndarray, ...]:
+        """Index arrays (``np.ix_``) of the owned sample nearest to each sample of ``box``, into the owned grid."""
+        return np.ix_(*(np.clip(np.arange(a, b), oa, ob - 1) - oa for (a, b), (oa, ob) in zip(box, self.owned)))
 
     def _network(self, box: Box, backend: str, device: str, threads: int | None) -> np.ndarray:
         """The network's (denormalised) values on ``box``, without the residual."""
@@ -305,9 +319,10 @@ class Model:
                         del h[k]
         else:
             pblob = b""
-            if self.is_constant and self.config == smallest_config():
-                del h["enc"], h["net"]  # implied: a constant block has no network
-            if self.params.size:
+            implied = self.config == smallest_config() and (self.is_constant or self.is_predictive)
+            if implied:  # no network: a constant block, or one the residual coder predicts alone
+                del h["enc"], h["net"]
+            if self.params.size and not implied:
                 wide = self.param_bits != 16 and not scales_fit_bf16(self.scales)
                 pblob = encode_params(self.params, self.config, self.param_bits, self.scales,
                                       scale_bytes=4 if wide else 2)
@@ -420,8 +435,8 @@ class Model:
                 params, scales = decode_params(data[end:end + pb], config, bits, n,
                                                scale_bytes=4 if h.get("s32", version < 3) else 2,
                                                compressed=not h.get("raw"))
-            else:
-                params = np.zeros(0, np.float16)
+            else:  # no parameter section: a constant block, or a network of zeros (``is_predictive``)
+                params = np.zeros(n, np.float16 if n == 0 else np.float32)
             return cls(config, params, tuple(h["range"]), tuple(h["grid"]), h["assoc"], owned, bits, residual, scales,
                        nonfinite)
         except ModelFormatError:

@@ -350,12 +350,16 @@ def _planes_cost(planes: bytes) -> int:
     return len(zstandard.ZstdCompressor(level=1).compress(planes))
 
 
-def compute_residual(data: np.ndarray, network: np.ndarray | None, eps: float, value_range: float) -> Residual:
+def compute_residual(data: np.ndarray, network: np.ndarray | None, eps: float, value_range: float,
+                     modes: tuple[str, ...] | None = None) -> Residual:
     """The residual making ``network`` (float32, owned grid; None: no network) meet ``eps`` on ``data`` everywhere.
 
     Encodes twice and keeps the smaller: once with every mode, and once
     without the modes that read the network (only that one without a network).
-    The second needs no margin for backend differences (it decodes identically
+    ``modes`` (no network only): the mode of every pass, as an earlier coding of
+    the same grid chose them (``Residual.modes``): no trials, a fraction of the
+    time (the error-bound search of :mod:`inr.predictive` codes one grid several
+    times). The second needs no margin for backend differences (it decodes identically
     everywhere) and keeps the whole deviation budget of the first from being
     spent on a coarse pass where the network barely helps, which would rule
     out cubic interpolation at the fine levels that hold most of the samples.
@@ -372,8 +376,10 @@ def compute_residual(data: np.ndarray, network: np.ndarray | None, eps: float, v
     if net is not None:
         top = max(top, float(net.max()), -float(net.min()))
     ulp = float(np.spacing(np.float32(top)))
+    if modes is not None and (net is not None or any(m in NETWORK_MODES for m in modes)):
+        raise InrValueError("fixed modes are for a coding without a network, and read no network")
     alone = _encode(d, None, eps, min(ulp, eps / 2), tol, ulp,
-                    tuple(m for m in _TRIAL_ORDER if m not in NETWORK_MODES))
+                    tuple(m for m in _TRIAL_ORDER if m not in NETWORK_MODES), modes)
     if net is None:
         return alone
     both = _encode(d, net, eps, min(MARGIN_FACTOR * tol, eps / 2), tol, ulp, _TRIAL_ORDER)
@@ -404,7 +410,7 @@ def _trial_view(shape: tuple[int, ...], axis: int) -> _View:
 
 
 def _encode(d: np.ndarray, net: np.ndarray | None, eps: float, margin: float, tol: float, ulp: float,
-            modes_tried: tuple[str, ...]) -> Residual:
+            modes_tried: tuple[str, ...], fixed: tuple[str, ...] | None = None) -> Residual:
     """One greedy encoding: each pass keeps the mode of ``modes_tried`` whose codes compress smallest (judged on
     :func:`_trial_view`) among those whose backend deviation bound stays within ``margin``; every decoded value
     is verified here in float64 after the float32 rounding; misses are stored exactly. ``net`` None: no network
@@ -430,7 +436,9 @@ def _encode(d: np.ndarray, net: np.ndarray | None, eps: float, margin: float, to
             if dev <= margin and (i > 0 or mode in ("net", "zero")) and (nv is not None or mode not in NETWORK_MODES):
                 allowed.append((mode, dev))
         mode, dev = allowed[0]  # 'zero' is always allowed
-        if len(allowed) > 1 and native is not None and i > 0 and all(m in _NATIVE_MODES for m, _ in allowed):
+        if fixed is not None:  # an earlier coding's choice (no network: every mode allowed past the anchor)
+            mode, dev = next((m, dv_m) for m, dv_m in allowed if m == fixed[i])
+        elif len(allowed) > 1 and native is not None and i > 0 and all(m in _NATIVE_MODES for m, _ in allowed):
             # the C++ pass gives the numpy trial's codes bit for bit: the same choice, no per-pass numpy work
             every = _trial_every(dv[tsl].shape)
             costs = [_planes_cost(native.residual_trial_pass(out, d, _strides(view), axis, h, _NATIVE_MODES[m], st,

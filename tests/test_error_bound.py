@@ -280,7 +280,10 @@ def test_error_bound_without_ratio_sizes_the_smallest_model():
 def test_delta_entries_keep_the_bound():
     # temporal weight-delta coding and the error bound together: each delta of the chain carries its own
     # residual, and what the chain decodes to meets the bound
-    prev, _ = inr.fit(gaussians((16, 18, 20), seed=7), max_steps=40, backend="native", max_abs_error=1e-3)
+    # a network to be the base (a config: the probe of the error-bounded mode would skip the network here)
+    prev, _ = inr.fit(gaussians((16, 18, 20), seed=7), config=inr.config_for_ratio((16, 18, 20), 20), max_steps=40,
+                      backend="native", max_abs_error=1e-3)
+    assert not prev.is_predictive
     for seed in (8, 9):
         v = (gaussians((16, 18, 20), seed=7) + 0.05 * gaussians((16, 18, 20), seed=seed)).astype(np.float32)
         m, rep = inr.fit(v, delta_base=prev, max_steps=30, backend="native", max_abs_error=1e-3)

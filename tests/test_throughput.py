@@ -24,17 +24,15 @@ def test_a_peer_is_taken_at_the_bound_that_just_reaches_the_target():
     assert looser["stored_ratio"] > e["stored_ratio"]  # a lower target compresses more
 
 
-def test_the_inr_is_timed_on_the_model_that_reaches_the_target_and_decodes_to_it():
+def test_the_inr_is_timed_as_a_user_calls_it_and_decodes_to_the_target():
     values = sphere_front((16, 16, 16))
-    config = tp.smallest_config(values, 30.0, max_steps=400)
-    e = tp.inr_at_psnr(values, 30.0, config, repeats=1, max_steps=400)
-    assert e["psnr"] >= 30.0 and e["stop_reason"] == "target_psnr"
-    assert e["n_params"] == config.n_params
-    model, _ = inr.fit(values, config=config, target_psnr=30.0, max_steps=400, backend="native")
+    e = tp.inr_at_psnr(values, 30.0, repeats=1, max_steps=400)
+    assert e["psnr"] >= 30.0 and e["coded_by"] in ("predictive", "network")
+    model, rep = inr.fit(values, target_psnr=30.0, max_steps=400, backend="native")
+    assert e["coded_by"] == ("predictive" if model.is_predictive else "network")
     assert e["ratio"] == pytest.approx(values.nbytes / len(model.to_bytes()))  # the stored bytes, deterministic fit
-    before = tp.inr_at_psnr(values, 30.0, config, repeats=1, before=True, max_steps=400)
-    assert before["psnr"] >= 30.0
-    assert tp.FIT.PROBE_SAMPLES == 1 << 16  # the "before" run's setting is undone
+    sized = tp.inr_at_psnr(values, 30.0, repeats=1, max_steps=400, ratio=20.0)
+    assert sized["coded_by"] == "network" and sized["stop_reason"] in ("target_psnr", "max_steps")
 
 
 def test_versus_sz3_divides_by_sz3s_figures():
@@ -46,16 +44,16 @@ def test_versus_sz3_divides_by_sz3s_figures():
 
 def test_a_small_run_and_its_report(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--size", "16", "--fields",
-                          "sphere_front", "--psnr", "30", "--repeats", "1", "--max-steps", "400", "--before",
+                          "sphere_front", "--psnr", "30", "--repeats", "1", "--max-steps", "400",
                           "-o", str(tmp_path / "t.json"), "--markdown", str(tmp_path / "t.md")],
                          capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     doc = json.loads((tmp_path / "t.json").read_text())
     row = doc["fields"]["sphere_front"]
     assert row["shape"] == [16, 16, 16]
-    assert row["insitu-inr"]["psnr"] >= 30.0 and row["insitu-inr-before"]["psnr"] >= 30.0
+    assert row["insitu-inr"]["psnr"] >= 30.0
     text = (tmp_path / "t.md").read_text()
-    for comp in ("insitu-inr", "insitu-inr-before") + tuple(p for p in ("sz3", "zfp") if p in row):
+    for comp in ("insitu-inr",) + tuple(p for p in ("sz3", "zfp", "insitu-inr@sz3") if p in row):
         e = row[comp]
         assert f"| sphere_front | {comp} | {e['ratio']:.1f}" in text
 

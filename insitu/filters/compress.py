@@ -45,6 +45,10 @@ COMPRESS_PARAMS = ParamSet("compress", [
     Param("max_bytes", "stored bytes per block at most (a model sized for raw bytes / max_bytes, or ratio if that is "
                        "higher; made again smaller if it stores more, or with the whole budget if it misses "
                        "target_psnr); not with max_abs_error", check=integer(1), default_doc="none"),
+    Param("psnr_range", "what target_psnr and the PSNRs reported are relative to: 'block' (each block's own value "
+                        "range) or 'field' (the field's range over every rank, one all-gather of two numbers per "
+                        "call: the blocks aim at one absolute error, and the field as a whole meets the target)",
+          "block", choices=("block", "field")),
     Param("max_steps", "training steps per block at most", 1000, check=integer(1)),
     Param("time_budget_s", "seconds of fitting per block at most", check=number(0.0)),
     Param("cycle_budget_s", "seconds of fitting per cycle on this rank, shared by its blocks", check=number(0.0),
@@ -64,7 +68,8 @@ COMPRESS_PARAMS = ParamSet("compress", [
                       "warm-starts from the previous cycle's and stores only the change of its parameters",
           "none", choices=TEMPORAL_MODES),
     Param("keyframe_every", "with temporal='delta', a whole model at least every K cycles, so any cycle decodes "
-                            "from at most K entries", 10, check=integer(1)),
+                            "from at most K entries; a block coded without a network (target_psnr) searches for "
+                            "one again every K cycles", 10, check=integer(1)),
     Param("backend", "inr training backend", "auto", choices=tuple(inr.BACKENDS)),
     Param("device", "'auto' (this rank's GPU, rank modulo the GPUs torch sees, else the CPU), 'cpu', 'cuda' or "
                     "'cuda:N'", "auto", check=Check(_device, "device")),
@@ -153,7 +158,7 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
     names = params.fields or published_fields(env.data)
     cache = open_cache(params.cache, env.comm, params)
     device = fit_device(params, env.comm)
-    psnrs, ratios, fit_s, n_done, n_delta = [], [], 0.0, 0, 0
+    psnrs, ratios, fit_s, n_done, n_delta, n_predictive = [], [], 0.0, 0, 0, 0
     raw = stored = 0
     blocks_psnr: list[tuple[str, float]] = []  # (which block, PSNR): the summary names the blocks that stayed low
     asked_raw, asked_bytes, retries, off = 0, 0.0, 0, 0  # the ratio asked of the sized blocks, refits, misses
@@ -165,6 +170,7 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
         except Exception as exc:
             result.error(f"field '{name}': {exc}")
     left = sum(len(b) for _, b in work)
+    ranges = field_ranges(env.comm, work) if params.psnr_range == "field" else {}
     for name, field_blocks in work:
         for block in field_blocks:
             budget = params.time_budget_s
@@ -182,14 +188,21 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
                 if prev is not None and (prev.grid_shape != block.values.shape or prev.association != block.association
                                          or prev.is_constant):
                     prev = None
-                base_cycle = delta_base_cycle(params, cache, key, block.cycle, session.chains) if prev is not None else None
+                base_cycle = None
+                if prev is not None and prev.is_predictive:
+                    # coded without a network last cycle: the same coding again (a fraction of a fit), and a new
+                    # search for a network once the run is keyframe_every cycles long
+                    if session.chains.get(key, (0, 0))[1] >= params.keyframe_every:
+                        prev = None
+                elif prev is not None:
+                    base_cycle = delta_base_cycle(params, cache, key, block.cycle, session.chains)
                 values, nonfinite = finite_part(block.values)
                 model, report = inr.fit(values, ghost_mask=block.ghost, association=block.association,
                                         ratio=params.ratio, target_psnr=params.target_psnr,
                                         max_steps=params.max_steps, time_budget_s=budget, init=prev,
                                         backend=params.backend, device=device, seed=params.seed,
                                         param_bits=params.param_bits, max_abs_error=params.max_abs_error,
-                                        max_bytes=params.max_bytes,
+                                        max_bytes=params.max_bytes, value_range=ranges.get(name),
                                         delta_base=prev if base_cycle is not None else None)
                 if not report.delta:
                     base_cycle = None
@@ -208,8 +221,11 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
                 if blob is None:
                     blob = model.to_bytes(base=prev if report.delta else None)
                 cache.put(name, block.cycle, block.domain_id, blob, meta, base_cycle=base_cycle)
-                session.chains[key] = (block.cycle, session.chains[key][1] + 1 if report.delta else 1)
+                # a predictive run counts as a chain too: its length decides when to search for a network again
+                grows = report.delta or (prev is not None and prev.is_predictive and model.is_predictive)
+                session.chains[key] = (block.cycle, session.chains[key][1] + 1 if grows else 1)
                 n_delta += int(report.delta)
+                n_predictive += int(model.is_predictive)
                 # the warm start needs the network only: an error-bounded model's residual is not kept
                 session.previous[key] = dataclasses.replace(model, residual=None, nonfinite=None)
                 psnrs.append(report.psnr)
@@ -229,10 +245,34 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
                 result.error(f"{where}: skipped: {exc}")
     if params.durability == "cycle":
         cache.flush_behind()  # on disk before this rank's next put; the simulation does not wait for it
-    result.stats = {"blocks": n_done, "deltas": n_delta, "psnr": psnrs, "ratios": ratios, "fit_seconds": fit_s,
+    result.stats = {"blocks": n_done, "deltas": n_delta, "predictive": n_predictive, "psnr": psnrs, "ratios": ratios, "fit_seconds": fit_s,
                     "seconds": time.perf_counter() - t0, "raw_bytes": raw, "stored_bytes": stored,
                     "blocks_psnr": blocks_psnr, "asked_ratio": asked_raw / asked_bytes if asked_bytes else None,
                     "retries": retries, "ratio_off": off, "target_psnr": params.target_psnr}
+
+
+def field_ranges(comm: Any, work: list[tuple[str, list]]) -> dict[str, float]:
+    """Each field's value range over the owned finite samples of every rank (``psnr_range='field'``): one
+    all-gather per call, which every rank makes whatever it holds. Fields constant everywhere are left out."""
+    mine = {}
+    for name, field_blocks in work:
+        los, his = [], []
+        for block in field_blocks:
+            v = np.asarray(block.owned_values)
+            v = v[np.isfinite(v)]
+            if v.size:
+                los.append(float(v.min()))
+                his.append(float(v.max()))
+        if los:
+            mine[name] = (min(los), max(his))
+    everyone = [mine] if comm is None or comm.Get_size() == 1 else comm.allgather(mine)
+    out = {}
+    for name in {n for d in everyone for n in d}:
+        lo = min(d[name][0] for d in everyone if name in d)
+        hi = max(d[name][1] for d in everyone if name in d)
+        if hi > lo:
+            out[name] = hi - lo
+    return out
 
 
 F32_MAX = float(np.finfo(np.float32).max)
@@ -283,6 +323,8 @@ def summarise(results: list[FilterResult]) -> str:
     if n:
         deltas = sum(s.get("deltas", 0) for s in stats)
         line += f" ({deltas} stored as deltas)" if deltas else ""
+        coded = sum(s.get("predictive", 0) for s in stats)
+        line += f" ({coded} coded without a network: the predictive coder was smaller)" if coded else ""
         asked = [s.get("asked_ratio") for s in stats if s.get("asked_ratio")]
         line += (f", ratio {raw / max(stored, 1):.1f}:1"
                  + (f" (asked {sum(asked) / len(asked):.1f})" if asked else "")

@@ -1,0 +1,129 @@
+"""A target PSNR with no size: the predictive coding (no network) first, a network only where it is smaller."""
+import math
+import sys
+
+import numpy as np
+import pytest
+
+import inr
+from inr.fit import _fit, _hopeless, predictive_fit
+from inr.predictive import residual_for_psnr
+from sims.analytic import gaussians, sphere_front
+
+fit_module = sys.modules["inr.fit"]
+
+
+def noisy(shape=(24, 26, 28), seed=3):
+    """A smooth field under sensor-like noise: what a network cannot learn in fewer bytes than the coder."""
+    rng = np.random.default_rng(seed)
+    return (gaussians(shape) + 0.02 * rng.standard_normal(shape)).astype(np.float32)
+
+
+@pytest.mark.parametrize("target", [30.0, 45.0, 60.0])
+@pytest.mark.parametrize("make", [noisy, lambda: gaussians((20, 22, 24))], ids=["noisy", "smooth"])
+def test_the_bound_search_lands_just_above_the_target(make, target):
+    values = make()
+    rng = float(np.ptp(values))
+    res, p, rec = residual_for_psnr(values, target, rng)
+    assert p >= target and p == pytest.approx(inr.psnr(values, rec, rng))
+    assert p - target < 1.0  # the widest bound found, not the first one that reaches it
+    assert np.abs(rec.astype(np.float64) - values).max() <= res.eps  # and its bound holds
+    # a wider bound by the search's own slope would miss: the bound is close to the widest
+    wider = residual_for_psnr(values, target + 3.0, rng)[0].eps
+    assert wider < res.eps
+
+
+def test_noise_is_coded_without_a_network_and_decodes_on_every_backend():
+    values = noisy()
+    model, rep = inr.fit(values, target_psnr=40, backend="native", max_steps=400)
+    assert model.is_predictive and rep.stop_reason == "predictive" and rep.steps > 0  # a network was tried
+    assert rep.psnr >= 40 and rep.error_bound == model.residual.eps
+    blob = model.to_bytes()
+    assert rep.stored_bytes == len(blob) and rep.ratio == pytest.approx(values.nbytes / len(blob))
+    back = inr.Model.from_bytes(blob)
+    assert back.is_predictive
+    for backend in ("native", "torch"):
+        dec = back.decode(backend=backend)
+        assert inr.psnr(values, dec) == pytest.approx(rep.psnr, abs=1e-9)
+
+
+def test_a_network_is_kept_where_it_is_smaller():
+    # a sharp spherical front: a small network draws it in half the predictive coding's bytes at 35 dB
+    values = sphere_front((32, 32, 32))
+    pred, pred_rep = predictive_fit(values, target_psnr=35.0)
+    model, rep = inr.fit(values, target_psnr=35.0, backend="native", max_steps=600)
+    assert not model.is_predictive and rep.stop_reason == "target_psnr"
+    assert rep.psnr >= 35.0 and rep.stored_bytes < pred_rep.stored_bytes
+
+
+def test_no_network_size_above_the_predictive_bytes_is_tried(monkeypatch):
+    # the predictive coding bounds the search: every try is sized for at least its ratio, and gives up early
+    values = noisy()
+    tries = []
+    real = fit_module._fit
+
+    def spy(v, **kw):
+        out = real(v, **kw)
+        if kw["ratio"] is not None:  # the search's tries, not the call of inr.fit itself
+            tries.append((kw["ratio"], kw["give_up"], out[1]))
+        return out
+
+    monkeypatch.setattr(fit_module, "_fit", spy)
+    _, pred_rep = predictive_fit(values, target_psnr=40.0)
+    model, rep = inr.fit(values, target_psnr=40.0, backend="native", max_steps=2000)
+    assert tries and all(give_up for _, give_up, _ in tries)
+    assert all(ratio >= pred_rep.ratio * 0.999 for ratio, _, _ in tries)
+    assert tries[0][2].stop_reason == "hopeless" and tries[0][2].steps < 2000
+    assert model.is_predictive and rep.stored_bytes == pred_rep.stored_bytes
+
+
+def test_hopeless_extrapolates_the_best_psnr_at_its_gain_per_doubling():
+    # 20 dB at step 100, 22 at 200: +2 dB per doubling, 3.3 doublings left to 2000 steps -> ~28.6 dB at best
+    history = [(50, 18.0), (100, 20.0), (150, 21.2)]
+    assert _hopeless(history, 200, 22.0, 2000, 35.0)
+    assert not _hopeless(history, 200, 22.0, 2000, 29.0)
+    # a dip at this check is noise: the best so far is extrapolated, not the last value
+    # (22 + 1.5 dB per doubling over 3 doublings = 26.5, within the margin of 27)
+    assert not _hopeless(history + [(200, 22.0)], 250, 19.0, 2000, 27.0)
+    assert _hopeless(history + [(200, 19.0)], 250, 19.0, 2000, 27.0)
+    assert not _hopeless([(10, 5.0)], 40, 6.0, 2000, 99.0)  # too early to tell
+
+
+def test_a_try_that_cannot_reach_its_target_gives_up():
+    values = noisy()
+    kw = {**fit_module._FIT_DEFAULTS, "ratio": 40.0, "target_psnr": 45.0, "max_steps": 3000,
+          "backend": "native"}
+    _, rep = _fit(values, give_up=True, **kw)
+    assert rep.stop_reason == "hopeless" and rep.steps < 1000 and rep.psnr < 45.0
+    _, full = _fit(values, give_up=False, **{**kw, "max_steps": 300})
+    assert full.stop_reason == "max_steps"  # a caller's own fit never gives up
+
+
+def test_a_warm_start_from_a_predictive_model_codes_without_a_network_again():
+    values = noisy()
+    first, _ = predictive_fit(values, target_psnr=40.0)
+    shifted = (values + 0.01).astype(np.float32)
+    again, rep = inr.fit(shifted, target_psnr=40.0, init=first, delta_base=first, backend="native")
+    assert again.is_predictive and rep.stop_reason == "predictive" and rep.steps == 0 and not rep.delta
+    assert rep.psnr >= 40.0
+    # with a ratio there is no network to start from: a fit from scratch
+    sized, rep2 = inr.fit(shifted, ratio=30, init=first, max_steps=30, backend="native")
+    assert not sized.is_predictive and rep2.steps == 30
+
+
+def test_a_predictive_block_decodes_its_ghost_layers_from_the_nearest_owned_sample():
+    values = noisy((12, 14, 16))
+    ghost = np.zeros(values.shape, bool)
+    ghost[:, :, -1] = True  # one ghost layer on the +x face
+    model, rep = inr.fit(values, ghost_mask=ghost, target_psnr=40.0, backend="native", max_steps=200)
+    assert model.is_predictive and model.owned == ((0, 12), (0, 14), (0, 15))
+    whole = model.decode(box=((0, 12), (0, 14), (0, 16)), backend="native")
+    owned = model.decode(backend="native")
+    assert np.array_equal(whole[:, :, :15], owned)
+    assert np.array_equal(whole[:, :, 15], owned[:, :, 14])
+    assert inr.psnr(values[:, :, :15], owned) >= 40.0
+
+
+def test_a_constant_block_stays_constant():
+    model, rep = inr.fit(np.full((6, 7, 8), 2.5, np.float32), target_psnr=40.0)
+    assert rep.stop_reason == "constant" and math.isinf(rep.psnr)
