@@ -240,11 +240,14 @@ def _fit(values: object, *, give_up: bool, **args: Any) -> tuple[Model, FitRepor
     candidate to fall back on."""
     init, delta_base = args["init"], args["delta_base"]
     if (isinstance(init, Model) and init.is_predictive) or (isinstance(delta_base, Model) and delta_base.is_predictive):
-        # no network to warm-start from: the same coding again (a target, no size asked), or a fit from scratch
+        # no network to warm-start from: the same coding again (a target, no size asked), starting from the
+        # earlier one's bound and modes, or a fit from scratch
+        earlier = next((m.residual for m in (init, delta_base) if isinstance(m, Model) and m.residual is not None),
+                       None)
         args = {**args, "init": None, "delta_base": None}
         if (args["target_psnr"] is not None and args["ratio"] is None and args["config"] is None
                 and args["max_abs_error"] is None and args["max_bytes"] is None):
-            return predictive_fit(values, **args)
+            return predictive_fit(values, start=earlier, **args)
     ratio, target_psnr, config = args["ratio"], args["target_psnr"], args["config"]
     if ratio is None and target_psnr is not None and config is None and args["init"] is None \
             and args["delta_base"] is None:
@@ -751,10 +754,11 @@ def _without_network(plan: _Plan, residual: Residual, rec: np.ndarray, final_psn
                             param_bits=plan.opts.param_bits)
 
 
-def predictive_fit(values: object, **args: Any) -> tuple[Model, FitReport]:
+def predictive_fit(values: object, start: Residual | None = None, **args: Any) -> tuple[Model, FitReport]:
     """The block coded with no network to ``args["target_psnr"]`` (:mod:`inr.predictive`); ``args``: :func:`fit`'s
     keyword arguments (size, warm start and error bound are not used). The report's ``stop_reason`` is
-    ``"predictive"`` (``"constant"`` for a constant block) and its ``error_bound`` the bound the search chose."""
+    ``"predictive"`` (``"constant"`` for a constant block) and its ``error_bound`` the bound the search chose.
+    ``start``: an earlier coding's residual (or its ``settings()``), where the search for the bound starts."""
     t0 = time.perf_counter()
     target = args["target_psnr"]
     args = {**_FIT_DEFAULTS, **args, "config": smallest_config(), "ratio": None, "init": None, "delta_base": None,
@@ -762,7 +766,7 @@ def predictive_fit(values: object, **args: Any) -> tuple[Model, FitReport]:
     plan = _plan(fit_options(values, **args), t0)
     if plan.problem is None:
         return _constant_fit(plan)
-    residual, final_psnr, rec = residual_for_psnr(plan.owned_vals, target, plan.value_range)
+    residual, final_psnr, rec = residual_for_psnr(plan.owned_vals, target, plan.value_range, start=start)
     model, rep = _without_network(plan, residual, rec, final_psnr, "predictive")
     if final_psnr < target:  # the search's tries ran out below it (tiny grids): said, as for a network
         rep = replace(rep, target_missed_db=target - final_psnr)

@@ -49,6 +49,7 @@ from .grid import ASSOCIATIONS, Box, axis_coords, box_shape
 from .quantize import (VALID_PARAM_BITS, check_param_bits, decode_delta, decode_params, encode_delta, encode_params,
                        grid_scales, group_sizes, quantize_params, scales_fit_bf16)
 from .nonfinite import NonFinite
+from .packing import Reader as _Reader, varint as _varint
 from .residual import Residual
 from .sizing import smallest_config
 
@@ -504,44 +505,6 @@ _RAW, _S32, _SCALE64 = 1 << 5, 1 << 6, 1 << 7
 _KINDS = ("f", "q", "d")
 #: per_level_scale is stored as round(scale * _SCALE_CODE) when that is exact (sizing rounds it to 4 decimals)
 _SCALE_CODE = 10_000
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    n = int(n)
-    if n < 0:
-        raise InrValueError(f"cannot store the negative size {n} in a model header")
-    while True:
-        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
-
-
-class _Reader:
-    """Reads the fields of a version-3 header in order; running past ``stop`` is a ModelFormatError."""
-
-    def __init__(self, data: bytes, at: int, stop: int) -> None:
-        self.data, self.at, self.stop = data, at, stop
-
-    def take(self, fmt: str) -> tuple:
-        size = struct.calcsize(fmt)
-        if self.at + size > self.stop:
-            raise ModelFormatError("model header truncated")
-        out = struct.unpack_from(fmt, self.data, self.at)
-        self.at += size
-        return out
-
-    def varint(self) -> int:
-        n = shift = 0
-        while True:
-            (b,) = self.take("<B")
-            n |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                return n
-            if shift > 63:
-                raise ModelFormatError("model header malformed: a size runs past 64 bits")
 
 
 def _pack_header(h: dict) -> bytes:

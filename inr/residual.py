@@ -33,14 +33,18 @@ uses a network mode only while the bound stays within the margin; the
 ``zero``/``lin``/``cub`` modes do not read the network and decode
 identically everywhere.
 
-Stored section::
+Stored section (written)::
 
-    struct <d eps, d step, B k_width | PREDICTIVE, I k_bytes, I n_exact>
-    | struct <f alpha, f beta, B n_passes> | n_passes mode bytes (indices into MODES)
+    struct <d eps, d step, B k_width | PREDICTIVE | COMPACT> | varint k_bytes | varint n_exact
+    | u8 alpha * 16 | u8 beta * 16 | the passes' modes, two per byte (low nibble first; indices into
+      MODES; as many as the grid's shape has passes)
     | zstd(k of all passes in order, zigzag-coded as unsigned k_width-byte integers, byte planes transposed)
     | zstd(u32 deltas of the exact values' flat indices | float32 exact values)   (empty if none)
 
-Sections written before (no ``PREDICTIVE`` flag) are still read: there ``k``
+Sections written before are still read: without ``COMPACT``, ``struct <d eps,
+d step, B k_width | PREDICTIVE, I k_bytes, I n_exact> | struct <f alpha, f beta,
+B n_passes> | n_passes mode bytes`` then the same streams (also written for a
+refinement not in 1/16ths); without ``PREDICTIVE``: there ``k``
 is the plain residual on the grid (``net`` prediction for every sample, one
 step), optionally coded as its 3D Lorenzo prediction errors (flag ``LORENZO``).
 """
@@ -53,6 +57,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InrValueError, ModelFormatError
+from .packing import Reader, varint
 
 #: backend-to-backend tolerance of network values, as a fraction of the value range.
 MARGIN_REL = 4e-6
@@ -79,8 +84,17 @@ _GROWTH = {"net": (0.0, 1.0), "zero": (0.0, 0.0), "lin": (1.0, 0.0), "cub": (1.2
            "rlin": (1.0, 2.0), "rcub": (1.25, 2.25)}
 _HEAD = struct.Struct("<ddBII")
 _PRED_HEAD = struct.Struct("<ffB")
-#: flags in the width byte
-LORENZO, PREDICTIVE = 0x80, 0x40
+_COMPACT_HEAD = struct.Struct("<ddB")
+#: flags in the width byte (COMPACT: sizes as varints, the refinement in 1/16ths, modes two per byte, no mode count)
+LORENZO, PREDICTIVE, COMPACT = 0x80, 0x40, 0x20
+#: the compact layout stores alpha and beta in these units, one byte each
+_STEP_UNITS = 16
+_EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
+
+
+def _compact_steps(alpha: float, beta: float) -> bool:
+    """Whether the compact layout holds ``alpha`` and ``beta`` exactly."""
+    return all(0 < v * _STEP_UNITS <= 255 and float(v * _STEP_UNITS).is_integer() for v in (alpha, beta))
 _View = tuple[slice, slice, slice]
 
 
@@ -246,6 +260,11 @@ class Residual:
             dec[tsl] = rec
         return out
 
+    def settings(self) -> "Residual":
+        """This residual without its codes: the bound and the passes' modes, what a later coding of a grid like
+        this one starts from (``inr.fit(init=...)`` of a predictive model): a few dozen bytes to keep."""
+        return Residual(self.eps, self.step, self.shape, self.modes, *_EMPTY, self.alpha, self.beta)
+
     @property
     def reads_network(self) -> bool:
         """Whether a pass predicts through the network (else the network's values are never read)."""
@@ -276,9 +295,15 @@ class Residual:
             order = np.argsort(self.exact_index.astype(np.int64), kind="stable")
             deltas = np.diff(self.exact_index.astype(np.int64)[order], prepend=0).astype("<u4")
             eblob = cctx.compress(deltas.tobytes() + self.exact_values[order].astype("<f4").tobytes())
-        modes = bytes(MODES.index(m) for m in self.modes)
-        return (_HEAD.pack(self.eps, self.step, width | PREDICTIVE, len(kblob), int(self.exact_index.size))
-                + _PRED_HEAD.pack(self.alpha, self.beta, len(modes)) + modes + kblob + eblob)
+        idx = [MODES.index(m) for m in self.modes]
+        if not _compact_steps(self.alpha, self.beta):  # a refinement the compact layout cannot hold exactly
+            return (_HEAD.pack(self.eps, self.step, width | PREDICTIVE, len(kblob), int(self.exact_index.size))
+                    + _PRED_HEAD.pack(self.alpha, self.beta, len(idx)) + bytes(idx) + kblob + eblob)
+        # two modes per byte; the count follows from the grid's shape
+        packed = bytes(a | b << 4 for a, b in zip(idx[0::2], idx[1::2] + [0] * (len(idx) % 2)))
+        return (_COMPACT_HEAD.pack(self.eps, self.step, width | PREDICTIVE | COMPACT) + varint(len(kblob))
+                + varint(int(self.exact_index.size))
+                + bytes([round(self.alpha * _STEP_UNITS), round(self.beta * _STEP_UNITS)]) + packed + kblob + eblob)
 
     @classmethod
     def from_bytes(cls, data: bytes, shape: tuple[int, int, int]) -> "Residual":
@@ -287,10 +312,24 @@ class Residual:
         shape = tuple(int(n) for n in shape)  # type: ignore[assignment]
         n = int(np.prod(shape))
         try:
-            eps, step, width, kbytes, n_exact = _HEAD.unpack_from(data)
-            flags, width = width & (LORENZO | PREDICTIVE), width & ~(LORENZO | PREDICTIVE)
-            at = _HEAD.size
-            if flags & PREDICTIVE:
+            eps, step, width = _COMPACT_HEAD.unpack_from(data)
+            flags, width = width & (LORENZO | PREDICTIVE | COMPACT), width & ~(LORENZO | PREDICTIVE | COMPACT)
+            if flags & COMPACT:
+                r = Reader(data, _COMPACT_HEAD.size, len(data), "residual section")
+                kbytes, n_exact = r.varint(), r.varint()
+                a16, b16 = r.take("<BB")
+                alpha, beta = a16 / _STEP_UNITS, b16 / _STEP_UNITS
+                n_modes = sum(1 for _ in cls(0.0, 0.0, shape, (), *_EMPTY)._all_passes())
+                packed = data[r.at:r.at + (n_modes + 1) // 2]
+                idx = [v for b in packed for v in (b & 15, b >> 4)][:n_modes]
+                if len(idx) != n_modes or any(v >= len(MODES) for v in idx):
+                    raise ModelFormatError(f"residual pass modes {idx} unknown or too few")
+                modes = tuple(MODES[v] for v in idx)
+                at = r.at + len(packed)
+            else:
+                _, _, _, kbytes, n_exact = _HEAD.unpack_from(data)
+                at = _HEAD.size
+            if flags & PREDICTIVE and not flags & COMPACT:
                 alpha, beta, n_modes = _PRED_HEAD.unpack_from(data, at)
                 at += _PRED_HEAD.size
                 if any(b >= len(MODES) for b in data[at:at + n_modes]):
@@ -351,7 +390,7 @@ def _planes_cost(planes: bytes) -> int:
 
 
 def compute_residual(data: np.ndarray, network: np.ndarray | None, eps: float, value_range: float,
-                     modes: tuple[str, ...] | None = None) -> Residual:
+                     modes: tuple[str, ...] | None = None, alpha: float = ALPHA) -> Residual:
     """The residual making ``network`` (float32, owned grid; None: no network) meet ``eps`` on ``data`` everywhere.
 
     Encodes twice and keeps the smaller: once with every mode, and once
@@ -359,7 +398,8 @@ def compute_residual(data: np.ndarray, network: np.ndarray | None, eps: float, v
     ``modes`` (no network only): the mode of every pass, as an earlier coding of
     the same grid chose them (``Residual.modes``): no trials, a fraction of the
     time (the error-bound search of :mod:`inr.predictive` codes one grid several
-    times). The second needs no margin for backend differences (it decodes identically
+    times). ``alpha``: the per-level step refinement (``step / min(alpha^(level - 1),
+    BETA)``). The second needs no margin for backend differences (it decodes identically
     everywhere) and keeps the whole deviation budget of the first from being
     spent on a coarse pass where the network barely helps, which would rule
     out cubic interpolation at the fine levels that hold most of the samples.
@@ -379,10 +419,10 @@ def compute_residual(data: np.ndarray, network: np.ndarray | None, eps: float, v
     if modes is not None and (net is not None or any(m in NETWORK_MODES for m in modes)):
         raise InrValueError("fixed modes are for a coding without a network, and read no network")
     alone = _encode(d, None, eps, min(ulp, eps / 2), tol, ulp,
-                    tuple(m for m in _TRIAL_ORDER if m not in NETWORK_MODES), modes)
+                    tuple(m for m in _TRIAL_ORDER if m not in NETWORK_MODES), modes, alpha)
     if net is None:
         return alone
-    both = _encode(d, net, eps, min(MARGIN_FACTOR * tol, eps / 2), tol, ulp, _TRIAL_ORDER)
+    both = _encode(d, net, eps, min(MARGIN_FACTOR * tol, eps / 2), tol, ulp, _TRIAL_ORDER, alpha=alpha)
     return min((alone, both), key=_size)  # on a tie the one that does not read the network
 
 
@@ -410,14 +450,14 @@ def _trial_view(shape: tuple[int, ...], axis: int) -> _View:
 
 
 def _encode(d: np.ndarray, net: np.ndarray | None, eps: float, margin: float, tol: float, ulp: float,
-            modes_tried: tuple[str, ...], fixed: tuple[str, ...] | None = None) -> Residual:
+            modes_tried: tuple[str, ...], fixed: tuple[str, ...] | None = None, alpha: float = ALPHA) -> Residual:
     """One greedy encoding: each pass keeps the mode of ``modes_tried`` whose codes compress smallest (judged on
     :func:`_trial_view`) among those whose backend deviation bound stays within ``margin``; every decoded value
     is verified here in float64 after the float32 rounding; misses are stored exactly. ``net`` None: no network
     (the modes reading it are not tried)."""
     step = 2.0 * (eps - margin)
     res = Residual(eps, step, tuple(d.shape), (), np.zeros(0, np.int64), np.zeros(0, np.int64),
-                   np.zeros(0, np.float32))
+                   np.zeros(0, np.float32), alpha=alpha)
     out = np.zeros(d.shape, np.float32)
     d = np.ascontiguousarray(d, dtype=np.float64)
     codes = np.zeros(d.size, np.int64)  # every sample is the target of exactly one pass

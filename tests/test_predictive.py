@@ -127,3 +127,94 @@ def test_a_predictive_block_decodes_its_ghost_layers_from_the_nearest_owned_samp
 def test_a_constant_block_stays_constant():
     model, rep = inr.fit(np.full((6, 7, 8), 2.5, np.float32), target_psnr=40.0)
     assert rep.stop_reason == "constant" and math.isinf(rep.psnr)
+
+
+def test_a_model_without_a_network_stores_neither_config_nor_parameters():
+    values = noisy((10, 12, 14))
+    model, _ = predictive_fit(values, target_psnr=40.0)
+    blob = model.to_bytes()
+    back = inr.Model.from_bytes(blob)
+    assert back.is_predictive and back.config == model.config and not np.any(back.params)
+    assert np.array_equal(back.decode(backend="native"), model.decode(backend="native"))
+    header, _, _ = inr.Model._read_header(blob)
+    assert header["pb"] == 0 and header["rb"] == len(model.residual.to_bytes())  # the residual is all it holds
+    assert len(blob) <= header["rb"] + 40  # and a few dozen bytes of header
+    # and a constant block still reads back as one
+    const = inr.fit(np.full((4, 5, 6), 1.5, np.float32), ratio=10)[0]
+    assert inr.Model.from_bytes(const.to_bytes()).is_constant
+
+
+def test_fixed_modes_code_the_same_grid_without_trials():
+    from inr.residual import compute_residual
+
+    values = noisy((16, 18, 20)).astype(np.float64)
+    rng = float(np.ptp(values))
+    first = compute_residual(values, None, 0.01 * rng, rng)
+    again = compute_residual(values, None, 0.02 * rng, rng, modes=first.modes)
+    assert again.modes == first.modes
+    assert np.abs(again.apply(None) - values).max() <= 0.02 * rng  # the bound holds with the modes imposed
+    back = inr.Residual.from_bytes(again.to_bytes(), values.shape)
+    assert np.array_equal(back.apply(None), again.apply(None))
+    with pytest.raises(inr.InrValueError, match="without a network"):
+        compute_residual(values, values.astype(np.float32), 0.01 * rng, rng, modes=first.modes)
+
+
+def test_psnr_relative_to_a_given_value_range():
+    values = noisy()
+    field_range = 4.0 * float(np.ptp(values))  # the block holds a quarter of the field's range
+    model, rep = inr.fit(values, target_psnr=40.0, value_range=field_range, backend="native", max_steps=200)
+    dec = model.decode(backend="native")
+    assert rep.psnr == pytest.approx(inr.psnr(values, dec, field_range)) and rep.psnr >= 40.0
+    assert inr.psnr(values, dec) < 40.0 - 6  # 20 log10(4) = 12 dB lower over its own range
+    with pytest.raises(inr.InrValueError, match="value_range=0"):
+        inr.fit(values, target_psnr=40.0, value_range=0)
+
+
+def test_the_compact_residual_layout_reads_back_and_the_older_one_still_does():
+    import zstandard
+
+    from inr import residual as R
+
+    values = noisy((9, 10, 11)).astype(np.float64)
+    rng = float(np.ptp(values))
+    res = R.compute_residual(values, None, 0.01 * rng, rng, alpha=1.75)
+    blob = res.to_bytes()
+    assert blob[16] & R.COMPACT
+    back = inr.Residual.from_bytes(blob, values.shape)
+    assert back.modes == res.modes and (back.alpha, back.beta) == (1.75, res.beta)
+    assert np.array_equal(back.apply(None), res.apply(None))
+    # the layout written before (sizes as u32, alpha and beta as float32, one byte per mode): still read
+    width, planes = R._planes(res.codes)
+    kblob = zstandard.ZstdCompressor(level=19).compress(planes)
+    old = (R._HEAD.pack(res.eps, res.step, width | R.PREDICTIVE, len(kblob), 0)
+           + R._PRED_HEAD.pack(res.alpha, res.beta, len(res.modes)) + bytes(R.MODES.index(m) for m in res.modes)
+           + kblob)
+    again = inr.Residual.from_bytes(old, values.shape)
+    assert np.array_equal(again.apply(None), res.apply(None))
+    assert len(blob) + 15 <= len(old)  # what the compact layout saves per block
+    # a refinement that is not in 1/16ths keeps the older layout, exactly
+    odd = R.compute_residual(values, None, 0.01 * rng, rng, alpha=1.3)
+    assert not odd.to_bytes()[16] & R.COMPACT
+    assert inr.Residual.from_bytes(odd.to_bytes(), values.shape).alpha == pytest.approx(1.3)
+
+
+def test_a_search_started_from_the_last_coding_needs_fewer_passes(monkeypatch):
+    import inr.predictive as P
+
+    calls = []
+    real = P.compute_residual
+    monkeypatch.setattr(P, "compute_residual", lambda *a, **k: calls.append(k.get("modes")) or real(*a, **k))
+    values = noisy((20, 22, 24))
+    first, rep = predictive_fit(values, target_psnr=42.0)
+    cold = len(calls)
+    calls.clear()
+    nxt = (values + 0.002 * gaussians(values.shape, seed=5)).astype(np.float32)
+    stub = first.residual.settings()
+    assert stub.codes.size == 0 and stub.eps == first.residual.eps and stub.modes == first.residual.modes
+    model, rep2 = predictive_fit(nxt, target_psnr=42.0, start=stub)
+    assert rep2.psnr >= 42.0 and len(calls) < cold and calls[0] == first.residual.modes  # no trials at all
+    # through inr.fit: a warm start from a predictive model keeps only those settings
+    warm = inr.Model(first.config, first.params, first.value_range, first.grid_shape, first.association,
+                     first.owned, first.param_bits, stub)
+    again, rep3 = inr.fit(nxt, target_psnr=42.0, init=warm)
+    assert rep3.stop_reason == "predictive" and again.residual.codes.size == nxt.size

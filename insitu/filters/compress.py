@@ -227,7 +227,10 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
                 n_delta += int(report.delta)
                 n_predictive += int(model.is_predictive)
                 # the warm start needs the network only: an error-bounded model's residual is not kept
-                session.previous[key] = dataclasses.replace(model, residual=None, nonfinite=None)
+                # (a predictive block keeps its residual's settings, a few dozen bytes: the next search starts there)
+                session.previous[key] = dataclasses.replace(
+                    model, nonfinite=None,
+                    residual=model.residual.settings() if model.is_predictive and model.residual else None)
                 psnrs.append(report.psnr)
                 ratios.append(report.ratio)
                 blocks_psnr.append((f"'{name}' domain {block.domain_id} cycle {block.cycle}", report.psnr))
