@@ -51,6 +51,8 @@ header) is the same without the leading ``m``: every ``m`` is 1.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .errors import InrValueError, ModelFormatError
@@ -74,6 +76,11 @@ def check_param_bits(bits: object) -> int:
 
 def param_groups(config) -> list[tuple[slice, bool]]:
     """(slice of the flat parameters, quantised?) per group, in layout order."""
+    return list(_param_groups(config))
+
+
+@functools.lru_cache(maxsize=256)
+def _param_groups(config) -> tuple[tuple[slice, bool], ...]:  # once per config: every model read asks for it
     enc, net = config.encoding, config.network
     out, at = [], 0
     shapes = net.layer_shapes(enc.n_output_dims)
@@ -83,7 +90,7 @@ def param_groups(config) -> list[tuple[slice, bool]]:
     f = enc.n_features_per_level
     for a, b in zip(enc.level_offsets()[:-1], enc.level_offsets()[1:]):
         out.append((slice(at + a * f, at + b * f), True))
-    return out
+    return tuple(out)
 
 
 def chain_limit(bits: int) -> int:

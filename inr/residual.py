@@ -36,20 +36,23 @@ identically everywhere.
 Stored section (written)::
 
     struct <d eps, d step, B k_width | PREDICTIVE | COMPACT> | varint k_bytes | varint n_exact
-    | u8 alpha * 16 | u8 beta * 16 | the passes' modes, two per byte (low nibble first; indices into
-      MODES; as many as the grid's shape has passes)
+    | u8 alpha * 16 | u8 beta * 16 | the passes' modes (indices into MODES, as many as the grid's shape
+      has passes), four per byte (NARROW_MODES: every index < 4) or two, the first in the low bits
     | zstd(k of all passes in order, zigzag-coded as unsigned k_width-byte integers, byte planes transposed)
     | zstd(u32 deltas of the exact values' flat indices | float32 exact values)   (empty if none)
+
+(zstd frames without magic number nor content size.)
 
 Sections written before are still read: without ``COMPACT``, ``struct <d eps,
 d step, B k_width | PREDICTIVE, I k_bytes, I n_exact> | struct <f alpha, f beta,
 B n_passes> | n_passes mode bytes`` then the same streams (also written for a
-refinement not in 1/16ths); without ``PREDICTIVE``: there ``k``
+refinement not in 1/16ths; there the zstd frames are whole); without ``PREDICTIVE``: there ``k``
 is the plain residual on the grid (``net`` prediction for every sample, one
 step), optionally coded as its 3D Lorenzo prediction errors (flag ``LORENZO``).
 """
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -85,11 +88,47 @@ _GROWTH = {"net": (0.0, 1.0), "zero": (0.0, 0.0), "lin": (1.0, 0.0), "cub": (1.2
 _HEAD = struct.Struct("<ddBII")
 _PRED_HEAD = struct.Struct("<ffB")
 _COMPACT_HEAD = struct.Struct("<ddB")
-#: flags in the width byte (COMPACT: sizes as varints, the refinement in 1/16ths, modes two per byte, no mode count)
-LORENZO, PREDICTIVE, COMPACT = 0x80, 0x40, 0x20
+#: flags in the width byte (COMPACT: sizes as varints, the refinement in 1/16ths, modes packed with no count,
+#: zstd frames without magic number nor content size; NARROW_MODES: four modes per byte instead of two)
+LORENZO, PREDICTIVE, COMPACT, NARROW_MODES = 0x80, 0x40, 0x20, 0x10
+_FLAGS = LORENZO | PREDICTIVE | COMPACT | NARROW_MODES
 #: the compact layout stores alpha and beta in these units, one byte each
 _STEP_UNITS = 16
 _EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
+
+
+def _zstd(level: int, compact: bool):  # type: ignore[no-untyped-def]
+    """The compressor of a section's streams: compact frames leave out the magic number and content size (the
+    section's header says what each holds: 5 bytes less per frame)."""
+    import zstandard
+
+    if not compact:
+        return zstandard.ZstdCompressor(level=level)
+    return zstandard.ZstdCompressor(compression_params=zstandard.ZstdCompressionParameters.from_level(
+        level, format=zstandard.FORMAT_ZSTD1_MAGICLESS, write_content_size=0, write_checksum=0))
+
+
+def _unzstd(compact: bool):  # type: ignore[no-untyped-def]
+    import zstandard
+
+    return zstandard.ZstdDecompressor(format=zstandard.FORMAT_ZSTD1_MAGICLESS if compact else zstandard.FORMAT_ZSTD1)
+
+
+def _pack_modes(idx: list[int], per: int) -> bytes:
+    """Mode indices, ``per`` (2 or 4) to a byte, the first in the low bits."""
+    bits = 8 // per
+    padded = idx + [0] * (-len(idx) % per)
+    return bytes(sum(v << (bits * j) for j, v in enumerate(padded[i:i + per])) for i in range(0, len(padded), per))
+
+
+def _unpack_modes(data: bytes, at: int, n_modes: int, per: int) -> tuple[tuple[str, ...], int]:
+    """``n_modes`` modes packed ``per`` (1, 2 or 4) to a byte at ``data[at:]``, and where they end."""
+    bits, size = 8 // per, -(-n_modes // per)
+    chunk = data[at:at + size]
+    idx = [(b >> (bits * j)) & ((1 << bits) - 1) for b in chunk for j in range(per)][:n_modes]
+    if len(idx) != n_modes or any(v >= len(MODES) for v in idx):
+        raise ModelFormatError(f"residual pass modes {idx} unknown or too few for {n_modes} passes")
+    return tuple(MODES[v] for v in idx), at + size
 
 
 def _compact_steps(alpha: float, beta: float) -> bool:
@@ -140,6 +179,14 @@ def _passes(shape: tuple[int, ...]) -> Iterator[tuple[int, int, _View, _View]]:
                 view = tuple(slice(0, None, h if ax >= axis else s) for ax in range(3))
                 yield axis, h, view, _along(axis, slice(1, None, 2))  # type: ignore[misc]
         s = h
+
+
+@functools.lru_cache(maxsize=64)
+def _all_passes_of(shape: tuple[int, int, int]) -> tuple[tuple[int, int, _View, _View], ...]:
+    """The anchor and :func:`_passes` of a grid's shape, made once per shape (decoding a small grid spent a third
+    of its time making them)."""
+    anchor = (2, _top_stride(shape), (slice(0, 1),) * 3, (slice(None),) * 3)
+    return (anchor, *_passes(shape))  # type: ignore[return-value]
 
 
 def _along(axis: int, sl: slice) -> _View:
@@ -278,32 +325,31 @@ class Residual:
             counts[mode] += int(probe[view][tsl].size)
         return counts
 
-    def _all_passes(self) -> Iterator[tuple[int, int, _View, _View]]:
+    def _all_passes(self) -> tuple[tuple[int, int, _View, _View], ...]:
         """The anchor (a pass of one sample along x, at the coarsest level) then :func:`_passes`."""
-        yield 2, _top_stride(self.shape), (slice(0, 1),) * 3, (slice(None),) * 3  # type: ignore[misc]
-        yield from _passes(self.shape)
+        return _all_passes_of(tuple(self.shape))
 
     # --- bytes ---
     def to_bytes(self) -> bytes:
-        import zstandard
-
         width, planes = _planes(self.codes)
-        cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL_SMALL if len(planes) <= SMALL_STREAM else ZSTD_LEVEL)
-        kblob = cctx.compress(planes)
+        level = ZSTD_LEVEL_SMALL if len(planes) <= SMALL_STREAM else ZSTD_LEVEL
+        compact = _compact_steps(self.alpha, self.beta)
+        kblob = _zstd(level, compact).compress(planes)
         eblob = b""
         if self.exact_index.size:
             order = np.argsort(self.exact_index.astype(np.int64), kind="stable")
             deltas = np.diff(self.exact_index.astype(np.int64)[order], prepend=0).astype("<u4")
-            eblob = cctx.compress(deltas.tobytes() + self.exact_values[order].astype("<f4").tobytes())
+            eblob = _zstd(level, compact).compress(deltas.tobytes() + self.exact_values[order].astype("<f4").tobytes())
         idx = [MODES.index(m) for m in self.modes]
-        if not _compact_steps(self.alpha, self.beta):  # a refinement the compact layout cannot hold exactly
+        if not compact:  # a refinement the compact layout cannot hold exactly: the older layout
             return (_HEAD.pack(self.eps, self.step, width | PREDICTIVE, len(kblob), int(self.exact_index.size))
                     + _PRED_HEAD.pack(self.alpha, self.beta, len(idx)) + bytes(idx) + kblob + eblob)
-        # two modes per byte; the count follows from the grid's shape
-        packed = bytes(a | b << 4 for a, b in zip(idx[0::2], idx[1::2] + [0] * (len(idx) % 2)))
-        return (_COMPACT_HEAD.pack(self.eps, self.step, width | PREDICTIVE | COMPACT) + varint(len(kblob))
+        per = 4 if max(idx, default=0) < 4 else 2  # modes per byte: four when none is past 'cub'
+        flags = PREDICTIVE | COMPACT | (NARROW_MODES if per == 4 else 0)
+        return (_COMPACT_HEAD.pack(self.eps, self.step, width | flags) + varint(len(kblob))
                 + varint(int(self.exact_index.size))
-                + bytes([round(self.alpha * _STEP_UNITS), round(self.beta * _STEP_UNITS)]) + packed + kblob + eblob)
+                + bytes([round(self.alpha * _STEP_UNITS), round(self.beta * _STEP_UNITS)]) + _pack_modes(idx, per)
+                + kblob + eblob)
 
     @classmethod
     def from_bytes(cls, data: bytes, shape: tuple[int, int, int]) -> "Residual":
@@ -313,37 +359,30 @@ class Residual:
         n = int(np.prod(shape))
         try:
             eps, step, width = _COMPACT_HEAD.unpack_from(data)
-            flags, width = width & (LORENZO | PREDICTIVE | COMPACT), width & ~(LORENZO | PREDICTIVE | COMPACT)
+            flags, width = width & _FLAGS, width & ~_FLAGS
             if flags & COMPACT:
                 r = Reader(data, _COMPACT_HEAD.size, len(data), "residual section")
                 kbytes, n_exact = r.varint(), r.varint()
                 a16, b16 = r.take("<BB")
                 alpha, beta = a16 / _STEP_UNITS, b16 / _STEP_UNITS
-                n_modes = sum(1 for _ in cls(0.0, 0.0, shape, (), *_EMPTY)._all_passes())
-                packed = data[r.at:r.at + (n_modes + 1) // 2]
-                idx = [v for b in packed for v in (b & 15, b >> 4)][:n_modes]
-                if len(idx) != n_modes or any(v >= len(MODES) for v in idx):
-                    raise ModelFormatError(f"residual pass modes {idx} unknown or too few")
-                modes = tuple(MODES[v] for v in idx)
-                at = r.at + len(packed)
+                modes, at = _unpack_modes(data, r.at, len(_all_passes_of(shape)), 4 if flags & NARROW_MODES else 2)
             else:
                 _, _, _, kbytes, n_exact = _HEAD.unpack_from(data)
                 at = _HEAD.size
-            if flags & PREDICTIVE and not flags & COMPACT:
-                alpha, beta, n_modes = _PRED_HEAD.unpack_from(data, at)
-                at += _PRED_HEAD.size
-                if any(b >= len(MODES) for b in data[at:at + n_modes]):
-                    raise ModelFormatError(f"residual pass modes {list(data[at:at + n_modes])} unknown")
-                modes = tuple(MODES[b] for b in data[at:at + n_modes])
-                at += n_modes
-            dctx = zstandard.ZstdDecompressor()
-            raw = dctx.decompress(data[at:at + kbytes])
-            if width not in (1, 2, 4, 8) or len(raw) != n * width:
+                if flags & PREDICTIVE:
+                    alpha, beta, n_modes = _PRED_HEAD.unpack_from(data, at)
+                    at += _PRED_HEAD.size
+                    modes, at = _unpack_modes(data, at, n_modes, 1)
+            frames = _unzstd(bool(flags & COMPACT))
+            if width not in (1, 2, 4, 8):
+                raise ModelFormatError(f"residual code width {width} unknown")
+            raw = frames.decompress(data[at:at + kbytes], max_output_size=n * width)
+            if len(raw) != n * width:
                 raise ModelFormatError(f"residual holds {len(raw)} bytes for {n} values of width {width}")
             codes = _unplanes(raw, width, n)
             idx, vals = np.zeros(0, np.int64), np.zeros(0, np.float32)
             if n_exact:
-                e = dctx.decompress(data[at + kbytes:])
+                e = frames.decompress(data[at + kbytes:], max_output_size=8 * n_exact)
                 if len(e) != 8 * n_exact:
                     raise ModelFormatError(f"residual exact values hold {len(e)} bytes, expected {8 * n_exact}")
                 idx = np.cumsum(np.frombuffer(e, "<u4", n_exact).astype(np.int64))
@@ -356,7 +395,7 @@ class Residual:
             raise ModelFormatError(f"residual section malformed: {exc}") from exc
         if flags & PREDICTIVE:
             res = cls(float(eps), float(step), shape, modes, codes, idx, vals, float(alpha), float(beta))
-            if len(modes) != sum(1 for _ in res._all_passes()):
+            if len(modes) != len(res._all_passes()):
                 raise ModelFormatError(f"residual has {len(modes)} pass modes for a grid of {shape}")
             return res
         # an older section: the plain residual on the grid, decoded as 'net' passes of one step
