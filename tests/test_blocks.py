@@ -2,11 +2,14 @@
 import sys
 from pathlib import Path
 
+import pytest
+
 from insitu.filters.compress import low_blocks, summarise
 from insitu.filters.env import FilterResult
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.blocks import blocks  # noqa: E402
+from sims.analytic import gaussians  # noqa: E402
 
 
 def stats(psnrs, target=None, asked=None):
@@ -107,3 +110,36 @@ def test_a_target_psnr_run_reports_no_asked_ratio(tmp_path):
         out[key] = res["r"]["stats"]
     assert out["target"]["asked_ratio"] is None and "(asked" not in summarise([result(out["target"])])
     assert out["ratio"]["asked_ratio"] == 20 and "(asked 20.0)" in summarise([result(out["ratio"])])
+
+
+def test_the_engine_split_meets_the_target_over_the_field_and_is_reported():
+    import argparse
+
+    import benchmarks.blocks as bench
+
+    values = gaussians((20, 22, 24))
+    one = bench.engine_split(values, 2, 40.0, steps=100)
+    # each block aims at 40 dB over the field's range: the stitched field meets it, and the bytes add up
+    assert one["psnr"] >= 40.0 and one["ratio"] == pytest.approx(values.nbytes / one["bytes"])
+    assert 0 <= one["predictive_blocks"] <= 8 and len(one["block_psnr"]) == 8
+    args = argparse.Namespace(steps=100, seed=0)
+    pts = bench.engine_points("g", values, 2, args)
+    assert pts[0]["asked_psnr"] == 40.0 and (pts[-1]["psnr"] < 40.0 or len(pts) == bench.ENGINE_POINTS)
+    sz = bench.sz3_points(values, 1) if _has_pysz() else None
+    doc = {"meta": {"size": 20, "argv": ["--quick"], "splits": [2], "steps": 100, "seed": 0, "target_psnr": 40.0,
+                    "threads": None, "cpus": 2},
+           "fields": {"g": {"shape": [20, 22, 24], "splits": {"2": {
+               "blocks": 8, "inr": [], "engine": pts, "engine_ratio_at_40db": bench.ratio_at(pts),
+               "sz3": sz, "sz3_ratio_at_40db": bench.ratio_at(sz) if sz else None}}}},
+           "notes": []}
+    text = bench.markdown(doc)
+    assert "## The engine: `target_psnr` per block" in text and "## Networks sized by a ratio" not in text
+    assert f"| g (20x22x24) | 8 | {bench._f(bench.ratio_at(pts))} |" in text
+
+
+def _has_pysz() -> bool:
+    try:
+        import pysz  # noqa: F401
+    except ImportError:
+        return False
+    return True
