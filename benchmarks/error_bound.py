@@ -13,8 +13,8 @@ field's range, default 1e-2 and 1e-3):
   does): stored bytes, ratio, max abs error of the decoded bytes (<= eps, checked),
   compress MB/s (the whole fit) and decompress MB/s (``Model.from_bytes`` + ``decode``),
   the fit's steps and whether the probe kept the network;
-* ``coder``: the residual coder alone (:func:`inr.residual.compute_residual` against
-  a zero network, then ``to_bytes``; ``from_bytes`` + ``apply``), MB/s both ways;
+* ``coder``: the residual coder alone (:func:`inr.residual.compute_residual` with no
+  network, then ``to_bytes``; ``from_bytes`` + ``apply``), MB/s both ways;
 * ``sz3``: SZ3 (``pysz``, ABS mode, default predictor) at the same bound, MB/s both ways;
 * ``inr_vs_sz3``: our bytes over SZ3's (below 1: we store less).
 
@@ -68,14 +68,14 @@ def inr_point(values: np.ndarray, eps: float, max_steps: int) -> dict:
 
 
 def coder_point(values: np.ndarray, eps: float) -> dict:
-    """The residual coder alone, against a network of zeros (what it costs when the network is not used)."""
+    """The residual coder alone, with no network: what the error-bounded mode runs once its probe skips the
+    network, and what a target-PSNR fit codes (``inr/predictive.py``)."""
     rng = float(values.max() - values.min())
-    zero = np.zeros(values.shape, np.float32)
     t = time.perf_counter()
-    blob = compute_residual(values, zero, eps, rng).to_bytes()
+    blob = compute_residual(values, None, eps, rng).to_bytes()
     ct = time.perf_counter() - t
     t = time.perf_counter()
-    dec = Residual.from_bytes(blob, values.shape).apply(zero)
+    dec = Residual.from_bytes(blob, values.shape).apply(None)
     dt = time.perf_counter() - t
     err = inr.max_abs_error(values, dec)
     if not err <= eps or not np.isfinite(dec).all():
