@@ -347,3 +347,14 @@ def test_probe_skips_a_network_that_would_not_pay():
     assert rep.stop_reason == "probe" and rep.steps == 0 and not m.residual.reads_network
     check_bound(m, v, eps, "torch")
     assert rep.stored_bytes == len(m.to_bytes())
+
+
+def test_the_benchmarks_coder_point_runs_the_coder_as_the_product_does():
+    import error_bound as bench  # benchmarks/ is on pytest's pythonpath
+
+    values = gaussians((16, 18, 20), seed=3)
+    eps = 1e-3 * float(np.ptp(values))
+    point = bench.coder_point(values, eps)
+    direct = inr.residual.compute_residual(values, None, eps, float(np.ptp(values))).to_bytes()
+    assert point["bytes"] == len(direct) and point["max_abs_error"] <= eps
+    assert point["compress_mbs"] > 0 and point["decompress_mbs"] > 0
