@@ -579,3 +579,27 @@ def test_small_segments_are_merged_and_a_reader_opened_before_still_reads(tmp_pa
     with TemporalCache.open(path) as r:
         assert r.cycles("f") == list(range(n + 1)) and r.verify() == []
         assert all(r.get("f", c, 0) == make_entry(c)[1] for c in range(n + 1))
+
+
+def test_close_keeps_a_journal_of_the_live_segments_only(tmp_path):
+    """Segments merged away leave dead journal lines while the run goes on; at close the journal is rewritten to
+    the live segments (each line about a model's worth of metadata), and every entry still reads back."""
+    from insitu.cache.journal import journal_name, read as read_journal
+    from insitu.cache.store import COMPACT_AFTER
+
+    path = tmp_path / "c"
+    n = COMPACT_AFTER + 3  # one merge of COMPACT_AFTER segments while writing, then 3 small ones
+    w = TemporalCache(path)
+    for c in range(n):
+        w.put("f", c, 0, *make_entry(c)[1:])
+        w.flush()
+    journal = path / journal_name(0)
+    lines_before = len(list(read_journal(journal)))
+    w.close()
+    live = sorted(p.name for p in path.glob("*.h5"))
+    lines = list(read_journal(journal))
+    assert lines_before > len(live) and sorted(name for name, _, _ in lines) == live
+    assert sum(len(rows) for _, _, rows in lines) == n
+    with TemporalCache.open(path) as r:
+        assert r.cycles("f") == list(range(n)) and r.verify() == []
+        assert all(r.get("f", c, 0) == make_entry(c)[1] for c in range(n))

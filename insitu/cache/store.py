@@ -245,6 +245,12 @@ class TemporalCache(KeyQueries, ReconstructMixin):
             return
         try:
             pending = self.flush()
+            # what a run leaves: a journal of the live segments only (at a few hundred bytes a model, the lines of
+            # segments merged away outweighed the models)
+            if self._journal_dead:
+                self._journal.rewrite([(sg.name, sg.size, sg.rows)
+                                       for sg in sorted(self._disk.segments.values(), key=lambda sg: sg.seq)])
+                self._journal_dead = 0
             if pending:
                 warnings.warn(f"insitu cache: closing {self.path} with {pending} entries that could not be written "
                               "to disk (disk full?): they are lost", RuntimeWarning, stacklevel=2)
