@@ -156,12 +156,6 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
 
     session = current()
     names = params.fields or published_fields(env.data)
-    cache = open_cache(params.cache, env.comm, params)
-    device = fit_device(params, env.comm)
-    psnrs, ratios, fit_s, n_done, n_delta, n_predictive = [], [], 0.0, 0, 0, 0
-    raw = stored = 0
-    blocks_psnr: list[tuple[str, float]] = []  # (which block, PSNR): the summary names the blocks that stayed low
-    asked_raw, asked_bytes, retries, off = 0, 0.0, 0, 0  # the ratio asked of the sized blocks, refits, misses
     t0 = time.perf_counter()
     work: list[tuple[str, list]] = []
     for name in names:
@@ -169,8 +163,15 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
             work.append((name, list(blocks(env.data, name))))
         except Exception as exc:
             result.error(f"field '{name}': {exc}")
-    left = sum(len(b) for _, b in work)
+    # collective (psnr_range='field'): before anything that may raise on one rank only (opening the cache)
     ranges = field_ranges(env.comm, work) if params.psnr_range == "field" else {}
+    cache = open_cache(params.cache, env.comm, params)
+    device = fit_device(params, env.comm)
+    psnrs, ratios, fit_s, n_done, n_delta, n_predictive = [], [], 0.0, 0, 0, 0
+    raw = stored = 0
+    blocks_psnr: list[tuple[str, float]] = []  # (which block, PSNR): the summary names the blocks that stayed low
+    asked_raw, asked_bytes, retries, off = 0, 0.0, 0, 0  # the ratio asked of the sized blocks, refits, misses
+    left = sum(len(b) for _, b in work)
     for name, field_blocks in work:
         for block in field_blocks:
             budget = params.time_budget_s
