@@ -28,39 +28,66 @@ struct Pass {
     int mode;  // 0 zero, 1 linear, 2 cubic
 };
 
-inline double predict(const float* g, const Pass& p, int64_t flat, int64_t coord, int64_t unit) {
-    if (p.mode == 0) return 0.0;
+// The prediction of one target from its line along the pass's axis (l, r: the decoded samples at -+h, ll, rr
+// at -+3h), by kind: 0 zero, 1 the left value (no right one), 2 linear, 3 cubic. predict() picks the kind per
+// target (encoding, trials); decoding picks it once per stretch of targets that share it (decode_targets).
+inline int kind_of(const Pass& p, int64_t coord) {
     const int64_t n = p.n[p.axis], h = p.h;
-    const double l = g[flat - h * unit];
-    if (coord + h >= n) return l;
-    const double r = g[flat + h * unit];
-    if (p.mode == 2 && coord - 3 * h >= 0 && coord + 3 * h < n) {
-        const double ll = g[flat - 3 * h * unit], rr = g[flat + 3 * h * unit];
-        return (9.0 * (l + r) - (ll + rr)) / 16.0;
+    if (p.mode == 0) return 0;
+    if (coord + h >= n) return 1;
+    return p.mode == 2 && coord - 3 * h >= 0 && coord + 3 * h < n ? 3 : 2;
+}
+
+template <int KIND>
+inline double predict_kind(const float* t, int64_t off) {
+    if constexpr (KIND == 0) return 0.0;
+    const double l = t[-off];
+    if constexpr (KIND == 1) return l;
+    const double r = t[off];
+    if constexpr (KIND == 2) return 0.5 * (l + r);
+    const double ll = t[-3 * off], rr = t[3 * off];
+    return (9.0 * (l + r) - (ll + rr)) / 16.0;
+}
+
+inline double predict(const float* g, const Pass& p, int64_t flat, int64_t coord, int64_t unit) {
+    const float* t = g + flat;
+    const int64_t off = p.h * unit;
+    switch (kind_of(p, coord)) {
+        case 0: return predict_kind<0>(t, off);
+        case 1: return predict_kind<1>(t, off);
+        case 2: return predict_kind<2>(t, off);
+        default: return predict_kind<3>(t, off);
     }
-    return 0.5 * (l + r);
+}
+
+// The targets of a pass on each axis: the first coordinate, the step and how many (every sub-th line across
+// the pass's axis: sub > 1 is the subsample the encoder tries modes on).
+struct Lattice {
+    int64_t first[3], step[3], count[3];
+};
+
+Lattice lattice_of(const Pass& p, int64_t sub = 1) {
+    Lattice l{};
+    for (int a = 0; a < 3; ++a) {
+        l.first[a] = a == p.axis ? p.h : 0;
+        l.step[a] = a == p.axis ? 2 * p.h : p.stride[a] * sub;
+        l.count[a] = l.first[a] < p.n[a] ? (p.n[a] - 1 - l.first[a]) / l.step[a] + 1 : 0;
+    }
+    return l;
 }
 
 // Calls f(flat index, coordinate along the axis) for every target, in C order of the targets; every
 // sub-th line across the pass's axis only (sub > 1: the subsample the encoder tries modes on).
 template <class F>
 void each_target(const Pass& p, F&& f, int64_t sub = 1) {
-    int64_t count[3], first[3], step[3];
-    for (int a = 0; a < 3; ++a) {
-        if (a == p.axis) {
-            first[a] = p.h, step[a] = 2 * p.h;
-        } else {
-            first[a] = 0, step[a] = p.stride[a] * sub;
-        }
-        count[a] = first[a] < p.n[a] ? (p.n[a] - 1 - first[a]) / step[a] + 1 : 0;
-    }
+    const Lattice l = lattice_of(p, sub);
     const int64_t unit[3] = {p.n[1] * p.n[2], p.n[2], 1};
-    for (int64_t i = 0; i < count[0]; ++i) {
-        const int64_t c0 = first[0] + i * step[0];
-        for (int64_t j = 0; j < count[1]; ++j) {
-            const int64_t c1 = first[1] + j * step[1];
-            for (int64_t k = 0; k < count[2]; ++k) {
-                const int64_t c2 = first[2] + k * step[2];
+    for (int64_t i = 0; i < l.count[0]; ++i) {
+        const int64_t c0 = l.first[0] + i * l.step[0];
+        for (int64_t j = 0; j < l.count[1]; ++j) {
+            const int64_t c1 = l.first[1] + j * l.step[1];
+            for (int64_t k = 0; k < l.count[2]; ++k) {
+                const int64_t c2 = l.first[2] + k * l.step[2];
                 const int64_t c[3] = {c0, c1, c2};
                 f(c0 * unit[0] + c1 * unit[1] + c2, c[p.axis]);
             }
@@ -82,12 +109,8 @@ Pass make_pass(const py::array& grid, py::tuple strides, int axis, int64_t h, in
 }
 
 int64_t target_count(const Pass& p) {
-    int64_t n = 1;
-    for (int a = 0; a < 3; ++a) {
-        const int64_t first = a == p.axis ? p.h : 0, step = a == p.axis ? 2 * p.h : p.stride[a];
-        n *= first < p.n[a] ? (p.n[a] - 1 - first) / step + 1 : 0;
-    }
-    return n;
+    const Lattice l = lattice_of(p);
+    return l.count[0] * l.count[1] * l.count[2];
 }
 
 // Encodes the pass into out (decoded values) and codes[pos:]; returns the flat indices stored exactly.
@@ -125,26 +148,6 @@ py::array_t<int64_t> encode_pass(py::array_t<float, py::array::c_style> out,
     return idx;
 }
 
-// The prediction of one target from its line along the pass's axis (l, r: the decoded samples at -+h, ll, rr
-// at -+3h), by kind: 0 zero, 1 the left value (no right one), 2 linear, 3 cubic. predict()'s operations.
-inline int kind_of(const Pass& p, int64_t coord) {
-    const int64_t n = p.n[p.axis], h = p.h;
-    if (p.mode == 0) return 0;
-    if (coord + h >= n) return 1;
-    return p.mode == 2 && coord - 3 * h >= 0 && coord + 3 * h < n ? 3 : 2;
-}
-
-template <int KIND>
-inline double predict_kind(const float* t, int64_t off) {
-    if constexpr (KIND == 0) return 0.0;
-    const double l = t[-off];
-    if constexpr (KIND == 1) return l;
-    const double r = t[off];
-    if constexpr (KIND == 2) return 0.5 * (l + r);
-    const double ll = t[-3 * off], rr = t[3 * off];
-    return (9.0 * (l + r) - (ll + rr)) / 16.0;
-}
-
 // count targets at t, t + s, ...: each decoded as predict_kind<KIND> along off, plus its code times step.
 template <int KIND>
 void decode_run(float* t, int64_t s, int64_t count, int64_t off, const int64_t* k, double step, const uint8_t* em,
@@ -170,33 +173,29 @@ void decode_run_kind(int kind, float* t, int64_t s, int64_t count, int64_t off, 
 // line across the pass's axis for y and z passes; the stretches of one kind along x for x passes), so the
 // innermost loop has no branch but the exact-value test.
 void decode_targets(const Pass& p, float* g, const int64_t* k, double step, const uint8_t* em, const float* ev) {
-    int64_t count[3], first[3], stride[3];
-    for (int a = 0; a < 3; ++a) {
-        first[a] = a == p.axis ? p.h : 0;
-        stride[a] = a == p.axis ? 2 * p.h : p.stride[a];
-        count[a] = first[a] < p.n[a] ? (p.n[a] - 1 - first[a]) / stride[a] + 1 : 0;
-    }
+    const Lattice l = lattice_of(p);
     const int64_t unit[3] = {p.n[1] * p.n[2], p.n[2], 1};
     const int64_t off = p.h * unit[p.axis];
-    for (int64_t i = 0; i < count[0]; ++i) {
-        const int64_t c0 = first[0] + i * stride[0];
-        for (int64_t j = 0; j < count[1]; ++j) {
-            const int64_t c1 = first[1] + j * stride[1];
+    for (int64_t i = 0; i < l.count[0]; ++i) {
+        const int64_t c0 = l.first[0] + i * l.step[0];
+        for (int64_t j = 0; j < l.count[1]; ++j) {
+            const int64_t c1 = l.first[1] + j * l.step[1];
             const int64_t line = c0 * unit[0] + c1 * unit[1];
             const uint8_t* eml = em ? em + line : nullptr;
             const float* evl = ev ? ev + line : nullptr;
             if (p.axis != 2) {  // one coordinate along the axis for the whole line
-                decode_run_kind(kind_of(p, p.axis == 0 ? c0 : c1), g + line + first[2], stride[2], count[2], off, k,
-                                step, eml ? eml + first[2] : nullptr, evl ? evl + first[2] : nullptr);
-                k += count[2];
+                const int64_t x0 = l.first[2];
+                decode_run_kind(kind_of(p, p.axis == 0 ? c0 : c1), g + line + x0, l.step[2], l.count[2], off, k,
+                                step, eml ? eml + x0 : nullptr, evl ? evl + x0 : nullptr);
+                k += l.count[2];
                 continue;
             }
-            for (int64_t x = 0; x < count[2];) {  // stretches of one kind along x
-                const int kind = kind_of(p, first[2] + x * stride[2]);
+            for (int64_t x = 0; x < l.count[2];) {  // stretches of one kind along x
+                const int kind = kind_of(p, l.first[2] + x * l.step[2]);
                 int64_t end = x + 1;
-                while (end < count[2] && kind_of(p, first[2] + end * stride[2]) == kind) ++end;
-                const int64_t c2 = first[2] + x * stride[2];
-                decode_run_kind(kind, g + line + c2, stride[2], end - x, off, k, step, eml ? eml + c2 : nullptr,
+                while (end < l.count[2] && kind_of(p, l.first[2] + end * l.step[2]) == kind) ++end;
+                const int64_t c2 = l.first[2] + x * l.step[2];
+                decode_run_kind(kind, g + line + c2, l.step[2], end - x, off, k, step, eml ? eml + c2 : nullptr,
                                 evl ? evl + c2 : nullptr);
                 k += end - x;
                 x = end;
