@@ -47,8 +47,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import inr  # noqa: E402
-from benchmarks.rate_distortion import PEER_REL_ERRORS, TARGET_PSNR, log, ratio_at, sweep_fields  # noqa: E402
-from benchmarks.volumes import load_available  # noqa: E402
+from benchmarks.rate_distortion import PEER_REL_ERRORS, TARGET_PSNR, benchmark_fields, log, ratio_at  # noqa: E402
 from sims.decomposition import split  # noqa: E402
 
 DEFAULT_FIELDS = ["advection.temperature@40", "gray_scott.v@40", "sphere_front"]
@@ -309,10 +308,7 @@ def engine_points(name: str, values: np.ndarray, parts: int, args: argparse.Name
 
 def run(args: argparse.Namespace) -> dict:
     notes: list[str] = []
-    if args.volumes is not None:
-        fields = load_available(args.volumes or None, notes, max_side=args.max_side)
-    else:
-        fields = sweep_fields(args.fields, args.size, notes)
+    fields = benchmark_fields(args.volumes, args.fields, args.size, args.max_side, notes)
     try:
         import pysz  # noqa: F401
         sz3_ok = True

@@ -118,6 +118,17 @@ def sweep_fields(names: list[str], size: int, notes: list[str]) -> dict[str, np.
     return {n: made[n] for n in names if n in made}
 
 
+def benchmark_fields(volumes: list[str] | None, names: list[str], size: int, max_side: int | None,
+                     notes: list[str]) -> dict[str, np.ndarray]:
+    """What a benchmark runs on: the public volumes (``volumes``; an empty list: every one, None: none) of
+    benchmarks/volumes.py, at most ``max_side`` long, else :func:`sweep_fields` of ``names`` at ``size``."""
+    if volumes is not None:
+        from benchmarks.volumes import load_available
+
+        return load_available(volumes or None, notes, max_side=max_side)
+    return sweep_fields(names, size, notes)
+
+
 # --- metrics --------------------------------------------------------------------------------------------
 def measure(values: np.ndarray, decoded: np.ndarray, nbytes: int, compress_s: float, decompress_s: float,
             **extra: Any) -> dict:

@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import inr  # noqa: E402
 from inr.backends.native_backend import cpu_count  # noqa: E402
-from rate_distortion import PEERS, available_peers, log, sweep_fields  # noqa: E402
+from rate_distortion import PEERS, available_peers, benchmark_fields, log  # noqa: E402
 
 DEFAULT_FIELDS = ["sphere_front", "advection.temperature@20", "gray_scott.v@20"]
 THROUGHPUT_PEERS = ("sz3", "zfp")
@@ -176,12 +176,7 @@ def run_argv(argv: list[str]) -> list[str]:
 
 def run(args: argparse.Namespace) -> dict:
     notes: list[str] = []
-    if args.volumes is not None:
-        from benchmarks.volumes import load_available
-
-        fields = load_available(args.volumes or None, notes, max_side=args.max_side)
-    else:
-        fields = sweep_fields(args.fields, args.size, notes)
+    fields = benchmark_fields(args.volumes, args.fields, args.size, args.max_side, notes)
     peers = [p for p in available_peers(notes) if p in THROUGHPUT_PEERS]
     out = {"meta": {"size": None if args.volumes is not None else args.size, "argv": run_argv(sys.argv[1:]), "target_psnr": args.psnr, "peers": peers, "repeats": args.repeats,
                     "threads": os.environ.get("OMP_NUM_THREADS"), "cores": cpu_count(),
