@@ -793,6 +793,13 @@ def _search_delta(plan: _Plan, model: Model, scales: np.ndarray, final_psnr: flo
 
 #: the search's first guess, and its bounds (ratios of the raw float32 bytes to the stored ones)
 SEARCH_START_RATIO, SEARCH_MAX_RATIO = 100.0, 5000.0
+#: below this ratio of the predictive coding no network is tried: a block that takes more than 1/100 of its raw
+#: bytes at the target has its detail at the finest scales (noise, texture), which a hash grid stores in more
+#: bytes than interpolation and context coding. Measured at 35-40 dB: networks were smaller only where the
+#: predictive ratio was 267 and up (sphere_front 48^3 at 40 dB: 267 -> 323; 64^3: 581 -> 620 and 1149 -> 1589;
+#: mni152_t1's smooth background blocks), never below it on four CT/MR volumes, three proxies' fields and
+#: smaller spheres; trying them there was 60-80 % of the compress time of a small volume.
+NETWORK_MIN_RATIO = 100.0
 #: fits the search tries at most; it stops earlier once the bracket is within 30 %
 SEARCH_TRIES = 7
 
@@ -803,7 +810,8 @@ def smallest_for_psnr(values: np.ndarray, target_psnr: float, *, time_budget_s: 
     (:func:`predictive_fit`), or a network found by bisection on log(ratio) when one is smaller.
 
     Without ``max_abs_error`` the predictive coding comes first (a fraction of a
-    network's training time), and its bytes bound the search: it starts at that
+    network's training time). Below a ratio of :data:`NETWORK_MIN_RATIO` it is
+    returned at once (no network was ever smaller there); above, its bytes bound the search: it starts at that
     ratio and only moves up (smaller networks), each try giving up as soon as
     its target is out of reach (``_hopeless``). When it does not fit in
     ``max_bytes`` (or with ``max_abs_error``) the search starts at 100:1 and
@@ -826,6 +834,8 @@ def smallest_for_psnr(values: np.ndarray, target_psnr: float, *, time_budget_s: 
         if pred[1].stop_reason == "constant":
             return pred
         if pred[1].psnr >= target_psnr and (max_bytes is None or pred[1].stored_bytes <= max_bytes):
+            if pred[1].ratio < NETWORK_MIN_RATIO:  # detail at the finest scales: no network will be smaller
+                return pred
             best_ok = best_any = pred
             floor = max(floor, raw / pred[1].stored_bytes)  # a network of more bytes is of no use
     ok_ratio = fail_ratio = None

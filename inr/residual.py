@@ -38,17 +38,21 @@ Stored section (written)::
     struct <d eps, d step, B k_width | PREDICTIVE | COMPACT> | varint k_bytes | varint n_exact
     | u8 alpha * 16 | u8 beta * 16 | the passes' modes (indices into MODES, as many as the grid's shape
       has passes), four per byte (NARROW_MODES: every index < 4) or two, the first in the low bits
-    | zstd(k of all passes in order, zigzag-coded as unsigned k_width-byte integers, byte planes transposed)
+    | k of all passes in order, range-coded with contexts (inr.entropy; k_bytes bytes), or where that is
+      smaller (rows that repeat) zstd(k zigzag-coded as unsigned k_width-byte integers, byte planes transposed)
     | zstd(u32 deltas of the exact values' flat indices | float32 exact values)   (empty if none)
 
-(zstd frames without magic number nor content size.)
+(zstd frames without magic number nor content size.) A refinement not in
+1/16ths is written in the older header: ``struct <d eps, d step, B k_width |
+PREDICTIVE, I k_bytes, I n_exact> | struct <f alpha, f beta, B n_passes> |
+n_passes mode bytes`` then the same streams (there the zstd frames are whole).
 
-Sections written before are still read: without ``COMPACT``, ``struct <d eps,
-d step, B k_width | PREDICTIVE, I k_bytes, I n_exact> | struct <f alpha, f beta,
-B n_passes> | n_passes mode bytes`` then the same streams (also written for a
-refinement not in 1/16ths; there the zstd frames are whole); without ``PREDICTIVE``: there ``k``
-is the plain residual on the grid (``net`` prediction for every sample, one
-step), optionally coded as its 3D Lorenzo prediction errors (flag ``LORENZO``).
+Sections written before are still read. The low four bits of the flags byte
+are the code width: 0 (RANGE_CODED) for range-coded codes, 1, 2, 4 or 8 for
+byte planes (the only coding before RANGE_CODED). Without ``PREDICTIVE``:
+there ``k`` is the plain residual on the grid (``net`` prediction for every
+sample, one step), optionally coded as its 3D Lorenzo prediction errors (flag
+``LORENZO``).
 """
 from __future__ import annotations
 
@@ -59,6 +63,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import entropy
 from .errors import InrValueError, ModelFormatError
 from .packing import Reader, varint
 
@@ -66,11 +71,11 @@ from .packing import Reader, varint
 MARGIN_REL = 4e-6
 #: the margin kept for backend differences, in multiples of that tolerance (at most eps / 2)
 MARGIN_FACTOR = 16
-#: zstd levels of the codes: 19 stores 3-15 % less than 12 (its optimal parsing finds the runs of small codes
-#: better) but runs at ~3 MB/s, so it is kept for streams of at most SMALL_STREAM bytes (a 64^3 grid's codes take
-#: 0.1-0.3 s), and a large grid's codes take the faster level (the coder's 50 MB/s on 128^3 and up)
-ZSTD_LEVEL_SMALL, ZSTD_LEVEL = 19, 12
-SMALL_STREAM = 1 << 19
+#: zstd level of the exact values (rare: float32 rounding misses at tiny bounds)
+ZSTD_LEVEL = 19
+#: zstd level of codes stored as byte planes (when that beats the range coder: repeated rows, which fast levels
+#: find as well as slow ones)
+ZSTD_LEVEL_PLANES = 3
 #: passes of more targets than this choose their mode on a subsample of about this many (every m-th line); a 64^3
 #: grid's passes are all tried whole (a subsample picked modes that stored up to 10 % more on such grids)
 TRIAL_SAMPLES = 1 << 17
@@ -92,6 +97,8 @@ _COMPACT_HEAD = struct.Struct("<ddB")
 #: zstd frames without magic number nor content size; NARROW_MODES: four modes per byte instead of two)
 LORENZO, PREDICTIVE, COMPACT, NARROW_MODES = 0x80, 0x40, 0x20, 0x10
 _FLAGS = LORENZO | PREDICTIVE | COMPACT | NARROW_MODES
+#: the code width (low four bits of that byte) of codes range-coded by inr.entropy (1, 2, 4, 8: zstd byte planes)
+RANGE_CODED = 0
 #: the compact layout stores alpha and beta in these units, one byte each
 _STEP_UNITS = 16
 _EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
@@ -149,6 +156,14 @@ def _native_passes():  # type: ignore[no-untyped-def]
     return _native if hasattr(_native, "residual_encode_pass") else None
 
 
+def coder_threads() -> int:
+    """Threads the C++ coder runs a large pass (and the two segments of a large grid's codes) on: the native
+    backend's default (``OMP_NUM_THREADS``, else the node's free cores shared among its MPI ranks)."""
+    from .backends.native_backend import default_threads
+
+    return default_threads()
+
+
 #: the modes the C++ passes code, as their mode numbers
 _NATIVE_MODES = {"zero": 0, "lin": 1, "cub": 2}
 
@@ -187,6 +202,16 @@ def _all_passes_of(shape: tuple[int, int, int]) -> tuple[tuple[int, int, _View, 
     of its time making them)."""
     anchor = (2, _top_stride(shape), (slice(0, 1),) * 3, (slice(None),) * 3)
     return (anchor, *_passes(shape))  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=64)
+def _pass_table_of(shape: tuple[int, int, int]) -> np.ndarray:
+    """The entropy coder's pass table of a grid's shape: each pass's target shape and level (inr.entropy)."""
+    grid = np.broadcast_to(np.zeros((), np.uint8), shape)  # shapes of views only: no memory
+    table = entropy.pass_table([grid[view][tsl].shape for _, _, view, tsl in _all_passes_of(shape)],
+                               [int(h).bit_length() for _, h, _, _ in _all_passes_of(shape)])
+    table.setflags(write=False)
+    return table
 
 
 def _along(axis: int, sl: slice) -> _View:
@@ -263,9 +288,10 @@ class Residual:
     alpha: float = ALPHA
     beta: float = BETA
 
-    def apply(self, network: np.ndarray | None) -> np.ndarray:
+    def apply(self, network: np.ndarray | None, threads: int | None = None) -> np.ndarray:
         """The corrected owned grid (float32) from the network's values on the whole owned grid (None, or any
-        values, when no pass reads the network: a residual coded without one)."""
+        values, when no pass reads the network: a residual coded without one). ``threads``: for the large passes
+        (default :func:`coder_threads`)."""
         reads = self.reads_network
         if network is None and reads:
             raise InrValueError("this residual reads the network: apply() needs its values on the owned grid")
@@ -287,11 +313,12 @@ class Residual:
             mask = none_u8 if exact is None else exact.view(np.uint8)
             vals = none_f32 if exact is None else exact_vals
             codes = np.ascontiguousarray(self.codes, dtype=np.int64)
+            threads = coder_threads() if threads is None else threads
         for i, (mode, (axis, h, view, tsl)) in enumerate(zip(self.modes, self._all_passes())):
             if native is not None and mode in _NATIVE_MODES and i > 0:  # i = 0: the anchor, one sample
                 st = _level_step(self.step, h, self.alpha, self.beta)
                 pos += native.residual_decode_pass(out, codes, pos, _strides(view), axis, h, _NATIVE_MODES[mode], st,
-                                                   mask, vals)
+                                                   mask, vals, threads)
                 continue
             dec = out[view]
             nv = None if net is None else net[view]
@@ -331,17 +358,16 @@ class Residual:
 
     # --- bytes ---
     def to_bytes(self) -> bytes:
-        width, planes = _planes(self.codes)
-        level = ZSTD_LEVEL_SMALL if len(planes) <= SMALL_STREAM else ZSTD_LEVEL
         compact = _compact_steps(self.alpha, self.beta)
-        kblob = _zstd(level, compact).compress(planes)
+        width, kblob = _code_bytes(self.codes, tuple(self.shape), compact)
         eblob = b""
         if self.exact_index.size:
             order = np.argsort(self.exact_index.astype(np.int64), kind="stable")
             deltas = np.diff(self.exact_index.astype(np.int64)[order], prepend=0).astype("<u4")
-            eblob = _zstd(level, compact).compress(deltas.tobytes() + self.exact_values[order].astype("<f4").tobytes())
+            eblob = _zstd(ZSTD_LEVEL, compact).compress(
+                deltas.tobytes() + self.exact_values[order].astype("<f4").tobytes())
         idx = [MODES.index(m) for m in self.modes]
-        if not compact:  # a refinement the compact layout cannot hold exactly: the older layout
+        if not compact:  # a refinement the compact layout cannot hold exactly: the older header
             return (_HEAD.pack(self.eps, self.step, width | PREDICTIVE, len(kblob), int(self.exact_index.size))
                     + _PRED_HEAD.pack(self.alpha, self.beta, len(idx)) + bytes(idx) + kblob + eblob)
         per = 4 if max(idx, default=0) < 4 else 2  # modes per byte: four when none is past 'cub'
@@ -374,12 +400,18 @@ class Residual:
                     at += _PRED_HEAD.size
                     modes, at = _unpack_modes(data, at, n_modes, 1)
             frames = _unzstd(bool(flags & COMPACT))
-            if width not in (1, 2, 4, 8):
+            if width == RANGE_CODED and flags & PREDICTIVE:
+                if at + kbytes > len(data):
+                    raise ModelFormatError("residual codes truncated")
+                codes = entropy.decode_codes(data[at:at + kbytes], _pass_table_of(shape),  # type: ignore[arg-type]
+                                             coder_threads())
+            elif width in (1, 2, 4, 8):
+                raw = frames.decompress(data[at:at + kbytes], max_output_size=n * width)
+                if len(raw) != n * width:
+                    raise ModelFormatError(f"residual holds {len(raw)} bytes for {n} values of width {width}")
+                codes = _unplanes(raw, width, n)
+            else:
                 raise ModelFormatError(f"residual code width {width} unknown")
-            raw = frames.decompress(data[at:at + kbytes], max_output_size=n * width)
-            if len(raw) != n * width:
-                raise ModelFormatError(f"residual holds {len(raw)} bytes for {n} values of width {width}")
-            codes = _unplanes(raw, width, n)
             idx, vals = np.zeros(0, np.int64), np.zeros(0, np.float32)
             if n_exact:
                 e = frames.decompress(data[at + kbytes:], max_output_size=8 * n_exact)
@@ -417,15 +449,13 @@ def check_error_bound(eps: object, name: str = "max_abs_error") -> float:
     return float(eps)  # type: ignore[arg-type]
 
 
-def _cost(k: np.ndarray) -> int:
-    return _planes_cost(_planes(k)[1])
-
-
-def _planes_cost(planes: bytes) -> int:
-    """What a mode trial is judged by: the bytes of fast zstd on the codes' planes."""
-    import zstandard
-
-    return len(zstandard.ZstdCompressor(level=1).compress(planes))
+def _trial_cost(k: np.ndarray, h: int) -> int:
+    """What a mode trial is judged by: the range-coded bytes of its codes ``k`` (3D, the trial's targets) as a pass
+    of its own at the level of ``h`` (the C++ trial's figure, bit for bit). A byte coder judged the small coarse
+    passes all alike (its frame dwarfs them), and its ties kept 'zero', which on a smooth field with an offset
+    stored nearly twice the bytes of interpolation."""
+    return len(entropy.encode_codes(np.asarray(k, dtype=np.int64).ravel(),
+                                    entropy.pass_table([k.shape], [int(h).bit_length()])))
 
 
 def compute_residual(data: np.ndarray, network: np.ndarray | None, eps: float, value_range: float,
@@ -465,8 +495,18 @@ def compute_residual(data: np.ndarray, network: np.ndarray | None, eps: float, v
     return min((alone, both), key=_size)  # on a tie the one that does not read the network
 
 
+def _code_bytes(codes: np.ndarray, shape: tuple[int, int, int], compact: bool = True) -> tuple[int, bytes]:
+    """(code width, bytes) of a residual's codes: range-coded with contexts (width RANGE_CODED), or, when that is
+    larger, fast zstd on their byte planes (codes that repeat whole rows, which only a dictionary coder sees:
+    fields constant along an axis, a network far off a smooth field)."""
+    ranged = entropy.encode_codes(codes, _pass_table_of(shape), coder_threads())
+    width, planes = _planes(codes)
+    zipped = _zstd(ZSTD_LEVEL_PLANES, compact).compress(planes)
+    return (RANGE_CODED, ranged) if len(ranged) <= len(zipped) else (width, zipped)
+
+
 def _size(res: Residual) -> int:
-    return _cost(res.codes) + 8 * int(res.exact_index.size)
+    return len(_code_bytes(res.codes, tuple(res.shape))[1]) + 8 * int(res.exact_index.size)
 
 
 def _grid_index(shape: tuple[int, ...], view: _View, tsl: _View, at: tuple[np.ndarray, ...]) -> np.ndarray:
@@ -502,6 +542,7 @@ def _encode(d: np.ndarray, net: np.ndarray | None, eps: float, margin: float, to
     codes = np.zeros(d.size, np.int64)  # every sample is the target of exactly one pass
     modes, exact, pos = [], [], 0
     native = _native_passes()
+    threads = coder_threads()
     deviation = 0.0
     for i, (axis, h, view, tsl) in enumerate(res._all_passes()):
         dec, dv = out[view], d[view]
@@ -520,8 +561,8 @@ def _encode(d: np.ndarray, net: np.ndarray | None, eps: float, margin: float, to
         elif len(allowed) > 1 and native is not None and i > 0 and all(m in _NATIVE_MODES for m, _ in allowed):
             # the C++ pass gives the numpy trial's codes bit for bit: the same choice, no per-pass numpy work
             every = _trial_every(dv[tsl].shape)
-            costs = [_planes_cost(native.residual_trial_pass(out, d, _strides(view), axis, h, _NATIVE_MODES[m], st,
-                                                             every)[1]) for m, _ in allowed]
+            costs = [native.residual_trial_pass(out, d, _strides(view), axis, h, _NATIVE_MODES[m], st, every)
+                     for m, _ in allowed]
             mode, dev = allowed[int(np.argmin(costs))]  # on a tie the earlier
         elif len(allowed) > 1:
             sub = _trial_view(dv[tsl].shape, axis)
@@ -530,7 +571,7 @@ def _encode(d: np.ndarray, net: np.ndarray | None, eps: float, margin: float, to
             target_sub = dv[sub][tsl]
             best = None
             for m, dv_m in allowed:
-                cost = _cost(np.rint((target_sub - _predict(m, dsub, nsub, axis, tsl, nt_sub)) / st))
+                cost = _trial_cost(np.rint((target_sub - _predict(m, dsub, nsub, axis, tsl, nt_sub)) / st), h)
                 if best is None or cost < best[0]:
                     best = (cost, m, dv_m)
             _, mode, dev = best  # type: ignore[misc]
@@ -539,7 +580,7 @@ def _encode(d: np.ndarray, net: np.ndarray | None, eps: float, margin: float, to
         if native is not None and mode in _NATIVE_MODES and i > 0:
             n = dec[tsl].size
             missed = native.residual_encode_pass(out, d, codes, pos, _strides(view), axis, h, _NATIVE_MODES[mode],
-                                                 st, eps - margin)
+                                                 st, eps - margin, threads)
             pos += n
             if missed.size:
                 exact.append(missed)

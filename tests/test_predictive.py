@@ -33,10 +33,15 @@ def test_the_bound_search_lands_just_above_the_target(make, target):
     assert wider < res.eps
 
 
-def test_noise_is_coded_without_a_network_and_decodes_on_every_backend():
+def test_noise_is_coded_without_trying_a_network_and_decodes_on_every_backend(monkeypatch):
+    # below NETWORK_MIN_RATIO (noise: detail at the finest scale) no network is trained at all
     values = noisy()
+    tries = []
+    real = fit_module._fit
+    monkeypatch.setattr(fit_module, "_fit", lambda v, **kw: tries.append(kw) or real(v, **kw))
     model, rep = inr.fit(values, target_psnr=40, backend="native", max_steps=400)
-    assert model.is_predictive and rep.stop_reason == "predictive" and rep.steps > 0  # a network was tried
+    assert model.is_predictive and rep.stop_reason == "predictive" and rep.steps == 0
+    assert rep.ratio < fit_module.NETWORK_MIN_RATIO and len(tries) == 1  # inr.fit's own call, and no search
     assert rep.psnr >= 40 and rep.error_bound == model.residual.eps
     blob = model.to_bytes()
     assert rep.stored_bytes == len(blob) and rep.ratio == pytest.approx(values.nbytes / len(blob))
@@ -48,8 +53,8 @@ def test_noise_is_coded_without_a_network_and_decodes_on_every_backend():
 
 
 def test_a_network_is_kept_where_it_is_smaller():
-    # a sharp spherical front: a small network draws it in half the predictive coding's bytes at 35 dB
-    values = sphere_front((32, 32, 32))
+    # a sharp spherical front: a small network draws it in fewer bytes than the predictive coding at 35 dB
+    values = sphere_front((48, 48, 48))
     pred, pred_rep = predictive_fit(values, target_psnr=35.0)
     model, rep = inr.fit(values, target_psnr=35.0, backend="native", max_steps=600)
     assert not model.is_predictive and rep.stop_reason == "target_psnr"
@@ -58,7 +63,7 @@ def test_a_network_is_kept_where_it_is_smaller():
 
 def test_no_network_size_above_the_predictive_bytes_is_tried(monkeypatch):
     # the predictive coding bounds the search: every try is sized for at least its ratio, and gives up early
-    values = noisy()
+    values = gaussians((24, 26, 28))  # smooth: above NETWORK_MIN_RATIO, so a network is tried
     tries = []
     real = fit_module._fit
 

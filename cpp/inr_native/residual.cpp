@@ -4,6 +4,8 @@
 // what the other encoded bit for bit.
 #include "residual.h"
 
+#include "entropy.h"
+
 #include <pybind11/numpy.h>
 
 #include <cmath>
@@ -79,10 +81,10 @@ Lattice lattice_of(const Pass& p, int64_t sub = 1) {
 // Calls f(flat index, coordinate along the axis) for every target, in C order of the targets; every
 // sub-th line across the pass's axis only (sub > 1: the subsample the encoder tries modes on).
 template <class F>
-void each_target(const Pass& p, F&& f, int64_t sub = 1) {
+void each_target(const Pass& p, F&& f, int64_t sub = 1, int64_t i0 = 0, int64_t i1 = -1) {
     const Lattice l = lattice_of(p, sub);
     const int64_t unit[3] = {p.n[1] * p.n[2], p.n[2], 1};
-    for (int64_t i = 0; i < l.count[0]; ++i) {
+    for (int64_t i = i0; i < (i1 < 0 ? l.count[0] : i1); ++i) {
         const int64_t c0 = l.first[0] + i * l.step[0];
         for (int64_t j = 0; j < l.count[1]; ++j) {
             const int64_t c1 = l.first[1] + j * l.step[1];
@@ -113,11 +115,27 @@ int64_t target_count(const Pass& p) {
     return l.count[0] * l.count[1] * l.count[2];
 }
 
+// A pass's targets are independent of each other (each reads only samples decoded by earlier passes), so a pass
+// of at least this many runs on several threads, each on a contiguous range of the lattice's outermost index.
+constexpr int64_t PARALLEL_TARGETS = int64_t{1} << 18;
+
+// fn(chunk, i0, i1) for `chunks` contiguous ranges of [0, count) in order, on as many threads.
+template <class F>
+void in_chunks(int64_t count, int chunks, F&& fn) {
+#pragma omp parallel for num_threads(chunks) schedule(static, 1) if (chunks > 1)
+    for (int c = 0; c < chunks; ++c) fn(c, count * c / chunks, count * (c + 1) / chunks);
+}
+
+// How many threads a pass of n targets over `count` outermost lattice entries runs on.
+int chunks_for(int64_t n, int64_t count, int threads) {
+    return n >= PARALLEL_TARGETS ? static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, count))) : 1;
+}
+
 // Encodes the pass into out (decoded values) and codes[pos:]; returns the flat indices stored exactly.
 py::array_t<int64_t> encode_pass(py::array_t<float, py::array::c_style> out,
                                  py::array_t<double, py::array::c_style | py::array::forcecast> data,
                                  py::array_t<int64_t, py::array::c_style> codes, int64_t pos, py::tuple strides,
-                                 int axis, int64_t h, int mode, double step, double thresh) {
+                                 int axis, int64_t h, int mode, double step, double thresh, int threads) {
     const Pass p = make_pass(out, strides, axis, h, mode);
     for (int a = 0; a < 3; ++a)
         if (data.shape(a) != out.shape(a)) throw std::invalid_argument("residual pass: data and grid shapes differ");
@@ -127,24 +145,32 @@ py::array_t<int64_t> encode_pass(py::array_t<float, py::array::c_style> out,
     const double* d = data.data();
     int64_t* k = codes.mutable_data() + pos;
     const int64_t unit = p.axis == 0 ? p.n[1] * p.n[2] : p.axis == 1 ? p.n[2] : 1;
-    std::vector<int64_t> exact;
+    const Lattice l = lattice_of(p);
+    const int chunks = chunks_for(target_count(p), l.count[0], threads);
+    std::vector<std::vector<int64_t>> exact(chunks);  // per chunk, joined in order: the sequential order
     {
         py::gil_scoped_release release;
-        each_target(p, [&](int64_t flat, int64_t coord) {
-            const double pred = predict(g, p, flat, coord, unit);
-            const double target = d[flat];
-            double q = std::nearbyint((target - pred) / step);
-            float rec = static_cast<float>(pred + q * step);
-            if (std::fabs(static_cast<double>(rec) - target) > thresh || !std::isfinite(rec)) {
-                q = 0.0, rec = static_cast<float>(target);
-                exact.push_back(flat);
-            }
-            g[flat] = rec;
-            *k++ = static_cast<int64_t>(q);
+        in_chunks(l.count[0], chunks, [&](int c, int64_t i0, int64_t i1) {
+            int64_t* kc = k + i0 * l.count[1] * l.count[2];
+            each_target(p, [&](int64_t flat, int64_t coord) {
+                const double pred = predict(g, p, flat, coord, unit);
+                const double target = d[flat];
+                double q = std::nearbyint((target - pred) / step);
+                float rec = static_cast<float>(pred + q * step);
+                if (std::fabs(static_cast<double>(rec) - target) > thresh || !std::isfinite(rec)) {
+                    q = 0.0, rec = static_cast<float>(target);
+                    exact[c].push_back(flat);
+                }
+                g[flat] = rec;
+                *kc++ = static_cast<int64_t>(q);
+            }, 1, i0, i1);
         });
     }
-    py::array_t<int64_t> idx(static_cast<py::ssize_t>(exact.size()));
-    std::copy(exact.begin(), exact.end(), idx.mutable_data());
+    size_t n_exact = 0;
+    for (const auto& e : exact) n_exact += e.size();
+    py::array_t<int64_t> idx(static_cast<py::ssize_t>(n_exact));
+    int64_t* at = idx.mutable_data();
+    for (const auto& e : exact) at = std::copy(e.begin(), e.end(), at);
     return idx;
 }
 
@@ -172,11 +198,13 @@ void decode_run_kind(int kind, float* t, int64_t s, int64_t count, int64_t off, 
 // decode_pass's loop: the targets in each_target's order, in runs that share one prediction formula (a whole
 // line across the pass's axis for y and z passes; the stretches of one kind along x for x passes), so the
 // innermost loop has no branch but the exact-value test.
-void decode_targets(const Pass& p, float* g, const int64_t* k, double step, const uint8_t* em, const float* ev) {
+void decode_targets(const Pass& p, float* g, const int64_t* k, double step, const uint8_t* em, const float* ev,
+                    int64_t i0, int64_t i1) {
     const Lattice l = lattice_of(p);
     const int64_t unit[3] = {p.n[1] * p.n[2], p.n[2], 1};
     const int64_t off = p.h * unit[p.axis];
-    for (int64_t i = 0; i < l.count[0]; ++i) {
+    k += i0 * l.count[1] * l.count[2];
+    for (int64_t i = i0; i < i1; ++i) {
         const int64_t c0 = l.first[0] + i * l.step[0];
         for (int64_t j = 0; j < l.count[1]; ++j) {
             const int64_t c1 = l.first[1] + j * l.step[1];
@@ -209,7 +237,7 @@ void decode_targets(const Pass& p, float* g, const int64_t* k, double step, cons
 int64_t decode_pass(py::array_t<float, py::array::c_style> out, py::array_t<int64_t, py::array::c_style> codes,
                     int64_t pos, py::tuple strides, int axis, int64_t h, int mode, double step,
                     py::array_t<uint8_t, py::array::c_style> exact_mask,
-                    py::array_t<float, py::array::c_style> exact_values) {
+                    py::array_t<float, py::array::c_style> exact_values, int threads) {
     const Pass p = make_pass(out, strides, axis, h, mode);
     const int64_t n = target_count(p);
     if (pos < 0 || pos + n > codes.size()) throw std::invalid_argument("residual pass: codes too short for the pass");
@@ -220,8 +248,10 @@ int64_t decode_pass(py::array_t<float, py::array::c_style> out, py::array_t<int6
     const int64_t* k = codes.data() + pos;
     const uint8_t* em = has_exact ? exact_mask.data() : nullptr;
     const float* ev = has_exact ? exact_values.data() : nullptr;
+    const Lattice l = lattice_of(p);
     py::gil_scoped_release release;
-    decode_targets(p, g, k, step, em, ev);
+    in_chunks(l.count[0], chunks_for(n, l.count[0], threads),
+              [&](int, int64_t i0, int64_t i1) { decode_targets(p, g, k, step, em, ev, i0, i1); });
     return n;
 }
 
@@ -275,22 +305,26 @@ py::array_t<int64_t> unplanes(py::bytes raw_obj, int width, int64_t n) {
     return out;
 }
 
-// The codes one mode would give the pass's targets on every sub-th line across its axis, as byte planes
-// (the encoder's trial of that mode; out is only read).
-py::tuple trial_pass(py::array_t<float, py::array::c_style> out,
-                     py::array_t<double, py::array::c_style | py::array::forcecast> data, py::tuple strides, int axis,
-                     int64_t h, int mode, double step, int64_t sub) {
+// The bytes of the codes one mode would give the pass's targets on every sub-th line across its axis, range-coded
+// as a pass of its own (the encoder's trial of that mode; out is only read).
+int64_t trial_pass(py::array_t<float, py::array::c_style> out,
+                   py::array_t<double, py::array::c_style | py::array::forcecast> data, py::tuple strides, int axis,
+                   int64_t h, int mode, double step, int64_t sub) {
     const Pass p = make_pass(out, strides, axis, h, mode);
     if (sub < 1) throw std::invalid_argument("residual trial: sub >= 1");
     const float* g = out.data();
     const double* d = data.data();
     const int64_t unit = p.axis == 0 ? p.n[1] * p.n[2] : p.axis == 1 ? p.n[2] : 1;
-    std::vector<uint64_t> zig;
+    const Lattice l = lattice_of(p, sub);
+    std::vector<int64_t> codes;
+    codes.reserve(static_cast<size_t>(l.count[0] * l.count[1] * l.count[2]));
+    py::gil_scoped_release release;
     each_target(p, [&](int64_t flat, int64_t coord) {
-        zig.push_back(zigzag(static_cast<int64_t>(std::nearbyint((d[flat] - predict(g, p, flat, coord, unit)) / step))));
+        codes.push_back(static_cast<int64_t>(std::nearbyint((d[flat] - predict(g, p, flat, coord, unit)) / step)));
     }, sub);
-    auto [width, raw] = planes_of(zig);
-    return py::make_tuple(width, py::bytes(raw));
+    int level = 0;
+    for (int64_t v = h; v; v >>= 1) ++level;  // the bit length of h, as inr/residual.py's levels
+    return entropy_cost(codes.data(), l.count[0], l.count[1], l.count[2], level);
 }
 
 }  // namespace
@@ -298,13 +332,15 @@ py::tuple trial_pass(py::array_t<float, py::array::c_style> out,
 void register_residual(py::module_& m) {
     m.def("residual_encode_pass", &encode_pass, py::arg("out"), py::arg("data"), py::arg("codes"), py::arg("pos"),
           py::arg("strides"), py::arg("axis"), py::arg("h"), py::arg("mode"), py::arg("step"), py::arg("thresh"),
+          py::arg("threads") = 1,
           "Encode one residual pass (modes zero/lin/cub) in place; returns the flat indices stored exactly.");
     m.def("residual_decode_pass", &decode_pass, py::arg("out"), py::arg("codes"), py::arg("pos"), py::arg("strides"),
           py::arg("axis"), py::arg("h"), py::arg("mode"), py::arg("step"), py::arg("exact_mask"),
-          py::arg("exact_values"), "Decode one residual pass (modes zero/lin/cub) in place; returns codes read.");
+          py::arg("exact_values"), py::arg("threads") = 1,
+          "Decode one residual pass (modes zero/lin/cub) in place; returns codes read.");
     m.def("residual_trial_pass", &trial_pass, py::arg("out"), py::arg("data"), py::arg("strides"), py::arg("axis"),
           py::arg("h"), py::arg("mode"), py::arg("step"), py::arg("sub"),
-          "(width, byte planes) of the codes a mode (zero/lin/cub) gives a pass's targets on every sub-th line.");
+          "The range-coded bytes of the codes a mode (zero/lin/cub) gives a pass's targets on every sub-th line.");
     m.def("residual_planes", &planes, py::arg("codes"), "(width, zigzag codes as byte planes).");
     m.def("residual_unplanes", &unplanes, py::arg("raw"), py::arg("width"), py::arg("n"),
           "The codes from their byte planes.");

@@ -1,0 +1,337 @@
+// Context-adaptive binary range coding of the residual coder's codes: the same bits, contexts and
+// probability updates as inr/entropy.py (the reference, which documents the format), so either side
+// decodes what the other encoded.
+#include "entropy.h"
+
+#include <pybind11/numpy.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace py = pybind11;
+
+namespace inr {
+namespace {
+
+constexpr int UNARY = 14, MAX_SHIFT = 7, LEVELS = 12, NEIGHBOURHOODS = 10, EXPONENTS = 40, FLUSH_ZEROS = 4;
+constexpr int64_t SPLIT_CODES = int64_t{1} << 20;
+constexpr int ROW = 0, ZERO = ROW + LEVELS * 3, SIGN = ZERO + LEVELS * NEIGHBOURHOODS, MAG = SIGN + 3,
+              EXP = MAG + 3 * NEIGHBOURHOODS * UNARY, N_CONTEXTS = EXP + EXPONENTS;
+constexpr uint32_t ONE = 1u << 31, HALF = 1u << 15, TOP = 1u << 24;
+
+struct Model {
+    uint32_t p[N_CONTEXTS];  // P(bit = 0), 31 bits
+    uint8_t n[N_CONTEXTS];   // bits seen, saturating
+    Model() {
+        std::fill(p, p + N_CONTEXTS, ONE >> 1);
+        std::fill(n, n + N_CONTEXTS, 0);
+    }
+    uint32_t p16(int ctx) const { return std::min<uint32_t>(std::max<uint32_t>(p[ctx] >> 15, 1), 0xFFFF); }
+    void update(int ctx, int bit) {
+        // shift = min(MAX_SHIFT, bit length of count + 1)
+        const uint32_t c = n[ctx] + 1u;
+        const int s = std::min(MAX_SHIFT, 32 - __builtin_clz(c));
+        if (bit) p[ctx] -= p[ctx] >> s;
+        else p[ctx] += (ONE - p[ctx]) >> s;
+        if (n[ctx] < 255) ++n[ctx];
+    }
+};
+
+class Encoder {
+public:
+    void bit(uint32_t p0, int b) {
+        const uint32_t bound = (range_ >> 16) * p0;
+        if (b) {
+            low_ += bound;
+            range_ -= bound;
+        } else {
+            range_ = bound;
+        }
+        while (range_ < TOP) {
+            range_ <<= 8;
+            shift_low();
+        }
+    }
+    std::string finish() {
+        for (int i = 0; i < 5; ++i) shift_low();
+        for (int i = 0; i < FLUSH_ZEROS && !out_.empty() && out_.back() == '\0'; ++i) out_.pop_back();
+        return std::move(out_);
+    }
+
+private:
+    void shift_low() {
+        if (low_ < 0xFF000000ull || low_ >= (1ull << 32)) {
+            const auto carry = static_cast<uint8_t>(low_ >> 32);
+            uint8_t temp = cache_;
+            do {
+                if (first_) first_ = false;  // LZMA's first byte: always 0, not stored
+                else out_.push_back(static_cast<char>(static_cast<uint8_t>(temp + carry)));
+                temp = 0xFF;
+            } while (--pending_ != 0);
+            cache_ = static_cast<uint8_t>(low_ >> 24);
+        }
+        ++pending_;
+        low_ = (low_ & 0x00FFFFFFull) << 8;
+    }
+    uint64_t low_ = 0;
+    uint32_t range_ = 0xFFFFFFFFu;
+    uint8_t cache_ = 0;
+    uint64_t pending_ = 1;
+    bool first_ = true;
+    std::string out_;
+};
+
+class Decoder {
+public:
+    explicit Decoder(std::string_view data) : data_(data) {
+        for (int i = 0; i < 4; ++i) code_ = (code_ << 8) | next();
+    }
+    int bit(uint32_t p0) {
+        const uint32_t bound = (range_ >> 16) * p0;
+        const int b = code_ >= bound;  // without a branch: the bits of a busy stretch are not predictable
+        const uint32_t take = b ? bound : 0u;
+        range_ = b ? range_ - bound : bound;
+        code_ -= take;
+        if (range_ < TOP) {  // at most twice: range >= 2^8 after a bit (p0 >= 1, range >> 16 >= 2^8)
+            range_ <<= 8;
+            code_ = (code_ << 8) | next();
+            if (range_ < TOP) {
+                range_ <<= 8;
+                code_ = (code_ << 8) | next();
+            }
+        }
+        return b;
+    }
+
+    size_t read() const { return at_; }
+
+private:
+    uint32_t next() { return at_ < data_.size() ? static_cast<uint8_t>(data_[at_++]) : (++at_, 0u); }
+    std::string_view data_;
+    size_t at_ = 0;
+    uint32_t range_ = 0xFFFFFFFFu, code_ = 0;
+};
+
+struct Row {
+    int64_t nz, ny, nx, level;
+};
+
+std::vector<Row> rows_of(const py::array_t<int64_t, py::array::c_style>& table, int64_t n) {
+    if (table.ndim() != 2 || table.shape(1) != 4)
+        throw std::invalid_argument("entropy coder: a pass table of (nz, ny, nx, level) rows");
+    std::vector<Row> rows;
+    int64_t total = 0;
+    const int64_t* t = table.data();
+    for (py::ssize_t i = 0; i < table.shape(0); ++i) {
+        const Row r{t[4 * i], t[4 * i + 1], t[4 * i + 2], t[4 * i + 3]};
+        if (r.nz < 0 || r.ny < 0 || r.nx < 0 || r.level < 0)
+            throw std::invalid_argument("entropy coder: negative entry in the pass table");
+        total += r.nz * r.ny * r.nx;
+        rows.push_back(r);
+    }
+    if (total != n)
+        throw std::invalid_argument("entropy coder: the pass table covers " + std::to_string(total) + " codes, not " +
+                                    std::to_string(n));
+    return rows;
+}
+
+// min(|k|, 3), with no overflow at the int64 extremes
+inline int small(int64_t k) { return k >= 3 || k <= -3 ? 3 : static_cast<int>(k < 0 ? -k : k); }
+
+// The passes row by row, as in inr/entropy.py _walk: row_flag(start, nx, ctx) codes or decodes whether the row
+// holds a nonzero code; only then code_one(i, ctx_zero, ctx_sign, mag_base) for each of its codes (the contexts
+// from the codes before it: coded or decoded by then).
+template <class R, class F>
+void walk(const std::vector<Row>& rows, const int64_t* codes, R&& row_flag, F&& code_one) {
+    int64_t pos = 0;
+    std::vector<uint8_t> busy;
+    for (const Row& r : rows) {
+        const int lv = static_cast<int>(std::min<int64_t>(std::max<int64_t>(r.level, 1), LEVELS) - 1);
+        const int zbase = ZERO + lv * NEIGHBOURHOODS, rbase = ROW + lv * 3;
+        const int mbase = MAG + (r.level <= 1 ? 0 : r.level == 2 ? 1 : 2) * NEIGHBOURHOODS * UNARY;
+        const int64_t plane = r.ny * r.nx;
+        busy.assign(2 * static_cast<size_t>(r.ny), 0);  // whether each row of the previous and this z had a nonzero
+        for (int64_t z = 0; z < r.nz; ++z) {
+            uint8_t* cur = busy.data() + (z % 2) * r.ny;
+            const uint8_t* prev = busy.data() + ((z + 1) % 2) * r.ny;
+            for (int64_t y = 0; y < r.ny; ++y) {
+                const int64_t row = pos + (z * r.ny + y) * r.nx;
+                cur[y] = row_flag(row, r.nx, rbase + (y > 0 && cur[y - 1]) + (z > 0 && prev[y])) ? 1 : 0;
+                if (!cur[y]) continue;
+                for (int64_t x = 0; x < r.nx; ++x) {
+                    const int64_t i = row + x;
+                    const int64_t a = x ? codes[i - 1] : 0;
+                    const int m = small(a) + (y ? small(codes[i - r.nx]) : 0) + (z ? small(codes[i - plane]) : 0);
+                    code_one(i, zbase + m, SIGN + (a == 0 ? 0 : a > 0 ? 1 : 2), mbase + m * UNARY);
+                }
+            }
+        }
+        pos += r.nz * plane;
+    }
+}
+
+// One segment's bytes: the codes of rows[0, nrows) from codes (their first), with contexts of their own.
+std::string encode_segment(const std::vector<Row>& rows, const int64_t* codes) {
+    Model model;
+    Encoder enc;
+    auto put = [&](int ctx, int b) {
+        enc.bit(model.p16(ctx), b);
+        model.update(ctx, b);
+    };
+    auto row_flag = [&](int64_t start, int64_t nx, int ctx) {
+        const bool any = std::any_of(codes + start, codes + start + nx, [](int64_t k) { return k != 0; });
+        put(ctx, any);
+        return any;
+    };
+    walk(rows, codes, row_flag, [&](int64_t i, int cz, int cs, int mb) {
+        const int64_t k = codes[i];
+        put(cz, k != 0);
+        if (!k) return;
+        put(cs, k < 0);
+        const uint64_t mag = static_cast<uint64_t>(k < 0 ? -(k + 1) : k - 1);  // |k| - 1 without overflow
+        for (int j = 0; j < UNARY; ++j) {
+            put(mb + j, mag > static_cast<uint64_t>(j));
+            if (mag <= static_cast<uint64_t>(j)) return;
+        }
+        const uint64_t v = mag - UNARY + 1;
+        const int e = 63 - __builtin_clzll(v);
+        for (int j = 0; j < e; ++j) put(EXP + std::min(j, EXPONENTS - 1), 1);
+        put(EXP + std::min(e, EXPONENTS - 1), 0);
+        for (int j = e - 1; j >= 0; --j) enc.bit(HALF, static_cast<int>((v >> j) & 1));
+    });
+    return enc.finish();
+}
+
+// Decodes one segment into codes (zeroed); an empty string when it is well formed, else why not.
+std::string decode_segment(std::string_view data, const std::vector<Row>& rows, int64_t* codes) {
+    Model model;
+    Decoder dec(data);
+    bool overflow = false;
+    auto get = [&](int ctx) {
+        const int b = dec.bit(model.p16(ctx));
+        model.update(ctx, b);
+        return b;
+    };
+    walk(rows, codes, [&](int64_t, int64_t, int ctx) { return get(ctx) != 0; }, [&](int64_t i, int cz, int cs, int mb) {
+        if (overflow || !get(cz)) return;
+        const int negative = get(cs);
+        uint64_t mag = 0;
+        while (mag < static_cast<uint64_t>(UNARY) && get(mb + static_cast<int>(mag))) ++mag;
+        if (mag == static_cast<uint64_t>(UNARY)) {
+            int e = 0;
+            while (get(EXP + std::min(e, EXPONENTS - 1))) {
+                if (++e > 62) {
+                    overflow = true;
+                    return;
+                }
+            }
+            uint64_t v = 1;
+            for (int j = 0; j < e; ++j) v = (v << 1) | static_cast<uint64_t>(dec.bit(HALF));
+            mag = UNARY + v - 1;
+        }
+        const auto m1 = static_cast<int64_t>(mag + 1);
+        codes[i] = negative ? -m1 : m1;
+    });
+    if (overflow) return "residual codes malformed: a code runs past 64 bits";
+    const size_t read = dec.read();
+    if (read < data.size() || read > data.size() + FLUSH_ZEROS)
+        return "residual codes malformed: the passes read " + std::to_string(read) + " bytes of a stream of " +
+               std::to_string(data.size());
+    return "";
+}
+
+int64_t count_of(const std::vector<Row>& rows) {
+    int64_t n = 0;
+    for (const Row& r : rows) n += r.nz * r.ny * r.nx;
+    return n;
+}
+
+// The segments of a stream (inr/entropy.py _segments): one, or, from SPLIT_CODES codes on, the passes before
+// the last and the last (about half of the codes each), coded independently so that two threads decode them.
+std::vector<std::vector<Row>> segments_of(const std::vector<Row>& rows) {
+    if (rows.size() < 2 || count_of(rows) < SPLIT_CODES) return {rows};
+    return {std::vector<Row>(rows.begin(), rows.end() - 1), std::vector<Row>(rows.end() - 1, rows.end())};
+}
+
+// The stream of the codes of rows: its segments, the first's size before them when there are two.
+std::string encode_rows(const std::vector<Row>& rows, const int64_t* codes, int threads) {
+    const auto segs = segments_of(rows);
+    std::vector<std::string> parts(segs.size());
+    const int64_t first = count_of(segs[0]);
+#pragma omp parallel for num_threads(2) schedule(static, 1) if (segs.size() > 1 && threads > 1)
+    for (int s = 0; s < static_cast<int>(segs.size()); ++s)
+        parts[s] = encode_segment(segs[s], codes + (s ? first : 0));
+    std::string out;
+    if (parts.size() > 1) {  // varint size of the first segment
+        for (uint64_t v = parts[0].size();; v >>= 7) {
+            out.push_back(static_cast<char>((v & 0x7F) | (v > 0x7F ? 0x80 : 0)));
+            if (v <= 0x7F) break;
+        }
+    }
+    for (const auto& part : parts) out += part;
+    return out;
+}
+
+py::bytes encode(py::array_t<int64_t, py::array::c_style> codes_arr, py::array_t<int64_t, py::array::c_style> table,
+                 int threads) {
+    const auto rows = rows_of(table, codes_arr.size());
+    std::string out;
+    {
+        py::gil_scoped_release release;
+        out = encode_rows(rows, codes_arr.data(), threads);
+    }
+    return py::bytes(out);
+}
+
+py::array_t<int64_t> decode(py::bytes data_obj, py::array_t<int64_t, py::array::c_style> table, int64_t n,
+                            int threads) {
+    const std::string data(data_obj);
+    const auto segs = segments_of(rows_of(table, n));
+    std::vector<std::string_view> parts{std::string_view(data)};
+    if (segs.size() > 1) {
+        uint64_t len = 0;
+        size_t at = 0;
+        for (int shift = 0;; shift += 7) {
+            if (at >= data.size() || shift > 63) throw std::invalid_argument("residual codes malformed: segment size");
+            const auto b = static_cast<uint8_t>(data[at++]);
+            len |= static_cast<uint64_t>(b & 0x7F) << shift;
+            if (!(b & 0x80)) break;
+        }
+        if (len > data.size() - at) throw std::invalid_argument("residual codes malformed: segment past the end");
+        parts = {std::string_view(data).substr(at, len), std::string_view(data).substr(at + len)};
+    }
+    py::array_t<int64_t> out(static_cast<py::ssize_t>(n));
+    int64_t* codes = out.mutable_data();
+    std::fill(codes, codes + n, 0);
+    std::vector<std::string> errors(segs.size());
+    {
+        py::gil_scoped_release release;
+        const int64_t first = count_of(segs[0]);
+#pragma omp parallel for num_threads(2) schedule(static, 1) if (segs.size() > 1 && threads > 1)
+        for (int s = 0; s < static_cast<int>(segs.size()); ++s)
+            errors[s] = decode_segment(parts[s], segs[s], codes + (s ? first : 0));
+    }
+    for (const auto& e : errors)
+        if (!e.empty()) throw std::invalid_argument(e);
+    return out;
+}
+
+}  // namespace
+
+int64_t entropy_cost(const int64_t* codes, int64_t nz, int64_t ny, int64_t nx, int64_t level) {
+    return static_cast<int64_t>(encode_rows({Row{nz, ny, nx, level}}, codes, 1).size());
+}
+
+void register_entropy(py::module_& m) {
+    m.def("entropy_encode", &encode, py::arg("codes"), py::arg("table"), py::arg("threads") = 1,
+          "Range-code the residual codes of the passes in table ((nz, ny, nx, level) rows).");
+    m.def("entropy_decode", &decode, py::arg("data"), py::arg("table"), py::arg("n"), py::arg("threads") = 1,
+          "The n residual codes range-coded in data for the passes in table.");
+}
+
+}  // namespace inr

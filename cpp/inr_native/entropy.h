@@ -1,0 +1,17 @@
+// Context-adaptive binary range coding of the residual codes (inr/entropy.py has the reference and the format).
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+
+namespace inr {
+
+// Registers entropy_encode / entropy_decode on the module.
+void register_entropy(pybind11::module_& m);
+
+// The bytes entropy_encode stores for the codes of one pass of targets (nz, ny, nx) at a level: what the
+// encoder's mode trials are judged by.
+int64_t entropy_cost(const int64_t* codes, int64_t nz, int64_t ny, int64_t nx, int64_t level);
+
+}  // namespace inr

@@ -1,0 +1,139 @@
+"""The context-adaptive range coder of the residual codes: the C++ coder gives the reference's bytes, every stream
+decodes to its codes, a stream that is not the passes' is refused, and stored residuals keep decoding."""
+import numpy as np
+import pytest
+import zstandard
+
+import inr
+from inr import entropy
+from inr import residual as R
+from sims.analytic import gaussians, sphere_front
+
+
+def _python_only(monkeypatch):
+    monkeypatch.setattr(entropy, "_native", lambda: None)
+
+
+def _same_on_both_sides(codes, table, monkeypatch):
+    """The bytes of ``codes`` (two threads where there are two segments): one thread and the reference write the
+    same, and each side decodes them."""
+    blob = entropy.encode_codes(codes, table, threads=2)
+    assert entropy.encode_codes(codes, table) == blob
+    assert np.array_equal(entropy.decode_codes(blob, table, threads=2), codes)
+    with monkeypatch.context() as m:
+        _python_only(m)
+        assert entropy.encode_codes(codes, table) == blob
+        assert np.array_equal(entropy.decode_codes(blob, table), codes)
+    return blob
+
+
+def _table(shapes, levels):
+    return entropy.pass_table(shapes, levels)
+
+
+def _codes(kind, n, rng):
+    if kind == "sparse":  # mostly zero, as a smooth field's fine passes
+        return np.where(rng.random(n) < 0.03, rng.integers(-3, 4, n), 0)
+    if kind == "dense":  # small codes everywhere, as a CT scan's
+        return np.rint(rng.laplace(0, 2.0, n)).astype(np.int64)
+    # past the unary part, and the int64 extremes the Exp-Golomb tail must carry
+    k = rng.integers(-(1 << 40), 1 << 40, n)
+    k[:4] = [np.iinfo(np.int64).max, np.iinfo(np.int64).min, 15, -16]
+    return k
+
+
+SHAPES = [(1, 1, 1), (3, 4, 5), (0, 2, 2), (2, 1, 7), (5, 3, 1)]
+
+
+@pytest.mark.parametrize("kind", ["sparse", "dense", "wide"])
+def test_native_bytes_equal_the_reference_and_either_decodes_the_other(monkeypatch, kind):
+    if entropy._native() is None:
+        pytest.skip("inr._native is not built: nothing to compare the reference with")
+    rng = np.random.default_rng(len(kind))
+    table = _table(SHAPES, [9, 3, 2, 1, 1])
+    codes = _codes(kind, int(np.prod(table[:, :3], axis=1).sum()), rng).astype(np.int64)
+    _same_on_both_sides(codes, table, monkeypatch)
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "python"])
+def test_a_stream_that_is_not_the_passes_is_refused(monkeypatch, native):
+    if not native:
+        _python_only(monkeypatch)
+    elif entropy._native() is None:
+        pytest.skip("inr._native is not built")
+    values = (gaussians((14, 15, 16)) + 0.05 * np.random.default_rng(2).standard_normal((14, 15, 16)))
+    res = R.compute_residual(values, None, 1e-3, float(np.ptp(values)))
+    blob = res.to_bytes()
+    assert blob[16] & 0x0F == R.RANGE_CODED  # noise: the range coder, not byte planes
+    assert np.array_equal(inr.Residual.from_bytes(blob, values.shape).codes, res.codes)
+    with pytest.raises(inr.ModelFormatError, match="residual"):
+        inr.Residual.from_bytes(blob[:-40], values.shape)  # truncated
+    with pytest.raises(inr.ModelFormatError, match="residual"):
+        inr.Residual.from_bytes(blob + b"\x01" * 8, values.shape)  # bytes past the codes
+    with pytest.raises(inr.ModelFormatError, match="residual"):
+        inr.Residual.from_bytes(blob, (14, 15, 17))  # another grid's passes
+
+
+def test_codes_of_a_volume_with_features_are_smaller_than_zstd_on_byte_planes():
+    # what the range coder is for: codes sized by their neighbours cost less than a dictionary coder finds, where
+    # the activity varies across the volume (a front, and noise over half of it: a scan's tissue beside air)
+    rng = np.random.default_rng(0)
+    shape = (40, 36, 32)
+    noise = 0.01 * rng.standard_normal(shape) * (np.indices(shape)[2] >= 16)
+    values = (sphere_front(shape) + noise).astype(np.float32)
+    res = R.compute_residual(values, None, 2e-3 * float(np.ptp(values)), float(np.ptp(values)))
+    ranged = entropy.encode_codes(res.codes, R._pass_table_of(values.shape))
+    zipped = zstandard.ZstdCompressor(level=19).compress(R._planes(res.codes)[1])
+    assert len(ranged) < 0.9 * len(zipped), (len(ranged), len(zipped))
+    assert len(res.to_bytes()) < len(zipped)
+
+
+def test_codes_that_repeat_whole_rows_keep_byte_planes():
+    # a field constant along y, predicted by a network that misses it: the codes of every y repeat, which only
+    # zstd's matches see; the section stores what is smaller and decodes either way
+    z, y, x = np.indices((16, 16, 16))
+    data = (np.sin(x / 3.0) * 40 + np.cos(z / 4.0) * 30).astype(np.float32)
+    net = np.zeros_like(data)
+    res = R._encode(data.astype(np.float64), net, 1e-2, 5e-3, 0.0, 0.0, ("net",))
+    blob = res.to_bytes()
+    assert blob[16] & 0x0F in (1, 2, 4, 8)
+    width, planes = R._planes(res.codes)
+    assert len(blob) < len(entropy.encode_codes(res.codes, R._pass_table_of(data.shape)))
+    back = inr.Residual.from_bytes(blob, data.shape)
+    assert np.array_equal(back.codes, res.codes) and np.array_equal(back.apply(net), res.apply(net))
+
+
+def test_sections_with_byte_planes_in_the_compact_layout_still_decode():
+    # how the compact layout stored every residual's codes before the range coder
+    values = (gaussians((9, 10, 11)) + 0.02 * np.random.default_rng(3).standard_normal((9, 10, 11)))
+    res = R.compute_residual(values, None, 1e-3, float(np.ptp(values)), alpha=1.75)
+    width, planes = R._planes(res.codes)
+    idx = [R.MODES.index(m) for m in res.modes]
+    kblob = R._zstd(19, True).compress(planes)
+    old = (R._COMPACT_HEAD.pack(res.eps, res.step, width | R.PREDICTIVE | R.COMPACT | R.NARROW_MODES)
+           + R.varint(len(kblob)) + R.varint(0) + bytes([28, round(res.beta * 16)]) + R._pack_modes(idx, 4) + kblob)
+    back = inr.Residual.from_bytes(old, values.shape)
+    assert np.array_equal(back.codes, res.codes) and np.array_equal(back.apply(None), res.apply(None))
+    assert len(res.to_bytes()) < len(old)
+
+
+def test_a_pass_table_that_does_not_cover_the_codes_is_refused():
+    table = _table([(2, 2, 2)], [1])
+    with pytest.raises(ValueError, match="pass table"):
+        entropy.encode_codes(np.zeros(9, np.int64), table)
+
+
+def test_a_large_grid_is_two_segments_that_either_side_decodes(monkeypatch):
+    # from SPLIT_CODES codes on: the passes before the last, then the last, coded apart (two threads decode them)
+    rng = np.random.default_rng(7)
+    table = _table([(1, 1, 1), (2, 512, 512), (2, 512, 512)], [11, 2, 1])
+    n = int(np.prod(table[:, :3], axis=1).sum())
+    assert n >= entropy.SPLIT_CODES
+    codes = np.where(rng.random(n) < 0.0005, rng.integers(-40, 40, n), 0).astype(np.int64)  # sparse: fast in Python
+    blob = _same_on_both_sides(codes, table, monkeypatch)
+    with monkeypatch.context() as m:
+        _python_only(m)
+        with pytest.raises(inr.ModelFormatError, match="segment"):
+            entropy.decode_codes(b"\xff\xff\xff\x0f" + blob[4:], table)
+    with pytest.raises(ValueError, match="segment"):
+        entropy.decode_codes(b"\xff\xff\xff\x0f" + blob[4:], table)
