@@ -20,8 +20,8 @@ is coded as bits, each with an adaptive probability:
 * ``k != 0``, context (level, m);
 * the sign, context (sign of ``a``);
 * ``|k| - 1`` in unary up to :data:`UNARY` ones, context (level class, m, position);
-* past that, ``|k| - 1 - UNARY`` in Exp-Golomb: its exponent in unary (context: position), then the exponent's
-  bits at probability 1/2.
+* past that, ``|k| - 1 - UNARY`` in Exp-Golomb: its exponent in unary (context: position), then the bits
+  below the leading one (context: place from the lowest bit).
 
 The level is that of the pass (1 the finest); the level class is 0 for level 1, 1 for level 2, 2 for the rest.
 
@@ -56,6 +56,9 @@ LEVELS = 12
 NEIGHBOURHOODS = 10
 #: Exp-Golomb exponent positions with contexts of their own
 EXPONENTS = 40
+#: Exp-Golomb mantissa bits with contexts of their own, by their place from the lowest (integer-valued data at
+#: a tight bound gives codes whose low bits repeat: 8 % fewer bytes on a CT scan at 1e-5 of its range)
+MANTISSAS = 64
 #: from this many codes on, the stream is two segments coded independently (the passes before the last, and the
 #: last: about half the codes each), which two threads decode at once; the second costs its contexts' learning
 #: again (a few dozen bytes) and the first's size (a varint)
@@ -65,7 +68,6 @@ SPLIT_CODES = 1 << 20
 FLUSH_ZEROS = 4
 
 _ONE = 1 << 31  # probability scale of the state
-_HALF = 1 << 15  # p0 of a bit at probability 1/2 (16-bit scale)
 _TOP = 1 << 24
 _MASK32 = 0xFFFFFFFF
 
@@ -75,7 +77,8 @@ _ZERO = _ROW + LEVELS * 3
 _SIGN = _ZERO + LEVELS * NEIGHBOURHOODS
 _MAG = _SIGN + 3
 _EXP = _MAG + 3 * NEIGHBOURHOODS * UNARY
-N_CONTEXTS = _EXP + EXPONENTS
+_MANT = _EXP + EXPONENTS
+N_CONTEXTS = _MANT + MANTISSAS
 
 
 def _shift(count: int) -> int:
@@ -273,7 +276,7 @@ def _encode_segment(codes: np.ndarray, table: np.ndarray) -> bytes:
             put(_EXP + min(j, EXPONENTS - 1), 1)
         put(_EXP + min(e, EXPONENTS - 1), 0)
         for j in range(e - 1, -1, -1):
-            enc.bit(_HALF, (v >> j) & 1)
+            put(_MANT + min(j, MANTISSAS - 1), (v >> j) & 1)
 
     def row_flag(start: int, nx: int, ctx: int) -> bool:
         busy = bool(np.any(codes[start:start + nx]))
@@ -307,8 +310,8 @@ def _decode_segment(data: bytes, table: np.ndarray, n: int) -> np.ndarray:
                 if e > 62:
                     raise ModelFormatError("residual codes malformed: a code runs past 64 bits")
             v = 1
-            for _ in range(e):
-                v = (v << 1) | dec.bit(_HALF)
+            for j in range(e - 1, -1, -1):
+                v = (v << 1) | get(_MANT + min(j, MANTISSAS - 1))
             mag = UNARY + v - 1
         codes[i] = -(mag + 1) if negative else mag + 1
 

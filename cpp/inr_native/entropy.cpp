@@ -18,11 +18,13 @@ namespace py = pybind11;
 namespace inr {
 namespace {
 
-constexpr int UNARY = 14, MAX_SHIFT = 7, LEVELS = 12, NEIGHBOURHOODS = 10, EXPONENTS = 40, FLUSH_ZEROS = 4;
+constexpr int UNARY = 14, MAX_SHIFT = 7, LEVELS = 12, NEIGHBOURHOODS = 10, EXPONENTS = 40, MANTISSAS = 64,
+              FLUSH_ZEROS = 4;
 constexpr int64_t SPLIT_CODES = int64_t{1} << 20;
 constexpr int ROW = 0, ZERO = ROW + LEVELS * 3, SIGN = ZERO + LEVELS * NEIGHBOURHOODS, MAG = SIGN + 3,
-              EXP = MAG + 3 * NEIGHBOURHOODS * UNARY, N_CONTEXTS = EXP + EXPONENTS;
-constexpr uint32_t ONE = 1u << 31, HALF = 1u << 15, TOP = 1u << 24;
+              EXP = MAG + 3 * NEIGHBOURHOODS * UNARY, MANT = EXP + EXPONENTS,
+              N_CONTEXTS = MANT + MANTISSAS;
+constexpr uint32_t ONE = 1u << 31, TOP = 1u << 24;
 
 struct Model {
     uint32_t p[N_CONTEXTS];  // P(bit = 0), 31 bits
@@ -202,7 +204,7 @@ std::string encode_segment(const std::vector<Row>& rows, const int64_t* codes) {
         const int e = 63 - __builtin_clzll(v);
         for (int j = 0; j < e; ++j) put(EXP + std::min(j, EXPONENTS - 1), 1);
         put(EXP + std::min(e, EXPONENTS - 1), 0);
-        for (int j = e - 1; j >= 0; --j) enc.bit(HALF, static_cast<int>((v >> j) & 1));
+        for (int j = e - 1; j >= 0; --j) put(MANT + std::min(j, MANTISSAS - 1), static_cast<int>((v >> j) & 1));
     });
     return enc.finish();
 }
@@ -231,7 +233,7 @@ std::string decode_segment(std::string_view data, const std::vector<Row>& rows, 
                 }
             }
             uint64_t v = 1;
-            for (int j = 0; j < e; ++j) v = (v << 1) | static_cast<uint64_t>(dec.bit(HALF));
+            for (int j = e - 1; j >= 0; --j) v = (v << 1) | static_cast<uint64_t>(get(MANT + std::min(j, MANTISSAS - 1)));
             mag = UNARY + v - 1;
         }
         const auto m1 = static_cast<int64_t>(mag + 1);
