@@ -1,6 +1,9 @@
 """A fitted model: configs, parameters (float16 or quantised), value range, the block it covers.
 
-Byte format (little-endian), version 2 (written)::
+Written in format version 4: version 3's binary header (``_pack_header``; docs/cache_format.md), and a residual
+section in :mod:`inr.residual`'s layout 4 (its flags first, eps and step as float32). Versions 1 to 3 are read.
+
+Byte format (little-endian), version 2 (still read)::
 
     b"INRM" | u16 format_version | u32 header_len | header (UTF-8 JSON)
     | parameter section (pb bytes) | residual section (rb bytes, may be empty)
@@ -54,8 +57,8 @@ from .residual import Residual
 from .sizing import smallest_config
 
 MAGIC = b"INRM"
-FORMAT_VERSION = 3
-SUPPORTED_VERSIONS = (1, 2, 3)
+FORMAT_VERSION = 4
+SUPPORTED_VERSIONS = (1, 2, 3, 4)
 _PREFIX = struct.Struct("<4sHI")  # versions 1 and 2: magic, version, JSON header length
 _PREFIX3 = struct.Struct("<4sH")  # version 3: magic, version; the binary header says its own length
 #: header keys a temporal delta leaves out when they equal its base's (the base's then apply); version 3
@@ -425,7 +428,7 @@ class Model:
                                                  int(np.prod(box_shape(owned))))
             residual = None
             if rb:
-                residual = Residual.from_bytes(data[end + pb:end + pb + rb], box_shape(owned))
+                residual = Residual.from_bytes(data[end + pb:end + pb + rb], box_shape(owned), layout=version)
             scales = None
             if dtype.startswith("d"):
                 if base.is_constant or base.config != config or base.param_bits != bits or base.params.size != n:

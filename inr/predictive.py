@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from .metrics import psnr
-from .residual import Residual, compute_residual
+from .residual import Residual, compute_residual, float32_below
 
 #: the first guess: uniform quantisation error within +-eps has an MSE of eps^2 / 3; interpolation predicts many
 #: samples better than eps, so the first PSNR lands above the target and the search widens the bound
@@ -57,7 +57,8 @@ def residual_for_psnr(owned: np.ndarray, target_psnr: float, value_range: float,
         log_eps, modes = math.log(start.eps), start.modes
     for _ in range(max_tries):
         # the first pass chooses each pass's mode; the others reuse them (the modes barely depend on the bound)
-        res = compute_residual(owned, None, math.exp(log_eps), value_range, modes=modes, alpha=ALPHA)
+        # a float32 bound: the section stores it in 4 bytes (the search's bounds need no more digits)
+        res = compute_residual(owned, None, float32_below(math.exp(log_eps)), value_range, modes=modes, alpha=ALPHA)
         modes = res.modes
         rec = res.apply(None)
         p = psnr(owned, rec, value_range)

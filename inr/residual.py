@@ -33,26 +33,31 @@ uses a network mode only while the bound stays within the margin; the
 ``zero``/``lin``/``cub`` modes do not read the network and decode
 identically everywhere.
 
-Stored section (written)::
+Stored section (written; layout 4, in models of format 4)::
 
-    struct <d eps, d step, B k_width | PREDICTIVE | COMPACT> | varint k_bytes | varint n_exact
-    | u8 alpha * 16 | u8 beta * 16 | the passes' modes (indices into MODES, as many as the grid's shape
-      has passes), four per byte (NARROW_MODES: every index < 4) or two, the first in the low bits
+    u8 flags | eps, step (float32; float64 with flag WIDE) | varint k_bytes | [varint n_exact: flag EXACT]
+    | [the refinement: two bytes in 1/16ths (code 0) or two float32 (code 3)] | the passes' modes (indices
+      into MODES, as many as the grid's shape has passes), four per byte (flag NARROW: every index < 4) or
+      two, the first in the low bits
     | k of all passes in order, range-coded with contexts (inr.entropy; k_bytes bytes), or where that is
       smaller (rows that repeat) zstd(k zigzag-coded as unsigned k_width-byte integers, byte planes transposed)
     | zstd(u32 deltas of the exact values' flat indices | float32 exact values)   (empty if none)
 
-(zstd frames without magic number nor content size.) A refinement not in
-1/16ths is written in the older header: ``struct <d eps, d step, B k_width |
-PREDICTIVE, I k_bytes, I n_exact> | struct <f alpha, f beta, B n_passes> |
-n_passes mode bytes`` then the same streams (there the zstd frames are whole).
+(zstd frames without magic number nor content size.) The flags: bits 0-2 the
+code width (0 RANGE_CODED, 1..4 for byte planes of 1, 2, 4, 8 bytes), WIDE,
+NARROW, EXACT, and in bits 6-7 the refinement (alpha, beta): 1 = (1.5, 4), 2
+= (1.75, 4) (the encoder's two), 0 and 3 stored as said.
 
-Sections written before are still read. The low four bits of the flags byte
-are the code width: 0 (RANGE_CODED) for range-coded codes, 1, 2, 4 or 8 for
-byte planes (the only coding before RANGE_CODED). Without ``PREDICTIVE``:
-there ``k`` is the plain residual on the grid (``net`` prediction for every
-sample, one step), optionally coded as its 3D Lorenzo prediction errors (flag
-``LORENZO``).
+Sections of models of format 3 and older are still read (``from_bytes(...,
+layout=3)``): ``struct <d eps, d step, B k_width | PREDICTIVE | COMPACT> |
+varint k_bytes | varint n_exact | u8 alpha * 16 | u8 beta * 16 | modes``, or
+for a refinement not in 1/16ths ``struct <d eps, d step, B k_width |
+PREDICTIVE, I k_bytes, I n_exact> | struct <f alpha, f beta, B n_passes> |
+n_passes mode bytes`` (whole zstd frames), then the same streams; the low four
+bits of that flags byte are the code width (0 RANGE_CODED, else byte planes).
+Without ``PREDICTIVE``: there ``k`` is the plain residual on the grid (``net``
+prediction for every sample, one step), optionally coded as its 3D Lorenzo
+prediction errors (flag ``LORENZO``).
 """
 from __future__ import annotations
 
@@ -99,6 +104,15 @@ LORENZO, PREDICTIVE, COMPACT, NARROW_MODES = 0x80, 0x40, 0x20, 0x10
 _FLAGS = LORENZO | PREDICTIVE | COMPACT | NARROW_MODES
 #: the code width (low four bits of that byte) of codes range-coded by inr.entropy (1, 2, 4, 8: zstd byte planes)
 RANGE_CODED = 0
+#: the section's layout since model format 4 (``to_bytes``), and the flags of its first byte: the code width
+#: (0 RANGE_CODED, then 1, 2, 4, 8 as 1..4) in bits 0-2, WIDE (eps and step as float64, not float32), NARROW
+#: modes (four per byte), EXACT (a count of exactly stored values follows), and the refinement in bits 6-7
+LAYOUT = 4
+_WIDTHS = (RANGE_CODED, 1, 2, 4, 8)
+_WIDE, _NARROW4, _EXACT4 = 0x08, 0x10, 0x20
+#: the refinement (alpha, beta) codes of bits 6-7: 1 and 2 the encoder's two (error bound, PSNR target);
+#: 0 two bytes in 1/16ths follow, 3 two float32
+_STEP_CODES = {(1.5, 4.0): 1, (1.75, 4.0): 2}
 #: the compact layout stores alpha and beta in these units, one byte each
 _STEP_UNITS = 16
 _EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
@@ -358,30 +372,68 @@ class Residual:
 
     # --- bytes ---
     def to_bytes(self) -> bytes:
-        compact = _compact_steps(self.alpha, self.beta)
-        width, kblob = _code_bytes(self.codes, tuple(self.shape), compact)
+        """The section in the current layout (:data:`LAYOUT`; see the module docstring)."""
+        width, kblob = _code_bytes(self.codes, tuple(self.shape))
         eblob = b""
         if self.exact_index.size:
             order = np.argsort(self.exact_index.astype(np.int64), kind="stable")
             deltas = np.diff(self.exact_index.astype(np.int64)[order], prepend=0).astype("<u4")
-            eblob = _zstd(ZSTD_LEVEL, compact).compress(
+            eblob = _zstd(ZSTD_LEVEL, True).compress(
                 deltas.tobytes() + self.exact_values[order].astype("<f4").tobytes())
         idx = [MODES.index(m) for m in self.modes]
-        if not compact:  # a refinement the compact layout cannot hold exactly: the older header
-            return (_HEAD.pack(self.eps, self.step, width | PREDICTIVE, len(kblob), int(self.exact_index.size))
-                    + _PRED_HEAD.pack(self.alpha, self.beta, len(idx)) + bytes(idx) + kblob + eblob)
         per = 4 if max(idx, default=0) < 4 else 2  # modes per byte: four when none is past 'cub'
-        flags = PREDICTIVE | COMPACT | (NARROW_MODES if per == 4 else 0)
-        return (_COMPACT_HEAD.pack(self.eps, self.step, width | flags) + varint(len(kblob))
-                + varint(int(self.exact_index.size))
-                + bytes([round(self.alpha * _STEP_UNITS), round(self.beta * _STEP_UNITS)]) + _pack_modes(idx, per)
-                + kblob + eblob)
+        steps = _STEP_CODES.get((self.alpha, self.beta), 0 if _compact_steps(self.alpha, self.beta) else 3)
+        wide = not (_is_float32(self.eps) and _is_float32(self.step))
+        flags = (_WIDTHS.index(width) | (_WIDE if wide else 0) | (_NARROW4 if per == 4 else 0)
+                 | (_EXACT4 if self.exact_index.size else 0) | steps << 6)
+        out = bytes([flags]) + struct.pack("<dd" if wide else "<ff", self.eps, self.step) + varint(len(kblob))
+        if self.exact_index.size:
+            out += varint(int(self.exact_index.size))
+        if steps == 0:
+            out += bytes([round(self.alpha * _STEP_UNITS), round(self.beta * _STEP_UNITS)])
+        elif steps == 3:
+            out += struct.pack("<ff", self.alpha, self.beta)
+        return out + _pack_modes(idx, per) + kblob + eblob
 
     @classmethod
-    def from_bytes(cls, data: bytes, shape: tuple[int, int, int]) -> "Residual":
+    def _from_layout4(cls, data: bytes, shape: tuple[int, int, int]) -> "Residual":
+        r = Reader(data, 0, len(data), "residual section")
+        (flags,) = r.take("<B")
+        if flags & 0x07 >= len(_WIDTHS):
+            raise ModelFormatError(f"residual code width {flags & 0x07} unknown")
+        width = _WIDTHS[flags & 0x07]
+        eps, step = r.take("<dd" if flags & _WIDE else "<ff")
+        kbytes = r.varint()
+        n_exact = r.varint() if flags & _EXACT4 else 0
+        steps = flags >> 6
+        if steps in (1, 2):
+            alpha, beta = next(k for k, v in _STEP_CODES.items() if v == steps)
+        elif steps == 0:
+            a16, b16 = r.take("<BB")
+            alpha, beta = a16 / _STEP_UNITS, b16 / _STEP_UNITS
+        else:
+            alpha, beta = r.take("<ff")
+        modes, at = _unpack_modes(data, r.at, len(_all_passes_of(shape)), 4 if flags & _NARROW4 else 2)
+        if at + kbytes > len(data):
+            raise ModelFormatError("residual codes truncated")
+        codes = _decode_codes(data[at:at + kbytes], width, shape, compact=True)
+        idx, vals = _exact_values(data[at + kbytes:], n_exact, int(np.prod(shape)), compact=True)
+        return cls(float(eps), float(step), shape, modes, codes, idx, vals, float(alpha), float(beta))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, shape: tuple[int, int, int], layout: int = LAYOUT) -> "Residual":
+        """The section ``data`` for an owned grid of ``shape``; ``layout``: the model format version it was
+        written in (3 and before: the sections whose flags follow eps and step)."""
         import zstandard
 
         shape = tuple(int(n) for n in shape)  # type: ignore[assignment]
+        if layout >= LAYOUT:
+            try:
+                return cls._from_layout4(data, shape)
+            except (struct.error, zstandard.ZstdError, ValueError) as exc:
+                if isinstance(exc, ModelFormatError):
+                    raise
+                raise ModelFormatError(f"residual section malformed: {exc}") from exc
         n = int(np.prod(shape))
         try:
             eps, step, width = _COMPACT_HEAD.unpack_from(data)
@@ -399,30 +451,12 @@ class Residual:
                     alpha, beta, n_modes = _PRED_HEAD.unpack_from(data, at)
                     at += _PRED_HEAD.size
                     modes, at = _unpack_modes(data, at, n_modes, 1)
-            frames = _unzstd(bool(flags & COMPACT))
-            if width == RANGE_CODED and flags & PREDICTIVE:
-                if at + kbytes > len(data):
-                    raise ModelFormatError("residual codes truncated")
-                codes = entropy.decode_codes(data[at:at + kbytes], _pass_table_of(shape),  # type: ignore[arg-type]
-                                             coder_threads())
-            elif width in (1, 2, 4, 8):
-                raw = frames.decompress(data[at:at + kbytes], max_output_size=n * width)
-                if len(raw) != n * width:
-                    raise ModelFormatError(f"residual holds {len(raw)} bytes for {n} values of width {width}")
-                codes = _unplanes(raw, width, n)
-            else:
+            if width == RANGE_CODED and not flags & PREDICTIVE:
                 raise ModelFormatError(f"residual code width {width} unknown")
-            idx, vals = np.zeros(0, np.int64), np.zeros(0, np.float32)
-            if n_exact:
-                e = frames.decompress(data[at + kbytes:], max_output_size=8 * n_exact)
-                if len(e) != 8 * n_exact:
-                    raise ModelFormatError(f"residual exact values hold {len(e)} bytes, expected {8 * n_exact}")
-                idx = np.cumsum(np.frombuffer(e, "<u4", n_exact).astype(np.int64))
-                vals = np.frombuffer(e, "<f4", n_exact, 4 * n_exact).astype(np.float32)
-                if idx.size and (idx[0] < 0 or idx[-1] >= n):
-                    raise ModelFormatError("residual exact value indices lie outside the owned grid")
-            elif len(data) != at + kbytes:
-                raise ModelFormatError("residual section has trailing bytes")
+            if at + kbytes > len(data):
+                raise ModelFormatError("residual codes truncated")
+            codes = _decode_codes(data[at:at + kbytes], width, shape, bool(flags & COMPACT))  # type: ignore[arg-type]
+            idx, vals = _exact_values(data[at + kbytes:], n_exact, n, bool(flags & COMPACT))
         except (struct.error, zstandard.ZstdError, ValueError) as exc:
             raise ModelFormatError(f"residual section malformed: {exc}") from exc
         if flags & PREDICTIVE:
@@ -439,6 +473,49 @@ class Residual:
         parts = [k[view][tsl].ravel() for _, _, view, tsl in res._all_passes()]
         res.modes, res.codes = ("net",) * len(parts), np.concatenate(parts)
         return res
+
+
+def _decode_codes(blob: bytes, width: int, shape: tuple[int, int, int], compact: bool) -> np.ndarray:
+    """The codes of a section: range-coded (``width`` RANGE_CODED) or zstd byte planes of ``width`` bytes."""
+    n = int(np.prod(shape))
+    if width == RANGE_CODED:
+        return entropy.decode_codes(blob, _pass_table_of(shape), coder_threads())
+    if width not in (1, 2, 4, 8):
+        raise ModelFormatError(f"residual code width {width} unknown")
+    raw = _unzstd(compact).decompress(blob, max_output_size=n * width)
+    if len(raw) != n * width:
+        raise ModelFormatError(f"residual holds {len(raw)} bytes for {n} values of width {width}")
+    return _unplanes(raw, width, n)
+
+
+def _exact_values(blob: bytes, n_exact: int, n: int, compact: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(flat indices, float32 values) of the ``n_exact`` exactly stored samples in ``blob`` (the rest of a section,
+    which must be empty when there are none)."""
+    if not n_exact:
+        if blob:
+            raise ModelFormatError("residual section has trailing bytes")
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    e = _unzstd(compact).decompress(blob, max_output_size=8 * n_exact)
+    if len(e) != 8 * n_exact:
+        raise ModelFormatError(f"residual exact values hold {len(e)} bytes, expected {8 * n_exact}")
+    idx = np.cumsum(np.frombuffer(e, "<u4", n_exact).astype(np.int64))
+    vals = np.frombuffer(e, "<f4", n_exact, 4 * n_exact).astype(np.float32)
+    if idx.size and (idx[0] < 0 or idx[-1] >= n):
+        raise ModelFormatError("residual exact value indices lie outside the owned grid")
+    return idx, vals
+
+
+def _is_float32(x: float) -> bool:
+    """Whether ``x`` > 0 is a normal float32 exactly (the current layout stores eps and step as float32)."""
+    return np.finfo(np.float32).tiny <= x <= np.finfo(np.float32).max and float(np.float32(x)) == x
+
+
+def float32_below(x: float) -> float:
+    """The largest float32 <= ``x`` > 0; ``x`` itself where no normal float32 is (float64 then stores it)."""
+    f = np.float32(x)
+    if float(f) > x:
+        f = np.nextafter(f, np.float32(0))
+    return float(f) if np.finfo(np.float32).tiny <= float(f) <= np.finfo(np.float32).max else float(x)
 
 
 def check_error_bound(eps: object, name: str = "max_abs_error") -> float:
@@ -495,13 +572,13 @@ def compute_residual(data: np.ndarray, network: np.ndarray | None, eps: float, v
     return min((alone, both), key=_size)  # on a tie the one that does not read the network
 
 
-def _code_bytes(codes: np.ndarray, shape: tuple[int, int, int], compact: bool = True) -> tuple[int, bytes]:
+def _code_bytes(codes: np.ndarray, shape: tuple[int, int, int]) -> tuple[int, bytes]:
     """(code width, bytes) of a residual's codes: range-coded with contexts (width RANGE_CODED), or, when that is
     larger, fast zstd on their byte planes (codes that repeat whole rows, which only a dictionary coder sees:
     fields constant along an axis, a network far off a smooth field)."""
     ranged = entropy.encode_codes(codes, _pass_table_of(shape), coder_threads())
     width, planes = _planes(codes)
-    zipped = _zstd(ZSTD_LEVEL_PLANES, compact).compress(planes)
+    zipped = _zstd(ZSTD_LEVEL_PLANES, True).compress(planes)
     return (RANGE_CODED, ranged) if len(ranged) <= len(zipped) else (width, zipped)
 
 
@@ -534,7 +611,9 @@ def _encode(d: np.ndarray, net: np.ndarray | None, eps: float, margin: float, to
     :func:`_trial_view`) among those whose backend deviation bound stays within ``margin``; every decoded value
     is verified here in float64 after the float32 rounding; misses are stored exactly. ``net`` None: no network
     (the modes reading it are not tried)."""
-    step = 2.0 * (eps - margin)
+    # a float32 step (rounded down: every value stays in bound), which the section stores in 4 bytes; so is the
+    # bound where it is a float32 (the PSNR search's are), else the section keeps both as float64
+    step = float32_below(2.0 * (eps - margin))
     res = Residual(eps, step, tuple(d.shape), (), np.zeros(0, np.int64), np.zeros(0, np.int64),
                    np.zeros(0, np.float32), alpha=alpha)
     out = np.zeros(d.shape, np.float32)

@@ -64,7 +64,7 @@ def test_a_stream_that_is_not_the_passes_is_refused(monkeypatch, native):
     values = (gaussians((14, 15, 16)) + 0.05 * np.random.default_rng(2).standard_normal((14, 15, 16)))
     res = R.compute_residual(values, None, 1e-3, float(np.ptp(values)))
     blob = res.to_bytes()
-    assert blob[16] & 0x0F == R.RANGE_CODED  # noise: the range coder, not byte planes
+    assert R._WIDTHS[blob[0] & 0x07] == R.RANGE_CODED  # noise: the range coder, not byte planes
     assert np.array_equal(inr.Residual.from_bytes(blob, values.shape).codes, res.codes)
     with pytest.raises(inr.ModelFormatError, match="residual"):
         inr.Residual.from_bytes(blob[:-40], values.shape)  # truncated
@@ -96,25 +96,37 @@ def test_codes_that_repeat_whole_rows_keep_byte_planes():
     net = np.zeros_like(data)
     res = R._encode(data.astype(np.float64), net, 1e-2, 5e-3, 0.0, 0.0, ("net",))
     blob = res.to_bytes()
-    assert blob[16] & 0x0F in (1, 2, 4, 8)
+    assert R._WIDTHS[blob[0] & 0x07] in (1, 2, 4, 8)
     width, planes = R._planes(res.codes)
     assert len(blob) < len(entropy.encode_codes(res.codes, R._pass_table_of(data.shape)))
     back = inr.Residual.from_bytes(blob, data.shape)
     assert np.array_equal(back.codes, res.codes) and np.array_equal(back.apply(net), res.apply(net))
 
 
-def test_sections_with_byte_planes_in_the_compact_layout_still_decode():
-    # how the compact layout stored every residual's codes before the range coder
-    values = (gaussians((9, 10, 11)) + 0.02 * np.random.default_rng(3).standard_normal((9, 10, 11)))
-    res = R.compute_residual(values, None, 1e-3, float(np.ptp(values)), alpha=1.75)
+def _compact_planes_section(res):
+    """A section as the compact layout of model format 3 stored it (zstd byte planes, eps and step as float64)."""
     width, planes = R._planes(res.codes)
-    idx = [R.MODES.index(m) for m in res.modes]
     kblob = R._zstd(19, True).compress(planes)
-    old = (R._COMPACT_HEAD.pack(res.eps, res.step, width | R.PREDICTIVE | R.COMPACT | R.NARROW_MODES)
-           + R.varint(len(kblob)) + R.varint(0) + bytes([28, round(res.beta * 16)]) + R._pack_modes(idx, 4) + kblob)
-    back = inr.Residual.from_bytes(old, values.shape)
-    assert np.array_equal(back.codes, res.codes) and np.array_equal(back.apply(None), res.apply(None))
-    assert len(res.to_bytes()) < len(old)
+    return (R._COMPACT_HEAD.pack(res.eps, res.step, width | R.PREDICTIVE | R.COMPACT | R.NARROW_MODES)
+            + R.varint(len(kblob)) + R.varint(0) + bytes([round(res.alpha * 16), round(res.beta * 16)])
+            + R._pack_modes([R.MODES.index(m) for m in res.modes], 4) + kblob)
+
+
+def test_models_of_format_3_with_byte_planes_still_decode(monkeypatch):
+    # how a model of format 3 stored a block coded without a network: read as it was written
+    import inr.model
+
+    values = (gaussians((9, 10, 11)) + 0.02 * np.random.default_rng(3).standard_normal((9, 10, 11)))
+    model, _ = inr.fit(values.astype(np.float32), target_psnr=40.0)
+    assert model.is_predictive
+    with monkeypatch.context() as m:
+        m.setattr(inr.model, "FORMAT_VERSION", 3)
+        m.setattr(R.Residual, "to_bytes", _compact_planes_section)
+        old = model.to_bytes()
+    assert old[4:6] == b"\x03\x00"
+    back = inr.Model.from_bytes(old)
+    assert np.array_equal(back.residual.codes, model.residual.codes)
+    assert np.array_equal(back.decode(), model.decode()) and len(model.to_bytes()) < len(old)
 
 
 def test_a_pass_table_that_does_not_cover_the_codes_is_refused():

@@ -214,7 +214,7 @@ def test_sections_of_the_previous_format_still_decode():
         kblob = cctx.compress(planes)
         eblob = cctx.compress(np.diff(exact_i, prepend=0).astype("<u4").tobytes() + exact_v.tobytes())
         blob = struct.pack("<ddBII", 1e-3, step, width | flag, len(kblob), 2) + kblob + eblob
-        back = Residual.from_bytes(blob, data.shape)
+        back = Residual.from_bytes(blob, data.shape, layout=2)
         assert np.array_equal(back.apply(net), want)
 
 

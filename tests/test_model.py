@@ -95,7 +95,7 @@ def test_unknown_format_version_raises_naming_supported():
     blob = random_model().to_bytes()
     body = blob[:4] + struct.pack("<H", 99) + blob[6:-4]
     bad = body + struct.pack("<I", zlib.crc32(body))
-    with pytest.raises(inr.ModelFormatError, match=r"format_version 99.*\[1, 2, 3\]"):
+    with pytest.raises(inr.ModelFormatError, match=r"format_version 99.*\[1, 2, 3, 4\]"):
         inr.Model.from_bytes(bad)
 
 

@@ -175,32 +175,39 @@ def test_psnr_relative_to_a_given_value_range():
         inr.fit(values, target_psnr=40.0, value_range=0)
 
 
-def test_the_compact_residual_layout_reads_back_and_the_older_one_still_does():
+def test_the_residual_layout_reads_back_and_the_older_ones_still_do():
+    import struct
+
     import zstandard
 
     from inr import residual as R
 
     values = noisy((9, 10, 11)).astype(np.float64)
     rng = float(np.ptp(values))
-    res = R.compute_residual(values, None, 0.01 * rng, rng, alpha=1.75)
+    res = R.compute_residual(values, None, R.float32_below(0.01 * rng), rng, alpha=1.75)
     blob = res.to_bytes()
-    assert blob[16] & R.COMPACT
+    # flags first; eps and step as float32 (the encoder's step is one; a bound that is, as the PSNR search's)
+    assert not blob[0] & R._WIDE and blob[0] >> 6 == R._STEP_CODES[(1.75, 4.0)]
+    assert struct.unpack_from("<ff", blob, 1) == (res.eps, res.step)
+    wide = R.compute_residual(values, None, 0.01 * rng, rng, alpha=1.75)  # a bound float32 cannot hold: float64
+    assert wide.to_bytes()[0] & R._WIDE and inr.Residual.from_bytes(wide.to_bytes(), values.shape).eps == 0.01 * rng
     back = inr.Residual.from_bytes(blob, values.shape)
-    assert back.modes == res.modes and (back.alpha, back.beta) == (1.75, res.beta)
+    assert back.modes == res.modes and (back.alpha, back.beta, back.eps, back.step) == (1.75, 4.0, res.eps, res.step)
     assert np.array_equal(back.apply(None), res.apply(None))
-    # the layout written before (sizes as u32, alpha and beta as float32, one byte per mode): still read
+    assert np.abs(back.apply(None) - values).max() <= res.eps
+    # the layouts written before (in models of format 3 and older): still read
     width, planes = R._planes(res.codes)
     kblob = zstandard.ZstdCompressor(level=19).compress(planes)
     old = (R._HEAD.pack(res.eps, res.step, width | R.PREDICTIVE, len(kblob), 0)
            + R._PRED_HEAD.pack(res.alpha, res.beta, len(res.modes)) + bytes(R.MODES.index(m) for m in res.modes)
            + kblob)
-    again = inr.Residual.from_bytes(old, values.shape)
+    again = inr.Residual.from_bytes(old, values.shape, layout=3)
     assert np.array_equal(again.apply(None), res.apply(None))
-    assert len(blob) + 15 <= len(old)  # what the compact layout saves per block
-    # a refinement that is not in 1/16ths keeps the older layout, exactly
+    assert len(blob) + 8 <= len(old) - len(kblob) + len(R._code_bytes(res.codes, values.shape)[1])  # the head
+    # a refinement that is not in 1/16ths: two float32, exactly
     odd = R.compute_residual(values, None, 0.01 * rng, rng, alpha=1.3)
-    assert not odd.to_bytes()[16] & R.COMPACT
-    assert inr.Residual.from_bytes(odd.to_bytes(), values.shape).alpha == pytest.approx(1.3)
+    assert odd.to_bytes()[0] >> 6 == 3
+    assert inr.Residual.from_bytes(odd.to_bytes(), values.shape).alpha == np.float32(1.3)
 
 
 def test_a_search_started_from_the_last_coding_needs_fewer_passes(monkeypatch):
