@@ -104,6 +104,25 @@ def test_reopen_appends(tmp_path):
     assert TemporalCache.open(path).cycles("f") == [0, 1]
 
 
+def test_a_run_into_a_cache_of_an_earlier_run_says_so(tmp_path):
+    # a second run restarting at cycle 1 in the first run's folder: its first put says which cycles it will see
+    # from the earlier run until it writes them (nothing is dropped); a run that continues the timeline is quiet
+    import warnings
+
+    path = tmp_path / "c"
+    with TemporalCache(path) as cache:
+        for c in range(1, 6):
+            cache.put("f", c, 0, *entry(c))
+            cache.put("g", c, 0, *entry(c))
+    with TemporalCache(path) as cache, pytest.warns(RuntimeWarning, match=r"'f' already holds cycles 1\.\.5 \(5 "):
+        cache.put("f", 1, 0, *entry(9))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            cache.put("f", 2, 0, *entry(9))  # once per field and session
+            cache.put("g", 6, 0, *entry(9))  # the next cycle of a run that goes on: nothing to say
+        assert cache.cycles("f") == [1, 2, 3, 4, 5] and cache.get("f", 1, 0) == entry(9)[0]
+
+
 # --- memory tier ---------------------------------------------------------------------------------
 def test_eviction_order_under_a_tiny_budget(tmp_path):
     items = [entry(s) for s in range(8)]

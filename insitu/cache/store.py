@@ -107,6 +107,10 @@ class TemporalCache(KeyQueries, ReconstructMixin):
         self._closed = False
         self._remove_stale_temp_files()
         self._disk = Index.scan(self.path, rank_filter=lambda r: r == self.rank)
+        #: per field, the cycles this rank's earlier sessions left (see put: a run that restarts the timeline)
+        self._earlier: dict[str, set[int]] = {}
+        for f, c, _ in self._disk._all_keys():
+            self._earlier.setdefault(f, set()).add(c)
         self._seq = 1 + max((s.seq for s in self._disk.segments.values()), default=0)
         # the journal (fast index path) starts over with exactly the live segments
         self._journal = JournalWriter(self.path, self.rank)
@@ -181,6 +185,7 @@ class TemporalCache(KeyQueries, ReconstructMixin):
             base = int(base_cycle)
             if (key[0], base, key[2]) not in self:
                 raise self._missing(key[0], base, key[2])
+        self._check_restart(key[0], key[1])
         if key in self:
             self._drop(sorted(self._dependents({key}) - {key}), "base_replaced")
         self._mem.put(key, MemEntry(data, meta, base_cycle=base))
@@ -190,6 +195,20 @@ class TemporalCache(KeyQueries, ReconstructMixin):
                           f"({self.memory_budget} bytes): it goes straight to disk", RuntimeWarning, stacklevel=2)
         self._apply_retention(field)
         self._enforce_memory()
+
+    def _check_restart(self, field: str, cycle: int) -> None:
+        """At this session's first put of ``field``: say so when earlier sessions left cycles of it at or past
+        ``cycle`` (a run into a folder that holds another run's). Nothing is dropped: this run replaces them
+        as it writes the same keys, but until then, and where it writes fewer, every reader (the run's own
+        renders and look-backs among them) sees the earlier run's. One line, from rank 0."""
+        earlier = self._earlier.pop(field, None)
+        later = sorted(c for c in earlier or () if c >= cycle)
+        if later and self.rank == 0:
+            self._warn(f"insitu cache {self.path}: field {field!r} already holds cycles {later[0]}..{later[-1]} "
+                       f"({len(later)} cycles) from an earlier run, at or past this run's first cycle {cycle}: this "
+                       "run replaces them as it writes the same cycles; until then, and wherever it writes fewer, "
+                       "renders, look-backs and replays show the earlier run's (write each run into its own "
+                       "folder to keep them apart)", stacklevel=3)
 
     def flush(self) -> int:
         """Commit every entry not yet on disk; returns how many are still not on disk (0: all durable)."""
