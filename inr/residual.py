@@ -36,7 +36,7 @@ identically everywhere.
 Stored section (written; layout 4, in models of format 4)::
 
     u8 flags | eps, step (float32; float64 with flag WIDE) | varint k_bytes | [varint n_exact: flag EXACT]
-    | [the refinement: two bytes in 1/16ths (code 0) or two float32 (code 3)] | the passes' modes (indices
+    | [the refinement: two bytes in 1/16ths (code 0) or two float64 (code 3)] | the passes' modes (indices
       into MODES, as many as the grid's shape has passes), four per byte (flag NARROW: every index < 4) or
       two, the first in the low bits
     | k of all passes in order, range-coded with contexts (inr.entropy; k_bytes bytes), or where that is
@@ -111,7 +111,7 @@ LAYOUT = 4
 _WIDTHS = (RANGE_CODED, 1, 2, 4, 8)
 _WIDE, _NARROW4, _EXACT4 = 0x08, 0x10, 0x20
 #: the refinement (alpha, beta) codes of bits 6-7: 1 and 2 the encoder's two (error bound, PSNR target);
-#: 0 two bytes in 1/16ths follow, 3 two float32
+#: 0 two bytes in 1/16ths follow, 3 two float64 (any other: the decoder must use the very refinement the encoder did)
 _STEP_CODES = {(1.5, 4.0): 1, (1.75, 4.0): 2}
 #: the compact layout stores alpha and beta in these units, one byte each
 _STEP_UNITS = 16
@@ -392,7 +392,7 @@ class Residual:
         if steps == 0:
             out += bytes([round(self.alpha * _STEP_UNITS), round(self.beta * _STEP_UNITS)])
         elif steps == 3:
-            out += struct.pack("<ff", self.alpha, self.beta)
+            out += struct.pack("<dd", self.alpha, self.beta)
         return out + _pack_modes(idx, per) + kblob + eblob
 
     @classmethod
@@ -412,7 +412,7 @@ class Residual:
             a16, b16 = r.take("<BB")
             alpha, beta = a16 / _STEP_UNITS, b16 / _STEP_UNITS
         else:
-            alpha, beta = r.take("<ff")
+            alpha, beta = r.take("<dd")
         modes, at = _unpack_modes(data, r.at, len(_all_passes_of(shape)), 4 if flags & _NARROW4 else 2)
         if at + kbytes > len(data):
             raise ModelFormatError("residual codes truncated")
