@@ -113,18 +113,17 @@ _WIDE, _NARROW4, _EXACT4 = 0x08, 0x10, 0x20
 #: the refinement (alpha, beta) codes of bits 6-7: 1 and 2 the encoder's two (error bound, PSNR target);
 #: 0 two bytes in 1/16ths follow, 3 two float64 (any other: the decoder must use the very refinement the encoder did)
 _STEP_CODES = {(1.5, 4.0): 1, (1.75, 4.0): 2}
+_STEPS_OF_CODE = {code: steps for steps, code in _STEP_CODES.items()}
 #: the compact layout stores alpha and beta in these units, one byte each
 _STEP_UNITS = 16
 _EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
 
 
-def _zstd(level: int, compact: bool):  # type: ignore[no-untyped-def]
-    """The compressor of a section's streams: compact frames leave out the magic number and content size (the
-    section's header says what each holds: 5 bytes less per frame)."""
+def _zstd(level: int):  # type: ignore[no-untyped-def]
+    """The compressor of a section's streams: frames without magic number and content size (the section's header
+    says what each holds: 5 bytes less per frame; the older layouts' whole frames are only read)."""
     import zstandard
 
-    if not compact:
-        return zstandard.ZstdCompressor(level=level)
     return zstandard.ZstdCompressor(compression_params=zstandard.ZstdCompressionParameters.from_level(
         level, format=zstandard.FORMAT_ZSTD1_MAGICLESS, write_content_size=0, write_checksum=0))
 
@@ -378,7 +377,7 @@ class Residual:
         if self.exact_index.size:
             order = np.argsort(self.exact_index.astype(np.int64), kind="stable")
             deltas = np.diff(self.exact_index.astype(np.int64)[order], prepend=0).astype("<u4")
-            eblob = _zstd(ZSTD_LEVEL, True).compress(
+            eblob = _zstd(ZSTD_LEVEL).compress(
                 deltas.tobytes() + self.exact_values[order].astype("<f4").tobytes())
         idx = [MODES.index(m) for m in self.modes]
         per = 4 if max(idx, default=0) < 4 else 2  # modes per byte: four when none is past 'cub'
@@ -406,8 +405,8 @@ class Residual:
         kbytes = r.varint()
         n_exact = r.varint() if flags & _EXACT4 else 0
         steps = flags >> 6
-        if steps in (1, 2):
-            alpha, beta = next(k for k, v in _STEP_CODES.items() if v == steps)
+        if steps in _STEPS_OF_CODE:
+            alpha, beta = _STEPS_OF_CODE[steps]
         elif steps == 0:
             a16, b16 = r.take("<BB")
             alpha, beta = a16 / _STEP_UNITS, b16 / _STEP_UNITS
@@ -578,7 +577,7 @@ def _code_bytes(codes: np.ndarray, shape: tuple[int, int, int]) -> tuple[int, by
     fields constant along an axis, a network far off a smooth field)."""
     ranged = entropy.encode_codes(codes, _pass_table_of(shape), coder_threads())
     width, planes = _planes(codes)
-    zipped = _zstd(ZSTD_LEVEL_PLANES, True).compress(planes)
+    zipped = _zstd(ZSTD_LEVEL_PLANES).compress(planes)
     return (RANGE_CODED, ranged) if len(ranged) <= len(zipped) else (width, zipped)
 
 

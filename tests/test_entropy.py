@@ -106,7 +106,7 @@ def test_codes_that_repeat_whole_rows_keep_byte_planes():
 def _compact_planes_section(res):
     """A section as the compact layout of model format 3 stored it (zstd byte planes, eps and step as float64)."""
     width, planes = R._planes(res.codes)
-    kblob = R._zstd(19, True).compress(planes)
+    kblob = R._zstd(19).compress(planes)
     return (R._COMPACT_HEAD.pack(res.eps, res.step, width | R.PREDICTIVE | R.COMPACT | R.NARROW_MODES)
             + R.varint(len(kblob)) + R.varint(0) + bytes([round(res.alpha * 16), round(res.beta * 16)])
             + R._pack_modes([R.MODES.index(m) for m in res.modes], 4) + kblob)

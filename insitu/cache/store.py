@@ -109,7 +109,7 @@ class TemporalCache(KeyQueries, ReconstructMixin):
         self._disk = Index.scan(self.path, rank_filter=lambda r: r == self.rank)
         #: per field, the cycles this rank's earlier sessions left (see put: a run that restarts the timeline)
         self._earlier: dict[str, set[int]] = {}
-        for f, c, _ in self._disk._all_keys():
+        for f, c, _ in self._disk:
             self._earlier.setdefault(f, set()).add(c)
         self._seq = 1 + max((s.seq for s in self._disk.segments.values()), default=0)
         # the journal (fast index path) starts over with exactly the live segments
