@@ -30,7 +30,9 @@ The level is that of the pass (1 the finest); the level class is 0 for level 1, 
 A grid of :data:`SPLIT_CODES` codes or more is coded in two independent
 segments, ``varint size of the first | first | second``: the passes before the
 last, and the last (half of the codes), each with fresh contexts, so that two
-threads decode it (the segments follow from the passes: nothing says so).
+threads decode it (the segments follow from the passes: nothing says so). A
+smaller grid is one segment, unless its caller asks for two (``two=True``: the
+residual section's flags say so, see inr/residual.py).
 
 The coder is LZMA's range coder with 16-bit probabilities: a 32-bit range,
 ``bound = (range >> 16) * p0``; the first output byte (always 0) is not
@@ -209,27 +211,29 @@ def _walk(table: np.ndarray, codes: np.ndarray, row_flag, code_one) -> None:  # 
         pos += nz * plane
 
 
-def encode_codes(codes: np.ndarray, table: np.ndarray, threads: int = 1) -> bytes:
+def encode_codes(codes: np.ndarray, table: np.ndarray, threads: int = 1, two: bool = False) -> bytes:
     """The range-coded bytes of ``codes`` (int64, every pass's in order) for the passes of ``table``
-    (:func:`pass_table`); ``threads`` > 1 codes two segments at once."""
+    (:func:`pass_table`); ``threads`` > 1 codes two segments at once; ``two``: two segments whatever the
+    number of codes (when the table has two passes or more)."""
     native = _native()
     codes = np.ascontiguousarray(codes, dtype=np.int64).ravel()
     if native is not None:
-        return native.entropy_encode(codes, np.ascontiguousarray(table, dtype=np.int64), threads)
+        return native.entropy_encode(codes, np.ascontiguousarray(table, dtype=np.int64), threads, two)
     _check(table, codes.size)
-    parts = [_encode_segment(codes[a:b], table[r0:r1]) for (r0, r1), (a, b) in _segments(table)]
+    parts = [_encode_segment(codes[a:b], table[r0:r1]) for (r0, r1), (a, b) in _segments(table, two)]
     return b"".join([varint(len(parts[0]))] * (len(parts) > 1) + parts)
 
 
-def decode_codes(data: bytes, table: np.ndarray, threads: int = 1) -> np.ndarray:
-    """The codes :func:`encode_codes` stored in ``data`` (int64); ``threads`` > 1 decodes two segments at once."""
+def decode_codes(data: bytes, table: np.ndarray, threads: int = 1, two: bool = False) -> np.ndarray:
+    """The codes :func:`encode_codes` stored in ``data`` (int64), with the same ``two``; ``threads`` > 1 decodes
+    two segments at once."""
     n = int(np.prod(table[:, :3], axis=1).sum()) if len(table) else 0
     native = _native()
     if native is not None:
-        return native.entropy_decode(bytes(data), np.ascontiguousarray(table, dtype=np.int64), n, threads)
+        return native.entropy_decode(bytes(data), np.ascontiguousarray(table, dtype=np.int64), n, threads, two)
     _check(table, n)
     data = bytes(data)
-    segments = _segments(table)
+    segments = _segments(table, two)
     parts = [data]
     if len(segments) > 1:
         r = Reader(data, 0, len(data), "residual codes")
@@ -243,12 +247,13 @@ def decode_codes(data: bytes, table: np.ndarray, threads: int = 1) -> np.ndarray
     return codes
 
 
-def _segments(table: np.ndarray) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+def _segments(table: np.ndarray, two: bool = False) -> list[tuple[tuple[int, int], tuple[int, int]]]:
     """((first row, end row), (first code, end code)) of each independently coded segment: one, or, from
-    :data:`SPLIT_CODES` codes on, the passes before the last and the last (about half of the codes each)."""
+    :data:`SPLIT_CODES` codes on or when ``two``, the passes before the last and the last (about half of the codes
+    each)."""
     counts = np.prod(table[:, :3], axis=1)
     n = int(counts.sum())
-    if len(table) < 2 or n < SPLIT_CODES:
+    if len(table) < 2 or (n < SPLIT_CODES and not two):
         return [((0, len(table)), (0, n))]
     first = n - int(counts[-1])
     return [((0, len(table) - 1), (0, first)), ((len(table) - 1, len(table)), (first, n))]

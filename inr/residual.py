@@ -44,7 +44,8 @@ Stored section (written; layout 4, in models of format 4)::
     | zstd(u32 deltas of the exact values' flat indices | float32 exact values)   (empty if none)
 
 (zstd frames without magic number nor content size.) The flags: bits 0-2 the
-code width (0 RANGE_CODED, 1..4 for byte planes of 1, 2, 4, 8 bytes), WIDE,
+code width (0 RANGE_CODED, 1..4 for byte planes of 1, 2, 4, 8 bytes, 5
+RANGE_SPLIT: range-coded in two segments whatever the grid's size), WIDE,
 NARROW, EXACT, and in bits 6-7 the refinement (alpha, beta): 1 = (1.5, 4), 2
 = (1.75, 4) (the encoder's two), 0 and 3 stored as said.
 
@@ -104,11 +105,16 @@ LORENZO, PREDICTIVE, COMPACT, NARROW_MODES = 0x80, 0x40, 0x20, 0x10
 _FLAGS = LORENZO | PREDICTIVE | COMPACT | NARROW_MODES
 #: the code width (low four bits of that byte) of codes range-coded by inr.entropy (1, 2, 4, 8: zstd byte planes)
 RANGE_CODED = 0
+#: range-coded in two independent segments (inr.entropy ``two=True``) that two threads decode: written for a grid
+#: under inr.entropy.SPLIT_CODES codes (where one segment is implied) when its stream is at least SPLIT_MIN_BYTES
+#: and the split costs at most SPLIT_COST of it (the second segment learns its contexts again)
+RANGE_SPLIT = 16
+SPLIT_MIN_BYTES, SPLIT_COST = 2048, 0.02
 #: the section's layout since model format 4 (``to_bytes``), and the flags of its first byte: the code width
-#: (0 RANGE_CODED, then 1, 2, 4, 8 as 1..4) in bits 0-2, WIDE (eps and step as float64, not float32), NARROW
+#: (0 RANGE_CODED, then 1, 2, 4, 8 as 1..4, 5 RANGE_SPLIT) in bits 0-2, WIDE (eps and step as float64, not float32), NARROW
 #: modes (four per byte), EXACT (a count of exactly stored values follows), and the refinement in bits 6-7
 LAYOUT = 4
-_WIDTHS = (RANGE_CODED, 1, 2, 4, 8)
+_WIDTHS = (RANGE_CODED, 1, 2, 4, 8, RANGE_SPLIT)
 _WIDE, _NARROW4, _EXACT4 = 0x08, 0x10, 0x20
 #: the refinement (alpha, beta) codes of bits 6-7: 1 and 2 the encoder's two (error bound, PSNR target);
 #: 0 two bytes in 1/16ths follow, 3 two float64 (any other: the decoder must use the very refinement the encoder did)
@@ -477,8 +483,8 @@ class Residual:
 def _decode_codes(blob: bytes, width: int, shape: tuple[int, int, int], compact: bool) -> np.ndarray:
     """The codes of a section: range-coded (``width`` RANGE_CODED) or zstd byte planes of ``width`` bytes."""
     n = int(np.prod(shape))
-    if width == RANGE_CODED:
-        return entropy.decode_codes(blob, _pass_table_of(shape), coder_threads())
+    if width in (RANGE_CODED, RANGE_SPLIT):
+        return entropy.decode_codes(blob, _pass_table_of(shape), coder_threads(), two=width == RANGE_SPLIT)
     if width not in (1, 2, 4, 8):
         raise ModelFormatError(f"residual code width {width} unknown")
     raw = _unzstd(compact).decompress(blob, max_output_size=n * width)
@@ -574,11 +580,19 @@ def compute_residual(data: np.ndarray, network: np.ndarray | None, eps: float, v
 def _code_bytes(codes: np.ndarray, shape: tuple[int, int, int]) -> tuple[int, bytes]:
     """(code width, bytes) of a residual's codes: range-coded with contexts (width RANGE_CODED), or, when that is
     larger, fast zstd on their byte planes (codes that repeat whole rows, which only a dictionary coder sees:
-    fields constant along an axis, a network far off a smooth field)."""
-    ranged = entropy.encode_codes(codes, _pass_table_of(shape), coder_threads())
+    fields constant along an axis, a network far off a smooth field). A long range-coded stream is split in two
+    (RANGE_SPLIT) where that costs little: decoding it takes half the time on two threads."""
+    table = _pass_table_of(shape)
+    ranged = entropy.encode_codes(codes, table, coder_threads())
     width, planes = _planes(codes)
     zipped = _zstd(ZSTD_LEVEL_PLANES).compress(planes)
-    return (RANGE_CODED, ranged) if len(ranged) <= len(zipped) else (width, zipped)
+    if len(ranged) > len(zipped):
+        return width, zipped
+    if len(ranged) >= SPLIT_MIN_BYTES and codes.size < entropy.SPLIT_CODES and len(table) > 1:
+        split = entropy.encode_codes(codes, table, coder_threads(), two=True)
+        if len(split) <= len(ranged) * (1 + SPLIT_COST):
+            return RANGE_SPLIT, split
+    return RANGE_CODED, ranged
 
 
 def _size(res: Residual) -> int:

@@ -14,16 +14,16 @@ def _python_only(monkeypatch):
     monkeypatch.setattr(entropy, "_native", lambda: None)
 
 
-def _same_on_both_sides(codes, table, monkeypatch):
+def _same_on_both_sides(codes, table, monkeypatch, two=False):
     """The bytes of ``codes`` (two threads where there are two segments): one thread and the reference write the
     same, and each side decodes them."""
-    blob = entropy.encode_codes(codes, table, threads=2)
-    assert entropy.encode_codes(codes, table) == blob
-    assert np.array_equal(entropy.decode_codes(blob, table, threads=2), codes)
+    blob = entropy.encode_codes(codes, table, threads=2, two=two)
+    assert entropy.encode_codes(codes, table, two=two) == blob
+    assert np.array_equal(entropy.decode_codes(blob, table, threads=2, two=two), codes)
     with monkeypatch.context() as m:
         _python_only(m)
-        assert entropy.encode_codes(codes, table) == blob
-        assert np.array_equal(entropy.decode_codes(blob, table), codes)
+        assert entropy.encode_codes(codes, table, two=two) == blob
+        assert np.array_equal(entropy.decode_codes(blob, table, two=two), codes)
     return blob
 
 
@@ -64,7 +64,8 @@ def test_a_stream_that_is_not_the_passes_is_refused(monkeypatch, native):
     values = (gaussians((14, 15, 16)) + 0.05 * np.random.default_rng(2).standard_normal((14, 15, 16)))
     res = R.compute_residual(values, None, 1e-3, float(np.ptp(values)))
     blob = res.to_bytes()
-    assert R._WIDTHS[blob[0] & 0x07] == R.RANGE_CODED  # noise: the range coder, not byte planes
+    # noise: the range coder, not byte planes (in two segments: the stream is long)
+    assert R._WIDTHS[blob[0] & 0x07] == R.RANGE_SPLIT
     assert np.array_equal(inr.Residual.from_bytes(blob, values.shape).codes, res.codes)
     with pytest.raises(inr.ModelFormatError, match="residual"):
         inr.Residual.from_bytes(blob[:-40], values.shape)  # truncated
@@ -72,6 +73,39 @@ def test_a_stream_that_is_not_the_passes_is_refused(monkeypatch, native):
         inr.Residual.from_bytes(blob + b"\x01" * 8, values.shape)  # bytes past the codes
     with pytest.raises(inr.ModelFormatError, match="residual"):
         inr.Residual.from_bytes(blob, (14, 15, 17))  # another grid's passes
+
+
+@pytest.mark.parametrize("kind", ["sparse", "dense"])
+def test_two_segments_on_request_decode_on_both_sides(monkeypatch, kind):
+    # a small grid split on request: the passes before the last and the last, each with its own contexts; the
+    # bytes differ from the one-segment stream's, and a decoder told the other count of segments refuses them
+    if entropy._native() is None:
+        pytest.skip("inr._native is not built: nothing to compare the reference with")
+    table = _table(SHAPES, [9, 3, 2, 1, 1])
+    codes = _codes(kind, int(np.prod(table[:, :3], axis=1).sum()), np.random.default_rng(7)).astype(np.int64)
+    two = _same_on_both_sides(codes, table, monkeypatch, two=True)
+    one = _same_on_both_sides(codes, table, monkeypatch)
+    assert two != one
+    first = entropy.Reader(two, 0, len(two), "codes").varint()
+    assert 0 < first < len(two)
+    with pytest.raises(ValueError, match="malformed"):  # the native coder's, or ModelFormatError
+        entropy.decode_codes(one, table, two=True)
+
+
+def test_a_long_stream_is_split_where_it_costs_little_and_decodes_the_same():
+    # a CT-like grid under SPLIT_CODES: its section is written in two segments (RANGE_SPLIT, two threads decode
+    # it), at most SPLIT_COST more than one; the model reads back the very codes and values either way
+    rng = np.random.default_rng(3)
+    values = (sphere_front((40, 44, 48)) + 0.02 * rng.standard_normal((40, 44, 48))).astype(np.float32)
+    res = R.compute_residual(values, None, 1e-3 * float(np.ptp(values)), float(np.ptp(values)))
+    blob = res.to_bytes()
+    assert R._WIDTHS[blob[0] & 0x07] == R.RANGE_SPLIT
+    one = entropy.encode_codes(res.codes, R._pass_table_of(values.shape))
+    two = entropy.encode_codes(res.codes, R._pass_table_of(values.shape), two=True)
+    assert len(one) >= R.SPLIT_MIN_BYTES and len(two) <= len(one) * (1 + R.SPLIT_COST) and two in blob
+    back = inr.Residual.from_bytes(blob, values.shape)
+    assert np.array_equal(back.codes, res.codes)
+    assert np.array_equal(back.apply(None, threads=2), res.apply(None, threads=1))
 
 
 def test_codes_of_a_volume_with_features_are_smaller_than_zstd_on_byte_planes():

@@ -209,37 +209,66 @@ std::string encode_segment(const std::vector<Row>& rows, const int64_t* codes) {
     return enc.finish();
 }
 
-// Decodes one segment into codes (zeroed); an empty string when it is well formed, else why not.
+// Decodes one segment into codes (zeroed); an empty string when it is well formed, else why not. The walk of
+// walk() written out by hand: decoding is one chain of dependent bits, so the previous code's context part
+// stays in a register and the y and z neighbours' part of each busy row is summed before the row is decoded.
 std::string decode_segment(std::string_view data, const std::vector<Row>& rows, int64_t* codes) {
     Model model;
     Decoder dec(data);
-    bool overflow = false;
     auto get = [&](int ctx) {
         const int b = dec.bit(model.p16(ctx));
         model.update(ctx, b);
         return b;
     };
-    walk(rows, codes, [&](int64_t, int64_t, int ctx) { return get(ctx) != 0; }, [&](int64_t i, int cz, int cs, int mb) {
-        if (overflow || !get(cz)) return;
-        const int negative = get(cs);
-        uint64_t mag = 0;
-        while (mag < static_cast<uint64_t>(UNARY) && get(mb + static_cast<int>(mag))) ++mag;
-        if (mag == static_cast<uint64_t>(UNARY)) {
-            int e = 0;
-            while (get(EXP + std::min(e, EXPONENTS - 1))) {
-                if (++e > 62) {
-                    overflow = true;
-                    return;
+    int64_t pos = 0;
+    std::vector<uint8_t> busy, near;
+    for (const Row& r : rows) {
+        const int lv = static_cast<int>(std::min<int64_t>(std::max<int64_t>(r.level, 1), LEVELS) - 1);
+        const int zbase = ZERO + lv * NEIGHBOURHOODS, rbase = ROW + lv * 3;
+        const int mbase = MAG + (r.level <= 1 ? 0 : r.level == 2 ? 1 : 2) * NEIGHBOURHOODS * UNARY;
+        const int64_t plane = r.ny * r.nx;
+        busy.assign(2 * static_cast<size_t>(r.ny), 0);
+        near.resize(static_cast<size_t>(r.nx));
+        for (int64_t z = 0; z < r.nz; ++z) {
+            uint8_t* cur = busy.data() + (z % 2) * r.ny;
+            const uint8_t* prev = busy.data() + ((z + 1) % 2) * r.ny;
+            for (int64_t y = 0; y < r.ny; ++y) {
+                const int64_t row = pos + (z * r.ny + y) * r.nx;
+                cur[y] = static_cast<uint8_t>(get(rbase + (y > 0 && cur[y - 1]) + (z > 0 && prev[y])));
+                if (!cur[y]) continue;
+                int64_t* out = codes + row;
+                for (int64_t x = 0; x < r.nx; ++x)  // the y and z neighbours' part of each context
+                    near[x] = static_cast<uint8_t>((y ? small(out[x - r.nx]) : 0) + (z ? small(out[x - plane]) : 0));
+                int sa = 0, sign_ctx = SIGN;  // from the code before along x: min(|a|, 3), and a's sign
+                for (int64_t x = 0; x < r.nx; ++x) {
+                    const int m = sa + near[x];
+                    if (!get(zbase + m)) {
+                        sa = 0;
+                        sign_ctx = SIGN;
+                        continue;
+                    }
+                    const int negative = get(sign_ctx);
+                    const int mb = mbase + m * UNARY;
+                    uint64_t mag = 0;
+                    while (mag < static_cast<uint64_t>(UNARY) && get(mb + static_cast<int>(mag))) ++mag;
+                    if (mag == static_cast<uint64_t>(UNARY)) {
+                        int e = 0;
+                        while (get(EXP + std::min(e, EXPONENTS - 1)))
+                            if (++e > 62) return "residual codes malformed: a code runs past 64 bits";
+                        uint64_t v = 1;
+                        for (int j = e - 1; j >= 0; --j)
+                            v = (v << 1) | static_cast<uint64_t>(get(MANT + std::min(j, MANTISSAS - 1)));
+                        mag = UNARY + v - 1;
+                    }
+                    const auto m1 = static_cast<int64_t>(mag + 1);
+                    out[x] = negative ? -m1 : m1;
+                    sa = mag >= 2 ? 3 : static_cast<int>(mag) + 1;
+                    sign_ctx = SIGN + 1 + negative;
                 }
             }
-            uint64_t v = 1;
-            for (int j = e - 1; j >= 0; --j) v = (v << 1) | static_cast<uint64_t>(get(MANT + std::min(j, MANTISSAS - 1)));
-            mag = UNARY + v - 1;
         }
-        const auto m1 = static_cast<int64_t>(mag + 1);
-        codes[i] = negative ? -m1 : m1;
-    });
-    if (overflow) return "residual codes malformed: a code runs past 64 bits";
+        pos += r.nz * plane;
+    }
     const size_t read = dec.read();
     if (read < data.size() || read > data.size() + FLUSH_ZEROS)
         return "residual codes malformed: the passes read " + std::to_string(read) + " bytes of a stream of " +
@@ -253,16 +282,17 @@ int64_t count_of(const std::vector<Row>& rows) {
     return n;
 }
 
-// The segments of a stream (inr/entropy.py _segments): one, or, from SPLIT_CODES codes on, the passes before
-// the last and the last (about half of the codes each), coded independently so that two threads decode them.
-std::vector<std::vector<Row>> segments_of(const std::vector<Row>& rows) {
-    if (rows.size() < 2 || count_of(rows) < SPLIT_CODES) return {rows};
+// The segments of a stream (inr/entropy.py _segments): one, or, from SPLIT_CODES codes on or when two, the
+// passes before the last and the last (about half of the codes each), coded independently so that two threads
+// decode them.
+std::vector<std::vector<Row>> segments_of(const std::vector<Row>& rows, bool two) {
+    if (rows.size() < 2 || (count_of(rows) < SPLIT_CODES && !two)) return {rows};
     return {std::vector<Row>(rows.begin(), rows.end() - 1), std::vector<Row>(rows.end() - 1, rows.end())};
 }
 
 // The stream of the codes of rows: its segments, the first's size before them when there are two.
-std::string encode_rows(const std::vector<Row>& rows, const int64_t* codes, int threads) {
-    const auto segs = segments_of(rows);
+std::string encode_rows(const std::vector<Row>& rows, const int64_t* codes, int threads, bool two) {
+    const auto segs = segments_of(rows, two);
     std::vector<std::string> parts(segs.size());
     const int64_t first = count_of(segs[0]);
 #pragma omp parallel for num_threads(2) schedule(static, 1) if (segs.size() > 1 && threads > 1)
@@ -280,20 +310,20 @@ std::string encode_rows(const std::vector<Row>& rows, const int64_t* codes, int 
 }
 
 py::bytes encode(py::array_t<int64_t, py::array::c_style> codes_arr, py::array_t<int64_t, py::array::c_style> table,
-                 int threads) {
+                 int threads, bool two) {
     const auto rows = rows_of(table, codes_arr.size());
     std::string out;
     {
         py::gil_scoped_release release;
-        out = encode_rows(rows, codes_arr.data(), threads);
+        out = encode_rows(rows, codes_arr.data(), threads, two);
     }
     return py::bytes(out);
 }
 
 py::array_t<int64_t> decode(py::bytes data_obj, py::array_t<int64_t, py::array::c_style> table, int64_t n,
-                            int threads) {
-    const std::string data(data_obj);
-    const auto segs = segments_of(rows_of(table, n));
+                            int threads, bool two) {
+    const std::string_view data(data_obj);
+    const auto segs = segments_of(rows_of(table, n), two);
     std::vector<std::string_view> parts{std::string_view(data)};
     if (segs.size() > 1) {
         uint64_t len = 0;
@@ -326,14 +356,15 @@ py::array_t<int64_t> decode(py::bytes data_obj, py::array_t<int64_t, py::array::
 }  // namespace
 
 int64_t entropy_cost(const int64_t* codes, int64_t nz, int64_t ny, int64_t nx, int64_t level) {
-    return static_cast<int64_t>(encode_rows({Row{nz, ny, nx, level}}, codes, 1).size());
+    return static_cast<int64_t>(encode_rows({Row{nz, ny, nx, level}}, codes, 1, false).size());
 }
 
 void register_entropy(py::module_& m) {
     m.def("entropy_encode", &encode, py::arg("codes"), py::arg("table"), py::arg("threads") = 1,
-          "Range-code the residual codes of the passes in table ((nz, ny, nx, level) rows).");
+          py::arg("two") = false,
+          "Range-code the residual codes of the passes in table ((nz, ny, nx, level) rows); two: in two segments.");
     m.def("entropy_decode", &decode, py::arg("data"), py::arg("table"), py::arg("n"), py::arg("threads") = 1,
-          "The n residual codes range-coded in data for the passes in table.");
+          py::arg("two") = false, "The n residual codes range-coded in data for the passes in table.");
 }
 
 }  // namespace inr
