@@ -109,6 +109,8 @@ def test_a_run_into_a_cache_of_an_earlier_run_says_so(tmp_path):
     # from the earlier run until it writes them (nothing is dropped); a run that continues the timeline is quiet
     import warnings
 
+    from insitu.filters.session import on_timeline
+
     path = tmp_path / "c"
     with TemporalCache(path) as cache:
         for c in range(1, 6):
@@ -121,6 +123,11 @@ def test_a_run_into_a_cache_of_an_earlier_run_says_so(tmp_path):
             cache.put("f", 2, 0, *entry(9))  # once per field and session
             cache.put("g", 6, 0, *entry(9))  # the next cycle of a run that goes on: nothing to say
         assert cache.cycles("f") == [1, 2, 3, 4, 5] and cache.get("f", 1, 0) == entry(9)[0]
+        # this run's own timeline: what its renders and exports show (insitu.filters.session.on_timeline)
+        assert cache.written_cycles("f") == {1, 2} and cache.written_cycles("g") == {6}
+        assert on_timeline(cache.cycles("f"), cache.written_cycles("f")) == [1, 2]
+        assert on_timeline(cache.cycles("g"), cache.written_cycles("g")) == [1, 2, 3, 4, 5, 6]
+        assert on_timeline([3, 4], set()) == [3, 4]  # a run that wrote none of it shows every cycle
 
 
 # --- memory tier ---------------------------------------------------------------------------------

@@ -190,3 +190,30 @@ def test_a_block_coded_without_a_network_stays_so_and_searches_again_every_keyfr
         counts.append(len(searches))
     assert counts == [1, 1, 1, 2, 2]  # cycles 0 and 3 searched; the others went straight to the coder
     assert "1 coded without a network: the predictive coder was smaller" in capsys.readouterr().out
+
+
+def test_a_rerun_into_the_same_folder_exports_only_its_own_timeline(tmp_path, capsys):
+    # the first run leaves cycles 0..5; a second run (a new session) into the same folder writes 0..2 of another
+    # field: its look-back 'last:2' is its own 1 and 2, not the earlier run's 4 and 5, which stay on disk
+    from insitu.cache import TemporalCache
+
+    def run(cycles, sign):
+        rt = connect(prefer="embedded")
+        for c in cycles:
+            rt.publish([uniform_domain(sign * gaussians((10, 12, 14), shift=0.01 * c), field="e", cycle=c)])
+            rt.execute(extract("import ascent_filters as af; af.compress(fields=['e'], target_psnr=40)"))
+        return rt
+
+    run(range(6), 1.0)
+    compression.close_all()
+    runtime_mod.reset_process_state()
+    rt = run(range(3), -1.0)
+    rt.execute(extract("import ascent_filters as af; af.export(field='e', cycles='last:2', format='npy')"))
+    out = capsys.readouterr()
+    assert "export: wrote 2 file(s)" in out.out and "from an earlier run" in out.err + out.out
+    for c in (1, 2):
+        got = np.load(tmp_path / "exports" / f"e_{c:06d}.npy")
+        assert np.corrcoef(got.ravel(), gaussians((10, 12, 14), shift=0.01 * c).ravel())[0, 1] < -0.99
+    assert not list((tmp_path / "exports").glob("e_00000[45].npy"))
+    compression.close_all()
+    assert TemporalCache.open(tmp_path / "run.cache").cycles("e") == list(range(6))  # nothing dropped

@@ -109,6 +109,8 @@ class TemporalCache(KeyQueries, ReconstructMixin):
         self._disk = Index.scan(self.path, rank_filter=lambda r: r == self.rank)
         #: per field, the cycles this rank's earlier sessions left (see put: a run that restarts the timeline)
         self._earlier: dict[str, set[int]] = {}
+        #: per field, the cycles this session put (a run's own timeline: see written_cycles)
+        self._written: dict[str, set[int]] = {}
         for f, c, _ in self._disk:
             self._earlier.setdefault(f, set()).add(c)
         self._seq = 1 + max((s.seq for s in self._disk.segments.values()), default=0)
@@ -186,6 +188,7 @@ class TemporalCache(KeyQueries, ReconstructMixin):
             if (key[0], base, key[2]) not in self:
                 raise self._missing(key[0], base, key[2])
         self._check_restart(key[0], key[1])
+        self._written.setdefault(key[0], set()).add(key[1])
         if key in self:
             self._drop(sorted(self._dependents({key}) - {key}), "base_replaced")
         self._mem.put(key, MemEntry(data, meta, base_cycle=base))
@@ -196,19 +199,26 @@ class TemporalCache(KeyQueries, ReconstructMixin):
         self._apply_retention(field)
         self._enforce_memory()
 
+    def written_cycles(self, field: str) -> set[int]:
+        """The cycles of ``field`` this session put (empty before its first put). A run's own timeline is
+        these and, before the first of them, what earlier sessions left: its renders and exports show no other
+        cycle (see insitu.filters.session.FilterSession.own_timeline)."""
+        return set(self._written.get(field, ()))
+
     def _check_restart(self, field: str, cycle: int) -> None:
         """At this session's first put of ``field``: say so when earlier sessions left cycles of it at or past
         ``cycle`` (a run into a folder that holds another run's). Nothing is dropped: this run replaces them
-        as it writes the same keys, but until then, and where it writes fewer, every reader (the run's own
-        renders and look-backs among them) sees the earlier run's. One line, from rank 0."""
-        earlier = self._earlier.pop(field, None)
-        later = sorted(c for c in earlier or () if c >= cycle)
+        as it writes the same keys, and its own renders and look-backs leave out those it has not written;
+        replays after it show the earlier run's wherever it wrote fewer. One line, from rank 0."""
+        if field in self._written:
+            return
+        later = sorted(c for c in self._earlier.get(field, ()) if c >= cycle)
         if later and self.rank == 0:
             self._warn(f"insitu cache {self.path}: field {field!r} already holds cycles {later[0]}..{later[-1]} "
                        f"({len(later)} cycles) from an earlier run, at or past this run's first cycle {cycle}: this "
-                       "run replaces them as it writes the same cycles; until then, and wherever it writes fewer, "
-                       "renders, look-backs and replays show the earlier run's (write each run into its own "
-                       "folder to keep them apart)", stacklevel=3)
+                       "run replaces them as it writes the same cycles, and its renders and look-backs leave out "
+                       "the earlier run's; replays after it show them wherever it writes fewer (write each run "
+                       "into its own folder to keep them apart)", stacklevel=3)
 
     def flush(self) -> int:
         """Commit every entry not yet on disk; returns how many are still not on disk (0: all durable)."""

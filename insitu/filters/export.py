@@ -42,16 +42,16 @@ def export_cycles(env: ExtractEnv, params: ExportParams, result: FilterResult) -
     from insitu.cache.replay import decode_entry
     from insitu.render.output import safe_name
     from insitu.render.vti import write_vti
-    from insitu.filters.session import current
+    from insitu.filters.session import current, on_timeline
 
     current().flush_all()  # this rank's newest entries may still be in memory only
-    if env.comm is not None and env.size > 1:
-        env.comm.Barrier()  # ... and every rank's must be on disk before anyone scans
+    # collective (and a barrier): every rank's entries are on disk before anyone scans
+    own = current().own_cycles(params.cache, params.field, env.comm if env.size > 1 else None)
     mine: dict[int, list] = {}
     damaged: dict[int, str] = {}  # cycle -> why (a domain that does not decode): the cycle is not written
     try:
         reader = TemporalCache.open(params.cache, comm=None)
-        cycles = params.select(reader.cycles(params.field))
+        cycles = params.select(on_timeline(reader.cycles(params.field), own))
         for cycle in cycles:
             doms = reader.domains(params.field, cycle)
             share = [d for i, d in enumerate(doms) if i % env.size == env.rank]

@@ -125,12 +125,12 @@ def render_cycles(env: ExtractEnv, params: RenderParams, result: FilterResult) -
     import warnings
 
     from insitu.cache import CacheReader
-    from insitu.filters.session import current
+    from insitu.filters.session import current, on_timeline
     from insitu.render.cached import render_cached
 
     current().flush_all()  # this rank's newest entries may still be in memory only
-    if env.comm is not None and env.size > 1:
-        env.comm.Barrier()  # ... and every rank's must be on disk before rank 0 scans
+    # collective (and a barrier): every rank's entries are on disk before rank 0 scans
+    own = current().own_cycles(params.cache, params.field, env.comm if env.size > 1 else None)
     reader = CacheReader(params.cache, comm=env.comm if env.size > 1 else None)
     try:
         fields = reader.fields()
@@ -145,7 +145,7 @@ def render_cycles(env: ExtractEnv, params: RenderParams, result: FilterResult) -
         if unwritten:
             result.notes.append(f"{unwritten} entries of this rank are still in memory only (their write failed); "
                                 "the images show what is on disk")
-        cycles = params.select(reader.cycles(params.field))
+        cycles = params.select(on_timeline(reader.cycles(params.field), own))
         cinema = params.cinema_views()
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")

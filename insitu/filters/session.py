@@ -105,6 +105,16 @@ class FilterSession:
         where = os.path.abspath(path)
         return sum(cache.unwritten(field) for (p, _), cache in self.caches.items() if p == where)
 
+    def own_cycles(self, path: str, field: str, comm: Any = None) -> set[int]:
+        """The cycles of ``field`` this run put into the cache at ``path`` (see :func:`on_timeline`). Collective
+        when ``comm`` is given: the union of every rank's puts, so that every rank keeps the same cycles."""
+        where = os.path.abspath(path)
+        mine: set[int] = set()
+        for (p, _), cache in self.caches.items():
+            if p == where:
+                mine |= cache.written_cycles(field)
+        return set().union(*comm.allgather(mine)) if comm is not None else mine
+
     def close_all(self) -> None:
         """Flush and close every cache; warm starts and delta chains start over after this."""
         for key, cache in list(self.caches.items()):
@@ -117,6 +127,17 @@ class FilterSession:
 
 
 _SESSION = FilterSession()
+
+
+def on_timeline(cycles: list[int], own: set[int]) -> list[int]:
+    """``cycles`` of a field in a cache less those of an earlier run into the same folder: once this run has put
+    the field (``own``: :meth:`FilterSession.own_cycles`), a cycle at or past its first put that it has not
+    written is another timeline's (a rerun, a restart from an earlier checkpoint), which its renders, look-backs
+    and exports must not show. A run that put none of it (a render of an older cache) shows every cycle."""
+    if not own:
+        return list(cycles)
+    first = min(own)
+    return [c for c in cycles if c < first or c in own]
 
 
 def current() -> FilterSession:
