@@ -76,6 +76,19 @@ def test_native_marcher_matches_numpy_reference(assoc):
     assert np.abs(nat - ref).max() < 2e-4
 
 
+@pytest.mark.skipif(not native_available(), reason="the native ray marcher insitu._raymarch was not built")
+@pytest.mark.parametrize("assoc", ["vertex", "element"])
+def test_native_marcher_skips_clear_space_with_the_same_image(assoc):
+    # a transfer function clear over the lower 60 % of the range (the demo's kind): the native marcher jumps over
+    # the cells that map to zero opacity, and still gives the reference's image, edges of the clear cells included
+    values = rc.field((40, 36, 44))
+    tf = TransferFunction("inferno", ((0.0, 0.0), (0.6, 0.0), (1.0, 0.7)), (float(values.min()), float(values.max())))
+    nat, _, _ = draw(values, (2, 2, 1), assoc=assoc, backend="native", tf=tf, size=(120, 100))
+    ref, _, _ = draw(values, (2, 2, 1), assoc=assoc, backend="numpy", tf=tf, size=(120, 100))
+    assert ref[..., 3].max() > 0.3 and (ref[..., 3] == 0).mean() > 0.2  # something shown, and clear space
+    assert np.abs(nat - ref).max() < 2e-4
+
+
 @pytest.mark.parametrize("kind", ["volume", "pseudocolor", "slice", "isosurface"])
 @pytest.mark.parametrize("assoc", ["vertex", "element"])
 def test_split_volume_composites_to_the_whole(kind, assoc):
