@@ -69,7 +69,8 @@ COMPRESS_PARAMS = ParamSet("compress", [
           "none", choices=TEMPORAL_MODES),
     Param("keyframe_every", "with temporal='delta', a whole model at least every K cycles, so any cycle decodes "
                             "from at most K entries; a block coded without a network (target_psnr) searches for "
-                            "one again every K cycles", 10, check=integer(1)),
+                            "one again after K cycles (2K, 4K, up to 8K after searches in a row that found none)",
+          10, check=integer(1)),
     Param("backend", "inr training backend", "auto", choices=tuple(inr.BACKENDS)),
     Param("device", "'auto' (this rank's GPU, rank modulo the GPUs torch sees, else the CPU), 'cpu', 'cuda' or "
                     "'cuda:N'", "auto", check=Check(_device, "device")),
@@ -190,11 +191,14 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
                                          or prev.is_constant):
                     prev = None
                 base_cycle = None
+                searched = prev is None
                 if prev is not None and prev.is_predictive:
                     # coded without a network last cycle: the same coding again (a fraction of a fit), and a new
-                    # search for a network once the run is keyframe_every cycles long
-                    if session.chains.get(key, (0, 0))[1] >= params.keyframe_every:
-                        prev = None
+                    # search for a network once the run is keyframe_every cycles long (twice that after two
+                    # searches in a row found none, and so on up to SEARCH_BACKOFF times: a field that the
+                    # predictive coder suits stops paying for searches)
+                    if session.chains.get(key, (0, 0))[1] >= search_interval(params, session.misses.get(key, 0)):
+                        prev, searched = None, True
                 elif prev is not None:
                     base_cycle = delta_base_cycle(params, cache, key, block.cycle, session.chains)
                 values, nonfinite = finite_part(block.values)
@@ -225,6 +229,8 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
                 # a predictive run counts as a chain too: its length decides when to search for a network again
                 grows = report.delta or (prev is not None and prev.is_predictive and model.is_predictive)
                 session.chains[key] = (block.cycle, session.chains[key][1] + 1 if grows else 1)
+                if searched and params.ratio is None and params.target_psnr is not None:
+                    session.misses[key] = session.misses.get(key, 0) + 1 if model.is_predictive else 0
                 n_delta += int(report.delta)
                 n_predictive += int(model.is_predictive)
                 # the warm start needs the network only: an error-bounded model's residual is not kept
@@ -253,6 +259,17 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
                     "seconds": time.perf_counter() - t0, "raw_bytes": raw, "stored_bytes": stored,
                     "blocks_psnr": blocks_psnr, "asked_ratio": asked_raw / asked_bytes if asked_bytes else None,
                     "retries": retries, "ratio_off": off, "target_psnr": params.target_psnr}
+
+
+#: the search for a network over a block coded without one comes back every keyframe_every cycles, doubling
+#: after each search in a row that found none, up to this many times keyframe_every
+SEARCH_BACKOFF = 8
+
+
+def search_interval(params: Any, misses: int) -> int:
+    """Cycles between two searches for a network over a predictive block, after ``misses`` searches in a row
+    found none: keyframe_every, then doubling from the second miss on, at most SEARCH_BACKOFF times it."""
+    return params.keyframe_every * min(2 ** max(misses - 1, 0), SEARCH_BACKOFF)
 
 
 def field_ranges(comm: Any, work: list[tuple[str, list]]) -> dict[str, float]:

@@ -61,6 +61,8 @@ class FilterSession:
     previous: dict[BlockKey, inr.Model] = field(default_factory=dict)  # the last model of each block
     #: the delta chain of each block: (cycle of its newest entry, entries in the chain so far)
     chains: dict[BlockKey, tuple[int, int]] = field(default_factory=dict)
+    #: searches for a network in a row that found none, per block coded without one (they come back less often)
+    misses: dict[BlockKey, int] = field(default_factory=dict)
     noted: set[str] = field(default_factory=set)  # fields already noted (one note per run)
     fit_seconds: float = 0.0  # every fit of this process, for in situ overhead accounting
     calls: int = 0  # filter calls (af.compress, af.render, af.export) of this process
@@ -124,6 +126,7 @@ class FilterSession:
                 self.caches.pop(key, None)
         self.previous.clear()
         self.chains.clear()
+        self.misses.clear()
 
 
 _SESSION = FilterSession()
