@@ -153,8 +153,6 @@ def close_all() -> None:
 
 def compress_published(env: ExtractEnv, params: CompressParams, result: FilterResult) -> None:
     """Fit and cache every (field, domain) of this rank; problems go to ``result``, the rest goes on."""
-    from insitu.cache import EntryMeta
-
     session = current()
     names = params.fields or published_fields(env.data)
     t0 = time.perf_counter()
@@ -166,13 +164,15 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
             result.error(f"field '{name}': {exc}")
     # collective (psnr_range='field'): before anything that may raise on one rank only (opening the cache)
     ranges = field_ranges(env.comm, work) if params.psnr_range == "field" else {}
-    cache = open_cache(params.cache, env.comm, params)
-    device = fit_device(params, env.comm)
-    psnrs, ratios, fit_s, n_done, n_delta, n_predictive = [], [], 0.0, 0, 0, 0
-    raw = stored = 0
-    blocks_psnr: list[tuple[str, float]] = []  # (which block, PSNR): the summary names the blocks that stayed low
-    asked_raw, asked_bytes, retries, off = 0, 0.0, 0, 0  # the ratio asked of the sized blocks, refits, misses
+    try:
+        cache = open_cache(params.cache, env.comm, params)
+        device = fit_device(params, env.comm)
+    except Exception as exc:  # reported; this rank still takes part in the collective refits below
+        result.error(f"{type(exc).__name__}: {exc}")
+        cache, device, work = None, "cpu", []
+    tally = _Tally()
     left = sum(len(b) for _, b in work)
+    done: list[_Stored] = []
     for name, field_blocks in work:
         for block in field_blocks:
             budget = params.time_budget_s
@@ -180,85 +180,197 @@ def compress_published(env: ExtractEnv, params: CompressParams, result: FilterRe
                 share = max(params.cycle_budget_s - (time.perf_counter() - t0), 0.0) / max(left, 1)
                 budget = share if budget is None else min(budget, share)
             left -= 1
-            where = f"field '{name}' domain {block.domain_id} cycle {block.cycle}"
             try:
                 if block.ghost is None and name not in session.noted:
                     session.noted.add(name)
                     result.notes.append(f"field '{name}': no {'ascent_ghosts'} field, every sample treated as owned")
-                key = (os.path.abspath(params.cache), name, block.domain_id)
-                prev = session.previous.get(key) if params.warm_start else None
-                if prev is not None and (prev.grid_shape != block.values.shape or prev.association != block.association
-                                         or prev.is_constant):
-                    prev = None
-                base_cycle = None
-                searched = prev is None
-                if prev is not None and prev.is_predictive:
-                    # coded without a network last cycle: the same coding again (a fraction of a fit), and a new
-                    # search for a network once the run is keyframe_every cycles long (twice that after two
-                    # searches in a row found none, and so on up to SEARCH_BACKOFF times: a field that the
-                    # predictive coder suits stops paying for searches)
-                    if session.chains.get(key, (0, 0))[1] >= search_interval(params, session.misses.get(key, 0)):
-                        prev, searched = None, True
-                elif prev is not None:
-                    base_cycle = delta_base_cycle(params, cache, key, block.cycle, session.chains)
-                values, nonfinite = finite_part(block.values)
-                model, report = inr.fit(values, ghost_mask=block.ghost, association=block.association,
-                                        ratio=params.ratio, target_psnr=params.target_psnr,
-                                        max_steps=params.max_steps, time_budget_s=budget, init=prev,
-                                        backend=params.backend, device=device, seed=params.seed,
-                                        param_bits=params.param_bits, max_abs_error=params.max_abs_error,
-                                        max_bytes=params.max_bytes, value_range=ranges.get(name),
-                                        delta_base=prev if base_cycle is not None else None)
-                if not report.delta:
-                    base_cycle = None
-                blob = None
-                if nonfinite is not None:  # the NaN/Inf samples go with the model, exactly
-                    model = dataclasses.replace(model, nonfinite=NonFinite.of(block.owned_values))
-                    blob = model.to_bytes(base=prev if report.delta else None)
-                    report = dataclasses.replace(report, stored_bytes=len(blob), ratio=model.raw_bytes / len(blob))
-                    result.notes.append(f"field '{name}': {nonfinite} NaN/Inf sample(s) in a block (e.g. {where}): "
-                                        "stored exactly beside the network fitted to the finite values")
-                box = block.owned_box
-                origin = tuple(block.origin[2 - a] + box[a][0] * block.spacing[2 - a] for a in range(3))
-                spacing = tuple(block.spacing[2 - a] for a in range(3))
-                meta = EntryMeta.from_model(model, report, start=block.global_start(), origin=origin,
-                                            spacing=spacing, time=block.time)
-                if blob is None:
-                    blob = model.to_bytes(base=prev if report.delta else None)
-                cache.put(name, block.cycle, block.domain_id, blob, meta, base_cycle=base_cycle)
-                # a predictive run counts as a chain too: its length decides when to search for a network again
-                grows = report.delta or (prev is not None and prev.is_predictive and model.is_predictive)
-                session.chains[key] = (block.cycle, session.chains[key][1] + 1 if grows else 1)
-                if searched and params.ratio is None and params.target_psnr is not None:
-                    session.misses[key] = session.misses.get(key, 0) + 1 if model.is_predictive else 0
-                n_delta += int(report.delta)
-                n_predictive += int(model.is_predictive)
-                # the warm start needs the network only: an error-bounded model's residual is not kept
-                # (a predictive block keeps its residual's settings, a few dozen bytes: the next search starts there)
-                session.previous[key] = dataclasses.replace(
-                    model, nonfinite=None,
-                    residual=model.residual.settings() if model.is_predictive and model.residual else None)
-                psnrs.append(report.psnr)
-                ratios.append(report.ratio)
-                blocks_psnr.append((f"'{name}' domain {block.domain_id} cycle {block.cycle}", report.psnr))
-                if params.ratio is not None and report.asked_ratio is not None:  # not a target_psnr search's tries
-                    asked_raw += model.raw_bytes
-                    asked_bytes += model.raw_bytes / report.asked_ratio
-                    off += report.ratio_off is not None  # stored ratio > 10 % from the asked one
-                retries += report.retries
-                fit_s += report.seconds
-                session.fit_seconds += report.seconds
-                raw += model.raw_bytes
-                stored += report.stored_bytes
-                n_done += 1
+                stored = _fit(name, block, params, cache, device, ranges.get(name), budget, result)
+                _store(stored, params, cache)
+                done.append(stored)
+                tally.add(stored, params)
             except Exception as exc:  # e.g. NaN/Inf: this domain and cycle skipped, the rest goes on
-                result.error(f"{where}: skipped: {exc}")
-    if params.durability == "cycle":
+                result.error(f"{_where(name, block)}: skipped: {exc}")
+    refit_low_blocks(env, params, cache, device, ranges, done, tally, result)
+    if params.durability == "cycle" and cache is not None:
         cache.flush_behind()  # on disk before this rank's next put; the simulation does not wait for it
-    result.stats = {"blocks": n_done, "deltas": n_delta, "predictive": n_predictive, "psnr": psnrs, "ratios": ratios, "fit_seconds": fit_s,
-                    "seconds": time.perf_counter() - t0, "raw_bytes": raw, "stored_bytes": stored,
-                    "blocks_psnr": blocks_psnr, "asked_ratio": asked_raw / asked_bytes if asked_bytes else None,
-                    "retries": retries, "ratio_off": off, "target_psnr": params.target_psnr}
+    result.stats = tally.stats(params, time.perf_counter() - t0)
+
+
+def _where(name: str, block: Any) -> str:
+    return f"field '{name}' domain {block.domain_id} cycle {block.cycle}"
+
+
+@dataclasses.dataclass
+class _Stored:
+    """One block fitted this cycle (by :func:`_fit`), as :func:`_store` puts it in the cache."""
+
+    name: str
+    block: Any
+    model: inr.Model
+    report: inr.FitReport
+    blob: bytes
+    meta: Any  # insitu.cache.EntryMeta
+    base_cycle: int | None  # stored as a delta of this cycle's entry
+    prev: inr.Model | None  # the warm start it came from
+    searched: bool  # a search for the model's size (not the coding of the last cycle again)
+
+    @property
+    def stored_bytes(self) -> int:
+        return len(self.blob)
+
+
+@dataclasses.dataclass
+class _Tally:
+    """What compress_published reports of this rank's blocks (the stats of its FilterResult)."""
+
+    psnrs: list[float] = dataclasses.field(default_factory=list)
+    ratios: list[float] = dataclasses.field(default_factory=list)
+    blocks_psnr: list[tuple[str, float]] = dataclasses.field(default_factory=list)  # the summary names low ones
+    fit_s: float = 0.0
+    n_done: int = 0
+    n_delta: int = 0
+    n_predictive: int = 0
+    raw: int = 0
+    stored: int = 0
+    asked_raw: int = 0  # the ratio asked of the sized blocks
+    asked_bytes: float = 0.0
+    retries: int = 0  # fits made again: by inr.fit (a missed target or byte budget) or for a low block
+    off: int = 0  # stored ratios > 10 % from the asked one
+    raised: int = 0  # blocks fitted again with a larger model: far under their neighbours
+
+    def add(self, s: _Stored, params: CompressParams) -> None:
+        rep = s.report
+        self.psnrs.append(rep.psnr)
+        self.ratios.append(rep.ratio)
+        self.blocks_psnr.append((f"'{s.name}' domain {s.block.domain_id} cycle {s.block.cycle}", rep.psnr))
+        if params.ratio is not None and rep.asked_ratio is not None:  # not a target_psnr search's tries
+            self.asked_raw += s.model.raw_bytes
+            self.asked_bytes += s.model.raw_bytes / rep.asked_ratio
+            self.off += rep.ratio_off is not None
+        self.retries += rep.retries
+        self.fit_s += rep.seconds
+        current().fit_seconds += rep.seconds
+        self.raw += s.model.raw_bytes
+        self.stored += s.stored_bytes
+        self.n_done += 1
+        self.n_delta += int(rep.delta)
+        self.n_predictive += int(s.model.is_predictive)
+
+    def replace(self, i: int, old: _Stored, new: _Stored) -> None:
+        """Block ``i`` (in the order added) fitted again and stored as ``new``: its figures are the new fit's."""
+        self.psnrs[i], self.ratios[i] = new.report.psnr, new.report.ratio
+        self.blocks_psnr[i] = (self.blocks_psnr[i][0], new.report.psnr)
+        self.stored += new.stored_bytes - old.stored_bytes
+        self.n_delta += int(new.report.delta) - int(old.report.delta)
+        self.n_predictive += int(new.model.is_predictive) - int(old.model.is_predictive)
+        self.retries += 1
+        self.raised += 1
+
+    def stats(self, params: CompressParams, seconds: float) -> dict:
+        return {"blocks": self.n_done, "deltas": self.n_delta, "predictive": self.n_predictive, "psnr": self.psnrs,
+                "ratios": self.ratios, "fit_seconds": self.fit_s, "seconds": seconds, "raw_bytes": self.raw,
+                "stored_bytes": self.stored, "blocks_psnr": self.blocks_psnr,
+                "asked_ratio": self.asked_raw / self.asked_bytes if self.asked_bytes else None,
+                "retries": self.retries, "raised": self.raised, "ratio_off": self.off,
+                "target_psnr": params.target_psnr}
+
+
+def _fit(name: str, block: Any, params: CompressParams, cache: Any, device: str, value_range: float | None,
+         budget: float | None, result: FilterResult, ratio: float | None = None, fresh: bool = False) -> _Stored:
+    """Fit one block: warm-started, stored as a delta, or coded as last cycle, as the session and ``params``
+    allow (``fresh``: none of these, and ``ratio`` instead of params.ratio)."""
+    from insitu.cache import EntryMeta
+
+    session = current()
+    key = (os.path.abspath(params.cache), name, block.domain_id)
+    prev = session.previous.get(key) if params.warm_start and not fresh else None
+    if prev is not None and (prev.grid_shape != block.values.shape or prev.association != block.association
+                             or prev.is_constant):
+        prev = None
+    base_cycle = None
+    searched = prev is None
+    if prev is not None and prev.is_predictive:
+        # coded without a network last cycle: the same coding again (a fraction of a fit), and a new search for a
+        # network once the run is keyframe_every cycles long (twice that after two searches in a row found none,
+        # and so on up to SEARCH_BACKOFF times: a field that the predictive coder suits stops paying for searches)
+        if session.chains.get(key, (0, 0))[1] >= search_interval(params, session.misses.get(key, 0)):
+            prev, searched = None, True
+    elif prev is not None:
+        base_cycle = delta_base_cycle(params, cache, key, block.cycle, session.chains)
+    values, nonfinite = finite_part(block.values)
+    model, report = inr.fit(values, ghost_mask=block.ghost, association=block.association,
+                            ratio=ratio or params.ratio, target_psnr=params.target_psnr,
+                            max_steps=params.max_steps, time_budget_s=budget, init=prev,
+                            backend=params.backend, device=device, seed=params.seed,
+                            param_bits=params.param_bits, max_abs_error=params.max_abs_error,
+                            max_bytes=params.max_bytes, value_range=value_range,
+                            delta_base=prev if base_cycle is not None else None)
+    if not report.delta:
+        base_cycle = None
+    blob = None
+    if nonfinite is not None:  # the NaN/Inf samples go with the model, exactly
+        model = dataclasses.replace(model, nonfinite=NonFinite.of(block.owned_values))
+        blob = model.to_bytes(base=prev if report.delta else None)
+        report = dataclasses.replace(report, stored_bytes=len(blob), ratio=model.raw_bytes / len(blob))
+        result.notes.append(f"field '{name}': {nonfinite} NaN/Inf sample(s) in a block (e.g. {_where(name, block)}): "
+                            "stored exactly beside the network fitted to the finite values")
+    box = block.owned_box
+    origin = tuple(block.origin[2 - a] + box[a][0] * block.spacing[2 - a] for a in range(3))
+    spacing = tuple(block.spacing[2 - a] for a in range(3))
+    meta = EntryMeta.from_model(model, report, start=block.global_start(), origin=origin, spacing=spacing,
+                                time=block.time)
+    if blob is None:
+        blob = model.to_bytes(base=prev if report.delta else None)
+    return _Stored(name, block, model, report, blob, meta, base_cycle, prev, searched)
+
+
+def _store(s: _Stored, params: CompressParams, cache: Any) -> None:
+    """Put a fitted block in the cache, and keep what the next cycle starts from."""
+    session = current()
+    key = (os.path.abspath(params.cache), s.name, s.block.domain_id)
+    cache.put(s.name, s.block.cycle, s.block.domain_id, s.blob, s.meta, base_cycle=s.base_cycle)
+    # a predictive run counts as a chain too: its length decides when to search for a network again
+    grows = s.report.delta or (s.prev is not None and s.prev.is_predictive and s.model.is_predictive)
+    session.chains[key] = (s.block.cycle, session.chains[key][1] + 1 if grows else 1)
+    if s.searched and params.ratio is None and params.target_psnr is not None:
+        session.misses[key] = session.misses.get(key, 0) + 1 if s.model.is_predictive else 0
+    # the warm start needs the network only: an error-bounded model's residual is not kept
+    # (a predictive block keeps its residual's settings, a few dozen bytes: the next search starts there)
+    session.previous[key] = dataclasses.replace(
+        s.model, nonfinite=None,
+        residual=s.model.residual.settings() if s.model.is_predictive and s.model.residual else None)
+
+
+#: a sized block (``ratio=``, no byte budget nor error bound) this many dB under the median PSNR of its field's
+#: blocks on every rank is fitted again with a model RAISE_FACTOR times larger (ratio / RAISE_FACTOR)
+RAISE_BELOW_MEDIAN_DB = 6.0
+RAISE_FACTOR = 2.0
+
+
+def refit_low_blocks(env: ExtractEnv, params: CompressParams, cache: Any, device: str, ranges: dict[str, float],
+                     done: list[_Stored], tally: _Tally, result: FilterResult) -> None:
+    """No silent cliff: a sized block far under its neighbours (:data:`RAISE_BELOW_MEDIAN_DB` under the median of
+    its field's blocks on every rank: the model size the ratio allows is past a quality cliff for it) is fitted
+    again with a larger model, within the time budget per block, and keeps the better fit. Collective (one
+    all-gather of a few numbers per block) whenever a ratio is asked; the summary names the blocks that stay low."""
+    if params.ratio is None or params.max_bytes is not None or params.max_abs_error is not None:
+        return
+    mine = [(s.name, s.report.psnr) for s in done if math.isfinite(s.report.psnr)]
+    every = [p for part in env.comm.allgather(mine) for p in part] if env.comm is not None and env.size > 1 else mine
+    medians = {f: float(np.median([p for g, p in every if g == f])) for f in {g for g, _ in every}}
+    for i, old in enumerate(done):
+        if not old.report.psnr < medians.get(old.name, -math.inf) - RAISE_BELOW_MEDIAN_DB:
+            continue
+        try:
+            new = _fit(old.name, old.block, params, cache, device, ranges.get(old.name), params.time_budget_s,
+                       result, ratio=params.ratio / RAISE_FACTOR, fresh=True)
+            tally.fit_s += new.report.seconds
+            current().fit_seconds += new.report.seconds
+            if new.report.psnr > old.report.psnr:  # else the first fit stays
+                _store(new, params, cache)
+                tally.replace(i, old, new)
+        except Exception as exc:
+            result.error(f"{_where(old.name, old.block)}: the fit with a larger model failed: {exc}")
 
 
 #: the search for a network over a block coded without one comes back every keyframe_every cycles, doubling
@@ -353,7 +465,9 @@ def summarise(results: list[FilterResult]) -> str:
                  f"mean {sum(finite) / len(finite) if finite else math.inf:.2f} dB, "
                  f"fit {max(s['seconds'] for s in stats):.2f} s")
         retried = sum(s.get("retries", 0) for s in stats)
+        raised = sum(s.get("raised", 0) for s in stats)
         line += f", {retried} block(s) fitted again" if retried else ""
+        line += f" ({raised} with a larger model: far under their field's median)" if raised else ""
         off = sum(s.get("ratio_off", 0) for s in stats)
         line += f", {off} block(s) > 10 % from the asked ratio (the closest model size)" if off else ""
     if errors:
