@@ -351,16 +351,22 @@ def refit_low_blocks(env: ExtractEnv, params: CompressParams, cache: Any, device
                      done: list[_Stored], tally: _Tally, result: FilterResult) -> None:
     """No silent cliff: a sized block far under its neighbours (:data:`RAISE_BELOW_MEDIAN_DB` under the median of
     its field's blocks on every rank: the model size the ratio allows is past a quality cliff for it) is fitted
-    again with a larger model, within the time budget per block, and keeps the better fit. Collective (one
+    again with a larger model (once per keyframe_every cycles at most), within the time budget per block, and
+    keeps the better fit. Collective (one
     all-gather of a few numbers per block) whenever a ratio is asked; the summary names the blocks that stay low."""
     if params.ratio is None or params.max_bytes is not None or params.max_abs_error is not None:
         return
     mine = [(s.name, s.report.psnr) for s in done if math.isfinite(s.report.psnr)]
     every = [p for part in env.comm.allgather(mine) for p in part] if env.comm is not None and env.size > 1 else mine
     medians = {f: float(np.median([p for g, p in every if g == f])) for f in {g for g, _ in every}}
+    raised = current().raised
     for i, old in enumerate(done):
         if not old.report.psnr < medians.get(old.name, -math.inf) - RAISE_BELOW_MEDIAN_DB:
             continue
+        key = (os.path.abspath(params.cache), old.name, old.block.domain_id)
+        if old.block.cycle - raised.get(key, -math.inf) < params.keyframe_every:
+            continue  # tried lately: the next cycles start from that fit, larger or not (a hard block, not a cliff)
+        raised[key] = old.block.cycle
         try:
             new = _fit(old.name, old.block, params, cache, device, ranges.get(old.name), params.time_budget_s,
                        result, ratio=params.ratio / RAISE_FACTOR, fresh=True)

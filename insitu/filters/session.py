@@ -63,6 +63,8 @@ class FilterSession:
     chains: dict[BlockKey, tuple[int, int]] = field(default_factory=dict)
     #: searches for a network in a row that found none, per block coded without one (they come back less often)
     misses: dict[BlockKey, int] = field(default_factory=dict)
+    #: the cycle each block far under its neighbours was last fitted again with a larger model
+    raised: dict[BlockKey, int] = field(default_factory=dict)
     noted: set[str] = field(default_factory=set)  # fields already noted (one note per run)
     fit_seconds: float = 0.0  # every fit of this process, for in situ overhead accounting
     calls: int = 0  # filter calls (af.compress, af.render, af.export) of this process
@@ -127,6 +129,7 @@ class FilterSession:
         self.previous.clear()
         self.chains.clear()
         self.misses.clear()
+        self.raised.clear()
 
 
 _SESSION = FilterSession()
