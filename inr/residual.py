@@ -233,6 +233,15 @@ def _pass_table_of(shape: tuple[int, int, int]) -> np.ndarray:
     return table
 
 
+@functools.lru_cache(maxsize=64)
+def _native_pass_table_of(shape: tuple[int, int, int]) -> np.ndarray:
+    """(axis, h, stride z, stride y, stride x) of each pass after the anchor: the native decoder's pass table."""
+    table = np.array([(axis, h, *_strides(view)) for axis, h, view, _ in _all_passes_of(shape)[1:]],
+                     np.int64).reshape(-1, 5)
+    table.setflags(write=False)
+    return table
+
+
 def _along(axis: int, sl: slice) -> _View:
     return tuple(sl if ax == axis else slice(None) for ax in range(3))  # type: ignore[return-value]
 
@@ -333,7 +342,16 @@ class Residual:
             vals = none_f32 if exact is None else exact_vals
             codes = np.ascontiguousarray(self.codes, dtype=np.int64)
             threads = coder_threads() if threads is None else threads
+        # every pass after the anchor in one native call, where they all read no network (a predictive coding)
+        fused = native is not None and hasattr(native, "residual_decode_passes") and all(
+            m in _NATIVE_MODES for m in self.modes[1:])
         for i, (mode, (axis, h, view, tsl)) in enumerate(zip(self.modes, self._all_passes())):
+            if fused and i > 0:
+                table = _native_pass_table_of(tuple(self.shape))
+                steps = np.array([_level_step(self.step, h, self.alpha, self.beta) for h in table[:, 1]])
+                modes = np.array([_NATIVE_MODES[m] for m in self.modes[1:]], np.int64)
+                pos += native.residual_decode_passes(out, codes, pos, table, modes, steps, mask, vals, threads)
+                break
             if native is not None and mode in _NATIVE_MODES and i > 0:  # i = 0: the anchor, one sample
                 st = _level_step(self.step, h, self.alpha, self.beta)
                 pos += native.residual_decode_pass(out, codes, pos, _strides(view), axis, h, _NATIVE_MODES[mode], st,

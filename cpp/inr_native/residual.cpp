@@ -117,7 +117,7 @@ int64_t target_count(const Pass& p) {
 
 // A pass's targets are independent of each other (each reads only samples decoded by earlier passes), so a pass
 // of at least this many runs on several threads, each on a contiguous range of the lattice's outermost index.
-constexpr int64_t PARALLEL_TARGETS = int64_t{1} << 18;
+constexpr int64_t PARALLEL_TARGETS = int64_t{1} << 15;
 
 // fn(chunk, i0, i1) for `chunks` contiguous ranges of [0, count) in order, on as many threads.
 template <class F>
@@ -255,6 +255,46 @@ int64_t decode_pass(py::array_t<float, py::array::c_style> out, py::array_t<int6
     return n;
 }
 
+// decode_pass for passes[i] = (axis, h, stride z, stride y, stride x) with modes[i] and steps[i], one after the
+// other from codes[pos:] (a whole grid's passes after the anchor in one call: a 64^3 grid has 21); returns the
+// number of codes read.
+int64_t decode_passes(py::array_t<float, py::array::c_style> out, py::array_t<int64_t, py::array::c_style> codes,
+                      int64_t pos, py::array_t<int64_t, py::array::c_style> passes,
+                      py::array_t<int64_t, py::array::c_style> modes, py::array_t<double, py::array::c_style> steps,
+                      py::array_t<uint8_t, py::array::c_style> exact_mask,
+                      py::array_t<float, py::array::c_style> exact_values, int threads) {
+    const py::ssize_t n_pass = modes.size();
+    if (passes.ndim() != 2 || passes.shape(0) != n_pass || passes.shape(1) != 5 || steps.size() != n_pass)
+        throw std::invalid_argument("residual passes: (axis, h, 3 strides) rows, one mode and step per pass");
+    std::vector<Pass> ps;
+    int64_t total = 0;
+    const int64_t* t = passes.data();
+    for (py::ssize_t i = 0; i < n_pass; ++i) {
+        const int64_t* r = t + 5 * i;
+        ps.push_back(make_pass(out, py::make_tuple(r[2], r[3], r[4]), static_cast<int>(r[0]), r[1],
+                               static_cast<int>(modes.data()[i])));
+        total += target_count(ps.back());
+    }
+    if (pos < 0 || pos + total > codes.size()) throw std::invalid_argument("residual passes: codes too short");
+    const bool has_exact = exact_mask.size() > 0;
+    if (has_exact && (exact_mask.size() != out.size() || exact_values.size() != out.size()))
+        throw std::invalid_argument("residual passes: exact mask and values must cover the grid");
+    float* g = out.mutable_data();
+    const int64_t* k = codes.data() + pos;
+    const uint8_t* em = has_exact ? exact_mask.data() : nullptr;
+    const float* ev = has_exact ? exact_values.data() : nullptr;
+    const double* st = steps.data();
+    py::gil_scoped_release release;
+    for (size_t i = 0; i < ps.size(); ++i) {
+        const Pass& p = ps[i];
+        const Lattice l = lattice_of(p);
+        in_chunks(l.count[0], chunks_for(target_count(p), l.count[0], threads),
+                  [&](int, int64_t i0, int64_t i1) { decode_targets(p, g, k, st[i], em, ev, i0, i1); });
+        k += target_count(p);
+    }
+    return total;
+}
+
 // Zigzag codes (0, -1, 1, -2, ... -> 0, 1, 2, 3, ...) as little-endian byte planes of the narrowest width
 // (1, 2, 4 or 8 bytes) that holds them all, plane of the lowest bytes first.
 std::pair<int, std::string> planes_of(const std::vector<uint64_t>& zig) {
@@ -338,6 +378,10 @@ void register_residual(py::module_& m) {
           py::arg("axis"), py::arg("h"), py::arg("mode"), py::arg("step"), py::arg("exact_mask"),
           py::arg("exact_values"), py::arg("threads") = 1,
           "Decode one residual pass (modes zero/lin/cub) in place; returns codes read.");
+    m.def("residual_decode_passes", &decode_passes, py::arg("out"), py::arg("codes"), py::arg("pos"),
+          py::arg("passes"), py::arg("modes"), py::arg("steps"), py::arg("exact_mask"), py::arg("exact_values"),
+          py::arg("threads") = 1,
+          "Decode passes ((axis, h, 3 strides) rows; modes zero/lin/cub) one after the other; returns codes read.");
     m.def("residual_trial_pass", &trial_pass, py::arg("out"), py::arg("data"), py::arg("strides"), py::arg("axis"),
           py::arg("h"), py::arg("mode"), py::arg("step"), py::arg("sub"),
           "The range-coded bytes of the codes a mode (zero/lin/cub) gives a pass's targets on every sub-th line.");
