@@ -232,15 +232,16 @@ void decode_targets(const Pass& p, float* g, const int64_t* k, double step, cons
     }
 }
 
-// Decodes the pass from codes[pos:] into out; returns the number of codes read. exact_mask (uint8 grid, or
-// empty) marks the samples whose value is exact_values' instead.
-int64_t decode_pass(py::array_t<float, py::array::c_style> out, py::array_t<int64_t, py::array::c_style> codes,
-                    int64_t pos, py::tuple strides, int axis, int64_t h, int mode, double step,
-                    py::array_t<uint8_t, py::array::c_style> exact_mask,
-                    py::array_t<float, py::array::c_style> exact_values, int threads) {
-    const Pass p = make_pass(out, strides, axis, h, mode);
-    const int64_t n = target_count(p);
-    if (pos < 0 || pos + n > codes.size()) throw std::invalid_argument("residual pass: codes too short for the pass");
+// Decodes the passes ps, one after the other, from codes[pos:] into out, pass i with steps[i]; returns the number
+// of codes read. exact_mask (uint8 grid, or empty) marks the samples whose value is exact_values' instead.
+int64_t decode_into(py::array_t<float, py::array::c_style>& out, const py::array_t<int64_t, py::array::c_style>& codes,
+                    int64_t pos, const std::vector<Pass>& ps, const double* steps,
+                    const py::array_t<uint8_t, py::array::c_style>& exact_mask,
+                    const py::array_t<float, py::array::c_style>& exact_values, int threads) {
+    int64_t total = 0;
+    for (const Pass& p : ps) total += target_count(p);
+    if (pos < 0 || pos + total > codes.size())
+        throw std::invalid_argument("residual pass: codes too short for the pass");
     const bool has_exact = exact_mask.size() > 0;
     if (has_exact && (exact_mask.size() != out.size() || exact_values.size() != out.size()))
         throw std::invalid_argument("residual pass: exact mask and values must cover the grid");
@@ -248,16 +249,29 @@ int64_t decode_pass(py::array_t<float, py::array::c_style> out, py::array_t<int6
     const int64_t* k = codes.data() + pos;
     const uint8_t* em = has_exact ? exact_mask.data() : nullptr;
     const float* ev = has_exact ? exact_values.data() : nullptr;
-    const Lattice l = lattice_of(p);
     py::gil_scoped_release release;
-    in_chunks(l.count[0], chunks_for(n, l.count[0], threads),
-              [&](int, int64_t i0, int64_t i1) { decode_targets(p, g, k, step, em, ev, i0, i1); });
-    return n;
+    for (size_t i = 0; i < ps.size(); ++i) {
+        const Pass& p = ps[i];
+        const Lattice l = lattice_of(p);
+        const int64_t n = target_count(p);
+        in_chunks(l.count[0], chunks_for(n, l.count[0], threads),
+                  [&](int, int64_t i0, int64_t i1) { decode_targets(p, g, k, steps[i], em, ev, i0, i1); });
+        k += n;
+    }
+    return total;
+}
+
+// Decodes one pass from codes[pos:] into out (see decode_into).
+int64_t decode_pass(py::array_t<float, py::array::c_style> out, py::array_t<int64_t, py::array::c_style> codes,
+                    int64_t pos, py::tuple strides, int axis, int64_t h, int mode, double step,
+                    py::array_t<uint8_t, py::array::c_style> exact_mask,
+                    py::array_t<float, py::array::c_style> exact_values, int threads) {
+    return decode_into(out, codes, pos, {make_pass(out, strides, axis, h, mode)}, &step, exact_mask, exact_values,
+                       threads);
 }
 
 // decode_pass for passes[i] = (axis, h, stride z, stride y, stride x) with modes[i] and steps[i], one after the
-// other from codes[pos:] (a whole grid's passes after the anchor in one call: a 64^3 grid has 21); returns the
-// number of codes read.
+// other (a whole grid's passes after the anchor in one call: a 64^3 grid has 21).
 int64_t decode_passes(py::array_t<float, py::array::c_style> out, py::array_t<int64_t, py::array::c_style> codes,
                       int64_t pos, py::array_t<int64_t, py::array::c_style> passes,
                       py::array_t<int64_t, py::array::c_style> modes, py::array_t<double, py::array::c_style> steps,
@@ -267,32 +281,12 @@ int64_t decode_passes(py::array_t<float, py::array::c_style> out, py::array_t<in
     if (passes.ndim() != 2 || passes.shape(0) != n_pass || passes.shape(1) != 5 || steps.size() != n_pass)
         throw std::invalid_argument("residual passes: (axis, h, 3 strides) rows, one mode and step per pass");
     std::vector<Pass> ps;
-    int64_t total = 0;
-    const int64_t* t = passes.data();
     for (py::ssize_t i = 0; i < n_pass; ++i) {
-        const int64_t* r = t + 5 * i;
+        const int64_t* r = passes.data() + 5 * i;
         ps.push_back(make_pass(out, py::make_tuple(r[2], r[3], r[4]), static_cast<int>(r[0]), r[1],
                                static_cast<int>(modes.data()[i])));
-        total += target_count(ps.back());
     }
-    if (pos < 0 || pos + total > codes.size()) throw std::invalid_argument("residual passes: codes too short");
-    const bool has_exact = exact_mask.size() > 0;
-    if (has_exact && (exact_mask.size() != out.size() || exact_values.size() != out.size()))
-        throw std::invalid_argument("residual passes: exact mask and values must cover the grid");
-    float* g = out.mutable_data();
-    const int64_t* k = codes.data() + pos;
-    const uint8_t* em = has_exact ? exact_mask.data() : nullptr;
-    const float* ev = has_exact ? exact_values.data() : nullptr;
-    const double* st = steps.data();
-    py::gil_scoped_release release;
-    for (size_t i = 0; i < ps.size(); ++i) {
-        const Pass& p = ps[i];
-        const Lattice l = lattice_of(p);
-        in_chunks(l.count[0], chunks_for(target_count(p), l.count[0], threads),
-                  [&](int, int64_t i0, int64_t i1) { decode_targets(p, g, k, st[i], em, ev, i0, i1); });
-        k += target_count(p);
-    }
-    return total;
+    return decode_into(out, codes, pos, ps, steps.data(), exact_mask, exact_values, threads);
 }
 
 // Zigzag codes (0, -1, 1, -2, ... -> 0, 1, 2, 3, ...) as little-endian byte planes of the narrowest width
