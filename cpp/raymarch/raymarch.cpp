@@ -89,8 +89,9 @@ struct Clear {
                             }
                         }
                     bool is_clear = true;
-                    if (lo <= hi) {
-                        const long a = long(entry(lo)), b = std::min(long(std::ceil(entry(hi))), n_lut - 1);
+                    if (lo <= hi) {  // one entry of margin each side: a sample may round an ulp past its corners
+                        const long a = std::max(long(entry(lo)) - 1, 0L);
+                        const long b = std::min(long(std::ceil(entry(hi))) + 1, n_lut - 1);
                         is_clear = opaque[b + 1] - opaque[a] == 0;
                     }
                     clear[size_t((cz * n[1] + cy) * n[0] + cx)] = is_clear;
