@@ -34,7 +34,7 @@ from .problem import LOSSES, FitProblem
 from .quantize import DEFAULT_PARAM_BITS, check_param_bits, grid_misfit, zero_smallest_entries
 from .predictive import residual_for_psnr
 from .residual import Residual, check_error_bound, compute_residual
-from .sizing import config_near_ratio, expected_bytes, smallest_config, smallest_sized_config
+from .sizing import config_for_ratio, config_near_ratio, expected_bytes, smallest_config, smallest_sized_config
 
 #: fraction of the initial learning rate reached at ``max_steps`` (exponential decay) in a fit from
 #: scratch. Measured (benchmarks/schedule_sweep.py, docs/training_schedule.md): decaying only to 0.5 gave
@@ -257,6 +257,10 @@ def _fit(values: object, *, give_up: bool, **args: Any) -> tuple[Model, FitRepor
     t0 = time.perf_counter()  # the time budget and the report's seconds count the checks too
     opts = replace(fit_options(values, **args), give_up=give_up)
     model, rep = _fit_planned(opts, t0)
+    over = (rep.ratio_off is not None and rep.ratio_off < 0) or (opts.max_bytes is not None
+                                                                  and rep.stored_bytes > opts.max_bytes)
+    if _holds_ratio(opts) and over and rep.stop_reason not in ("target_psnr", "hopeless"):
+        return _resize_warm(opts, model, rep, t0)
     sized = opts.config is None and (opts.init is None or opts.init.is_constant) and not rep.delta
     if not sized or rep.stop_reason == "constant":
         return model, rep
@@ -302,6 +306,24 @@ def _refit_for_ratio(opts: "FitOptions", args: dict, model: Model, rep: FitRepor
     return model, replace(rep, retries=1, seconds=time.perf_counter() - t0, steps=rep.steps + rep2.steps)
 
 
+def _resize_warm(opts: "FitOptions", model: Model, rep: FitReport, t0: float) -> tuple[Model, FitReport]:
+    """A warm-started fit that stored more than :data:`RATIO_TOLERANCE` over its asked ratio's bytes (or any byte
+    over ``max_bytes``), made again
+    from scratch with the largest model whose expected bytes, at what the warm start's parameters really took per
+    expected byte, fit the budget: trained tables compress less than fresh ones (an advection block sized to 200:1
+    in a run's first cycle stored 141:1 from its second, every cycle after). The new size is kept, and its own warm
+    starts then stay within the budget (under it by up to a size step: the closest the model family allows, which
+    the report says; a model is never thinned cycle after cycle). Not without time left in ``time_budget_s``."""
+    left = None if opts.time_budget_s is None else opts.time_budget_s - (time.perf_counter() - t0)
+    if (left is not None and left <= 0) or rep.asked_ratio is None:
+        return model, rep
+    size_for = max(1.0, rep.asked_ratio * rep.stored_bytes / expected_bytes(model.config, opts.param_bits))
+    config = config_for_ratio(box_shape(opts.owned), size_for, param_bits=opts.param_bits, strict=False)
+    fresh = replace(opts, init=None, config=config, time_budget_s=left)
+    model2, rep2 = _fit_planned(fresh, time.perf_counter(), asked=rep.asked_ratio)
+    return model2, replace(rep2, retries=1, seconds=time.perf_counter() - t0, steps=rep.steps + rep2.steps)
+
+
 #: a fit that misses its target_psnr with stored bytes under this fraction of max_bytes is made again with the
 #: whole budget
 RETRY_BELOW_BUDGET = 0.7
@@ -320,13 +342,24 @@ def _asked_ratio(opts: "FitOptions") -> float:
     return ratio
 
 
+def _holds_ratio(opts: "FitOptions") -> bool:
+    """Whether a fit that keeps a warm start's model size still holds to a ratio asked of it (``ratio`` or
+    ``max_bytes``; with neither, a warm start keeps its model as it is): its report says how far off the ratio is,
+    and :func:`_resize_warm` sizes it again when it stores more than the tolerance over the budget (a delta's bytes
+    are the delta search's: not these)."""
+    return (opts.init is not None and not opts.init.is_constant and opts.config is None and opts.eps is None
+            and opts.delta_base is None and (opts.ratio is not None or opts.max_bytes is not None))
+
+
 def _fit_planned(opts: "FitOptions", t0: float, asked: float | None = None,
                  size_for: float | None = None) -> tuple[Model, FitReport]:
     """One fit of checked options: plan, train, finish (``asked``: the ratio sized for, when not the options';
     ``size_for``: the ratio the model is sized for when not ``asked``, whose bytes stay the budget)."""
     plan = _plan(opts, t0, asked, size_for)
     model, rep = _constant_fit(plan) if plan.problem is None else (_residual_alone(plan) or _finish(plan, _train(plan)))
+    # an asked ratio to report against: a sized fit's, a warm start's that holds one, or the one a retry was given
     sized = opts.config is None and (opts.init is None or opts.init.is_constant) and opts.eps is None
+    sized = sized or _holds_ratio(opts) or asked is not None
     missed = None
     if opts.target_psnr is not None and rep.psnr < opts.target_psnr:
         missed = opts.target_psnr - rep.psnr

@@ -289,3 +289,45 @@ def test_a_fit_stops_at_the_same_step_whatever_the_clock_says(monkeypatch):
     busy, busy_rep = inr.fit(values, **kw)
     assert busy_rep.steps == calm_rep.steps and busy_rep.stop_reason == calm_rep.stop_reason
     assert busy.to_bytes() == calm.to_bytes()
+
+
+def test_a_warm_start_holds_the_asked_ratio_and_is_sized_again_when_it_grows_past_it():
+    # in situ, each cycle warm-starts from the last: the model keeps its size, but trained tables compress less
+    # than fresh ones, so a block sized to 200:1 in its first cycle would store ~141:1 from the next on. The warm
+    # fit reports the asked ratio; past 10 % over its bytes it is fitted again, from scratch, with the largest model
+    # that its measured bytes say fits, and the cycles after it keep that size and ratio without refits
+    import warnings
+
+    shape, ratio = (16, 48, 48), 200
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m, r = inr.fit(gaussians(shape, seed=3), ratio=ratio, max_steps=200, backend="native", seed=0)
+        assert abs(r.ratio / ratio - 1) <= 0.1
+        warm = []
+        for c in (1, 2, 3):
+            m2, r2 = inr.fit(gaussians(shape, seed=3, shift=0.01 * c), ratio=ratio, max_steps=200,
+                             backend="native", init=m, seed=0)
+            warm.append((r2, m2.config != m.config))
+            m = m2
+    (resized, changed), *later = warm
+    assert changed and resized.retries == 1 and resized.asked_ratio == ratio
+    assert ratio <= resized.ratio < 2 * ratio  # at most the budget's bytes: a size step under it, reported
+    assert (resized.ratio_off is None) == (abs(resized.ratio / ratio - 1) <= 0.1)
+    for rep, changed in later:
+        assert not changed and rep.retries == 0 and rep.asked_ratio == ratio
+        assert rep.ratio == pytest.approx(resized.ratio, rel=0.05)
+
+
+def test_a_warm_start_over_max_bytes_is_sized_again_under_it():
+    # the byte budget is a ceiling for every cycle, not just the first: a warm start from a model sized on fresh,
+    # compressible tables stores more than the budget, and is fitted again with a model that fits
+    import warnings
+
+    shape = (16, 48, 48)
+    budget = 4 * int(np.prod(shape)) // 200
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m, _ = inr.fit(gaussians(shape, seed=3), ratio=200, max_steps=200, backend="native", seed=0)
+        m2, r2 = inr.fit(gaussians(shape, seed=3, shift=0.01), max_bytes=budget, max_steps=200, backend="native",
+                         init=m, seed=0)
+    assert r2.retries == 1 and m2.config != m.config and r2.stored_bytes <= budget
