@@ -27,12 +27,19 @@ bits, each with an adaptive probability:
 
 The level is that of the pass (1 the finest); the level class is 0 for level 1, 1 for level 2, 2 for the rest.
 
+A split stream (:func:`encode_parts`, what inr/residual.py's RANGE_SPLIT
+sections hold) is ``varint K | K - 1 varint starts | K - 1 varint sizes |
+K segments``: segment i codes the z-planes from ``starts[i - 1]`` (0 for the
+first) to the next start, counted over every pass's planes in order, as passes
+of their own (a segment's first plane has no plane before it, and its contexts
+start afresh); the last segment's size is what is left. The encoder places the
+starts so that the segments take about as long to decode, and K threads decode
+them at once.
+
 A grid of :data:`SPLIT_CODES` codes or more is coded in two independent
 segments, ``varint size of the first | first | second``: the passes before the
 last, and the last (half of the codes), each with fresh contexts, so that two
-threads decode it (the segments follow from the passes: nothing says so). A
-smaller grid is one segment, unless its caller asks for two (``two=True``: the
-residual section's flags say so, see inr/residual.py).
+threads decode it (the segments follow from the passes: nothing says so).
 
 The coder is LZMA's range coder with 16-bit probabilities: a 32-bit range,
 ``bound = (range >> 16) * p0``; the first output byte (always 0) is not
@@ -67,6 +74,8 @@ MANTISSAS = 64
 #: last: about half the codes each), which two threads decode at once; the second costs its contexts' learning
 #: again (a few dozen bytes) and the first's size (a varint)
 SPLIT_CODES = 1 << 20
+#: segments of a split stream at most (:func:`encode_parts`): as many threads decode them at once
+MAX_PARTS = 16
 #: trailing zero bytes of the flush left out at most (so a decoder that ends further past the end than this read
 #: a stream that is not the one of these passes)
 FLUSH_ZEROS = 4
@@ -211,29 +220,27 @@ def _walk(table: np.ndarray, codes: np.ndarray, row_flag, code_one) -> None:  # 
         pos += nz * plane
 
 
-def encode_codes(codes: np.ndarray, table: np.ndarray, threads: int = 1, two: bool = False) -> bytes:
+def encode_codes(codes: np.ndarray, table: np.ndarray, threads: int = 1) -> bytes:
     """The range-coded bytes of ``codes`` (int64, every pass's in order) for the passes of ``table``
-    (:func:`pass_table`); ``threads`` > 1 codes two segments at once; ``two``: two segments whatever the
-    number of codes (when the table has two passes or more)."""
+    (:func:`pass_table`); ``threads`` > 1 codes two segments at once."""
     native = _native()
     codes = np.ascontiguousarray(codes, dtype=np.int64).ravel()
     if native is not None:
-        return native.entropy_encode(codes, np.ascontiguousarray(table, dtype=np.int64), threads, two)
+        return native.entropy_encode(codes, np.ascontiguousarray(table, dtype=np.int64), threads)
     _check(table, codes.size)
-    parts = [_encode_segment(codes[a:b], table[r0:r1]) for (r0, r1), (a, b) in _segments(table, two)]
+    parts = [_encode_segment(codes[a:b], table[r0:r1]) for (r0, r1), (a, b) in _segments(table)]
     return b"".join([varint(len(parts[0]))] * (len(parts) > 1) + parts)
 
 
-def decode_codes(data: bytes, table: np.ndarray, threads: int = 1, two: bool = False) -> np.ndarray:
-    """The codes :func:`encode_codes` stored in ``data`` (int64), with the same ``two``; ``threads`` > 1 decodes
-    two segments at once."""
+def decode_codes(data: bytes, table: np.ndarray, threads: int = 1) -> np.ndarray:
+    """The codes :func:`encode_codes` stored in ``data`` (int64); ``threads`` > 1 decodes two segments at once."""
     n = int(np.prod(table[:, :3], axis=1).sum()) if len(table) else 0
     native = _native()
     if native is not None:
-        return native.entropy_decode(bytes(data), np.ascontiguousarray(table, dtype=np.int64), n, threads, two)
+        return native.entropy_decode(bytes(data), np.ascontiguousarray(table, dtype=np.int64), n, threads)
     _check(table, n)
     data = bytes(data)
-    segments = _segments(table, two)
+    segments = _segments(table)
     parts = [data]
     if len(segments) > 1:
         r = Reader(data, 0, len(data), "residual codes")
@@ -247,13 +254,103 @@ def decode_codes(data: bytes, table: np.ndarray, threads: int = 1, two: bool = F
     return codes
 
 
-def _segments(table: np.ndarray, two: bool = False) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+def encode_parts(codes: np.ndarray, table: np.ndarray, parts: int, threads: int = 1) -> bytes:
+    """``codes`` (every pass's, in order) range-coded in at most ``parts`` (<= :data:`MAX_PARTS`) independent
+    segments of about the same decoding time, which ``threads`` code at once (the format: module docstring)."""
+    codes = np.ascontiguousarray(codes, dtype=np.int64).ravel()
+    _check(table, codes.size)
+    if not 1 <= parts <= MAX_PARTS:
+        raise ValueError(f"entropy coder: parts={parts} must be in 1..{MAX_PARTS}")
+    starts = _balanced_starts(_plane_costs(codes, table), parts)
+    pieces = _part_tables(table, starts)
+    native = _native()
+    if native is not None:
+        segs = native.entropy_encode_parts(codes, [t for t, _, _ in pieces], threads)
+    else:
+        segs = [_encode_segment(codes[a:b], t) for t, a, b in pieces]
+    head = varint(len(segs)) + b"".join(varint(v) for v in starts) + b"".join(varint(len(g)) for g in segs[:-1])
+    return head + b"".join(segs)
+
+
+def decode_parts(data: bytes, table: np.ndarray, threads: int = 1) -> np.ndarray:
+    """The codes :func:`encode_parts` stored in ``data`` (int64); ``threads`` decode its segments at once."""
+    n = int(np.prod(table[:, :3], axis=1).sum()) if len(table) else 0
+    _check(table, n)
+    data = bytes(data)
+    r = Reader(data, 0, len(data), "residual codes")
+    k = r.varint()
+    planes = int(table[:, 0].sum()) if len(table) else 0
+    if not 1 <= k <= MAX_PARTS:
+        raise ModelFormatError(f"residual codes malformed: {k} segments (1..{MAX_PARTS})")
+    starts = [r.varint() for _ in range(k - 1)]
+    if any(not 0 < b < planes for b in starts) or starts != sorted(set(starts)):
+        raise ModelFormatError(f"residual codes malformed: segment starts {starts} for {planes} planes")
+    sizes = [r.varint() for _ in range(k - 1)]
+    if sum(sizes) > len(data) - r.at:
+        raise ModelFormatError("residual codes malformed: segment past the end")
+    bounds = np.cumsum([r.at, *sizes, len(data) - r.at - sum(sizes)])
+    pieces = _part_tables(table, starts)
+    native = _native()
+    if native is not None:
+        try:
+            return native.entropy_decode_parts(data, [t for t, _, _ in pieces], bounds.astype(np.int64), n, threads)
+        except ValueError as exc:
+            raise ModelFormatError(str(exc)) from exc
+    codes = np.zeros(n, np.int64)
+    for (t, a, b), s0, s1 in zip(pieces, bounds[:-1], bounds[1:]):
+        codes[a:b] = _decode_segment(data[s0:s1], t, b - a)
+    return codes
+
+
+def _plane_costs(codes: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Each z-plane's (every pass's, in order) binary decisions, about: a bit per row, a zero bit per code of a
+    row that has a nonzero one, sign, unary and Exp-Golomb bits per nonzero code: what its decoding takes."""
+    out, pos = [], 0
+    for nz, ny, nx, _ in table:
+        k = np.abs(codes[pos:pos + nz * ny * nx].reshape(nz, ny, nx))
+        pos += nz * ny * nx
+        busy = (k != 0).any(axis=2) if nx else np.zeros((nz, ny), bool)
+        tail = np.log2(np.maximum(k - UNARY, 1)).astype(np.int64)  # Exp-Golomb past the unary part: 2e + 1 bits
+        bits = 2 * (k != 0) + np.clip(k - 1, 0, UNARY) + np.where(k > UNARY, 2 * tail + 1, 0)
+        out.append(ny + busy.sum(axis=1) * nx + bits.sum(axis=(1, 2)))
+    return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+def _balanced_starts(costs: np.ndarray, parts: int) -> list[int]:
+    """Plane indices (ascending, inside the planes) where segments 2.. start, so that each holds about
+    1 / ``parts`` of the costs (fewer segments when the planes are too few)."""
+    cum = np.cumsum(costs)
+    if not len(cum) or cum[-1] <= 0:
+        return []
+    starts = {int(np.searchsorted(cum, cum[-1] * i / parts)) + 1 for i in range(1, parts)}
+    return sorted(b for b in starts if 0 < b < len(cum))
+
+
+def _part_tables(table: np.ndarray, starts: list[int]) -> list[tuple[np.ndarray, int, int]]:
+    """(pass table, first code, end code) of each segment of the planes cut at ``starts``: the passes' planes in
+    each, as passes of their own."""
+    bounds = [0, *starts, int(table[:, 0].sum()) if len(table) else 0]
+    out = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        rows, first, end, p0, c0 = [], None, None, 0, 0
+        for nz, ny, nx, lv in table:
+            lo, hi = max(a, p0), min(b, p0 + nz)
+            if lo < hi:
+                rows.append((hi - lo, ny, nx, lv))
+                first = c0 + (lo - p0) * ny * nx if first is None else first
+                end = c0 + (hi - p0) * ny * nx
+            p0, c0 = p0 + nz, c0 + nz * ny * nx
+        t = np.array(rows, np.int64).reshape(-1, 4)
+        out.append((t, first or 0, end or 0))
+    return out
+
+
+def _segments(table: np.ndarray) -> list[tuple[tuple[int, int], tuple[int, int]]]:
     """((first row, end row), (first code, end code)) of each independently coded segment: one, or, from
-    :data:`SPLIT_CODES` codes on or when ``two``, the passes before the last and the last (about half of the codes
-    each)."""
+    :data:`SPLIT_CODES` codes on, the passes before the last and the last (about half of the codes each)."""
     counts = np.prod(table[:, :3], axis=1)
     n = int(counts.sum())
-    if len(table) < 2 or (n < SPLIT_CODES and not two):
+    if len(table) < 2 or n < SPLIT_CODES:
         return [((0, len(table)), (0, n))]
     first = n - int(counts[-1])
     return [((0, len(table) - 1), (0, first)), ((len(table) - 1, len(table)), (first, n))]

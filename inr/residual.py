@@ -45,7 +45,7 @@ Stored section (written; layout 4, in models of format 4)::
 
 (zstd frames without magic number nor content size.) The flags: bits 0-2 the
 code width (0 RANGE_CODED, 1..4 for byte planes of 1, 2, 4, 8 bytes, 5
-RANGE_SPLIT: range-coded in two segments whatever the grid's size), WIDE,
+RANGE_SPLIT: range-coded in segments cut at z-planes, inr.entropy.encode_parts), WIDE,
 NARROW, EXACT, and in bits 6-7 the refinement (alpha, beta): 1 = (1.5, 4), 2
 = (1.75, 4) (the encoder's two), 0 and 3 stored as said.
 
@@ -105,11 +105,12 @@ LORENZO, PREDICTIVE, COMPACT, NARROW_MODES = 0x80, 0x40, 0x20, 0x10
 _FLAGS = LORENZO | PREDICTIVE | COMPACT | NARROW_MODES
 #: the code width (low four bits of that byte) of codes range-coded by inr.entropy (1, 2, 4, 8: zstd byte planes)
 RANGE_CODED = 0
-#: range-coded in two independent segments (inr.entropy ``two=True``) that two threads decode: written for a grid
-#: under inr.entropy.SPLIT_CODES codes (where one segment is implied) when its stream is at least SPLIT_MIN_BYTES
-#: and the split costs at most SPLIT_COST of it (the second segment learns its contexts again)
+#: range-coded in independent segments of about equal decoding time (inr.entropy.encode_parts), which as many
+#: threads decode at once: written when the stream is at least SPLIT_MIN_BYTES, in one segment per SPLIT_PART_BYTES
+#: (at least two, at most inr.entropy.MAX_PARTS), and the split costs at most SPLIT_COST of it (each segment learns
+#: its contexts again)
 RANGE_SPLIT = 16
-SPLIT_MIN_BYTES, SPLIT_COST = 2048, 0.02
+SPLIT_MIN_BYTES, SPLIT_PART_BYTES, SPLIT_COST = 2048, 8192, 0.02
 #: the section's layout since model format 4 (``to_bytes``), and the flags of its first byte: the code width
 #: (0 RANGE_CODED, then 1, 2, 4, 8 as 1..4, 5 RANGE_SPLIT) in bits 0-2, WIDE (eps and step as float64, not float32), NARROW
 #: modes (four per byte), EXACT (a count of exactly stored values follows), and the refinement in bits 6-7
@@ -501,8 +502,10 @@ class Residual:
 def _decode_codes(blob: bytes, width: int, shape: tuple[int, int, int], compact: bool) -> np.ndarray:
     """The codes of a section: range-coded (``width`` RANGE_CODED) or zstd byte planes of ``width`` bytes."""
     n = int(np.prod(shape))
-    if width in (RANGE_CODED, RANGE_SPLIT):
-        return entropy.decode_codes(blob, _pass_table_of(shape), coder_threads(), two=width == RANGE_SPLIT)
+    if width == RANGE_CODED:
+        return entropy.decode_codes(blob, _pass_table_of(shape), coder_threads())
+    if width == RANGE_SPLIT:
+        return entropy.decode_parts(blob, _pass_table_of(shape), coder_threads())
     if width not in (1, 2, 4, 8):
         raise ModelFormatError(f"residual code width {width} unknown")
     raw = _unzstd(compact).decompress(blob, max_output_size=n * width)
@@ -598,16 +601,17 @@ def compute_residual(data: np.ndarray, network: np.ndarray | None, eps: float, v
 def _code_bytes(codes: np.ndarray, shape: tuple[int, int, int]) -> tuple[int, bytes]:
     """(code width, bytes) of a residual's codes: range-coded with contexts (width RANGE_CODED), or, when that is
     larger, fast zstd on their byte planes (codes that repeat whole rows, which only a dictionary coder sees:
-    fields constant along an axis, a network far off a smooth field). A long range-coded stream is split in two
-    (RANGE_SPLIT) where that costs little: decoding it takes half the time on two threads."""
+    fields constant along an axis, a network far off a smooth field). A long range-coded stream is split into
+    segments (RANGE_SPLIT) where that costs little: as many threads decode them at once."""
     table = _pass_table_of(shape)
     ranged = entropy.encode_codes(codes, table, coder_threads())
     width, planes = _planes(codes)
     zipped = _zstd(ZSTD_LEVEL_PLANES).compress(planes)
     if len(ranged) > len(zipped):
         return width, zipped
-    if len(ranged) >= SPLIT_MIN_BYTES and codes.size < entropy.SPLIT_CODES and len(table) > 1:
-        split = entropy.encode_codes(codes, table, coder_threads(), two=True)
+    if len(ranged) >= SPLIT_MIN_BYTES:
+        parts = min(entropy.MAX_PARTS, max(2, len(ranged) // SPLIT_PART_BYTES))
+        split = entropy.encode_parts(codes, table, parts, coder_threads())
         if len(split) <= len(ranged) * (1 + SPLIT_COST):
             return RANGE_SPLIT, split
     return RANGE_CODED, ranged

@@ -14,16 +14,16 @@ def _python_only(monkeypatch):
     monkeypatch.setattr(entropy, "_native", lambda: None)
 
 
-def _same_on_both_sides(codes, table, monkeypatch, two=False):
+def _same_on_both_sides(codes, table, monkeypatch):
     """The bytes of ``codes`` (two threads where there are two segments): one thread and the reference write the
     same, and each side decodes them."""
-    blob = entropy.encode_codes(codes, table, threads=2, two=two)
-    assert entropy.encode_codes(codes, table, two=two) == blob
-    assert np.array_equal(entropy.decode_codes(blob, table, threads=2, two=two), codes)
+    blob = entropy.encode_codes(codes, table, threads=2)
+    assert entropy.encode_codes(codes, table) == blob
+    assert np.array_equal(entropy.decode_codes(blob, table, threads=2), codes)
     with monkeypatch.context() as m:
         _python_only(m)
-        assert entropy.encode_codes(codes, table, two=two) == blob
-        assert np.array_equal(entropy.decode_codes(blob, table, two=two), codes)
+        assert entropy.encode_codes(codes, table) == blob
+        assert np.array_equal(entropy.decode_codes(blob, table), codes)
     return blob
 
 
@@ -64,7 +64,7 @@ def test_a_stream_that_is_not_the_passes_is_refused(monkeypatch, native):
     values = (gaussians((14, 15, 16)) + 0.05 * np.random.default_rng(2).standard_normal((14, 15, 16)))
     res = R.compute_residual(values, None, 1e-3, float(np.ptp(values)))
     blob = res.to_bytes()
-    # noise: the range coder, not byte planes (in two segments: the stream is long)
+    # noise: the range coder, not byte planes (in segments: the stream is long)
     assert R._WIDTHS[blob[0] & 0x07] == R.RANGE_SPLIT
     assert np.array_equal(inr.Residual.from_bytes(blob, values.shape).codes, res.codes)
     with pytest.raises(inr.ModelFormatError, match="residual"):
@@ -75,34 +75,63 @@ def test_a_stream_that_is_not_the_passes_is_refused(monkeypatch, native):
         inr.Residual.from_bytes(blob, (14, 15, 17))  # another grid's passes
 
 
-@pytest.mark.parametrize("kind", ["sparse", "dense"])
-def test_two_segments_on_request_decode_on_both_sides(monkeypatch, kind):
-    # a small grid split on request: the passes before the last and the last, each with its own contexts; the
-    # bytes differ from the one-segment stream's, and a decoder told the other count of segments refuses them
+@pytest.mark.parametrize("parts", [2, 3, 5])
+@pytest.mark.parametrize("kind", ["sparse", "dense", "wide"])
+def test_a_split_stream_decodes_on_both_sides_and_refuses_a_wrong_head(monkeypatch, kind, parts):
+    # segments cut at z-planes, each pass's planes in a segment coded as passes of their own: the C++ coder writes
+    # the reference's bytes on any number of threads, either side decodes them, and a head that does not match
+    # the passes is refused
     if entropy._native() is None:
         pytest.skip("inr._native is not built: nothing to compare the reference with")
-    table = _table(SHAPES, [9, 3, 2, 1, 1])
+    table = _table([(1, 1, 1), (3, 4, 5), (0, 2, 2), (6, 5, 7), (5, 3, 1), (7, 6, 4)], [9, 3, 2, 2, 1, 1])
     codes = _codes(kind, int(np.prod(table[:, :3], axis=1).sum()), np.random.default_rng(7)).astype(np.int64)
-    two = _same_on_both_sides(codes, table, monkeypatch, two=True)
-    one = _same_on_both_sides(codes, table, monkeypatch)
-    assert two != one
-    first = entropy.Reader(two, 0, len(two), "codes").varint()
-    assert 0 < first < len(two)
-    with pytest.raises(ValueError, match="malformed"):  # the native coder's, or ModelFormatError
-        entropy.decode_codes(one, table, two=True)
+    blob = entropy.encode_parts(codes, table, parts, threads=2)
+    assert entropy.encode_parts(codes, table, parts) == blob
+    k = blob[0]
+    assert 2 <= k <= parts  # fewer where the planes' costs leave no room between two starts
+    for threads in (1, 2, 4):
+        assert np.array_equal(entropy.decode_parts(blob, table, threads), codes)
+    with monkeypatch.context() as m:
+        _python_only(m)
+        assert entropy.encode_parts(codes, table, parts) == blob
+        assert np.array_equal(entropy.decode_parts(blob, table), codes)
+    planes = int(table[:, 0].sum())
+    r = entropy.Reader(blob, 1, len(blob), "codes")
+    starts = [r.varint() for _ in range(k - 1)]
+    sizes = [r.varint() for _ in range(k - 1)]
+    head = bytes([k]) + b"".join(entropy.varint(v) for v in starts)
+    bad_sizes = head + entropy.varint(len(blob)) + b"".join(entropy.varint(v) for v in sizes[1:]) + blob[r.at:]
+    for bad in (bytes([0]) + blob[1:], bytes([entropy.MAX_PARTS + 1]) + blob[1:], bytes([k, planes]) + blob[2:],
+                bad_sizes):
+        with pytest.raises(ValueError, match="malformed"):  # ModelFormatError, or the native coder's
+            entropy.decode_parts(bad, table)
+
+
+def test_split_starts_balance_the_decoding_work():
+    # the starts cut the planes where the estimated decisions are halved: a busy first pass and a quiet second
+    # one put the cut inside the first
+    table = _table([(8, 4, 4), (8, 4, 4)], [2, 1])
+    codes = np.zeros(256, np.int64)
+    codes[:128] = 5
+    starts = entropy._balanced_starts(entropy._plane_costs(codes, table), 2)
+    assert len(starts) == 1 and 2 <= starts[0] <= 6
+    pieces = entropy._part_tables(table, starts)
+    assert [p[1:] for p in pieces] == [(0, 16 * starts[0]), (16 * starts[0], 256)]
+    assert pieces[1][0].tolist()[0] == [8 - starts[0], 4, 4, 2]
 
 
 def test_a_long_stream_is_split_where_it_costs_little_and_decodes_the_same():
-    # a CT-like grid under SPLIT_CODES: its section is written in two segments (RANGE_SPLIT, two threads decode
-    # it), at most SPLIT_COST more than one; the model reads back the very codes and values either way
+    # a CT-like grid: its section is written in segments (RANGE_SPLIT: as many threads decode them) at most
+    # SPLIT_COST more than one; the model reads back the very codes and values either way
     rng = np.random.default_rng(3)
     values = (sphere_front((40, 44, 48)) + 0.02 * rng.standard_normal((40, 44, 48))).astype(np.float32)
     res = R.compute_residual(values, None, 1e-3 * float(np.ptp(values)), float(np.ptp(values)))
     blob = res.to_bytes()
     assert R._WIDTHS[blob[0] & 0x07] == R.RANGE_SPLIT
     one = entropy.encode_codes(res.codes, R._pass_table_of(values.shape))
-    two = entropy.encode_codes(res.codes, R._pass_table_of(values.shape), two=True)
-    assert len(one) >= R.SPLIT_MIN_BYTES and len(two) <= len(one) * (1 + R.SPLIT_COST) and two in blob
+    parts = min(entropy.MAX_PARTS, max(2, len(one) // R.SPLIT_PART_BYTES))
+    split = entropy.encode_parts(res.codes, R._pass_table_of(values.shape), parts)
+    assert len(one) >= R.SPLIT_MIN_BYTES and len(split) <= len(one) * (1 + R.SPLIT_COST) and split in blob
     back = inr.Residual.from_bytes(blob, values.shape)
     assert np.array_equal(back.codes, res.codes)
     assert np.array_equal(back.apply(None, threads=2), res.apply(None, threads=1))

@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace py = pybind11;
@@ -282,17 +283,16 @@ int64_t count_of(const std::vector<Row>& rows) {
     return n;
 }
 
-// The segments of a stream (inr/entropy.py _segments): one, or, from SPLIT_CODES codes on or when two, the
-// passes before the last and the last (about half of the codes each), coded independently so that two threads
-// decode them.
-std::vector<std::vector<Row>> segments_of(const std::vector<Row>& rows, bool two) {
-    if (rows.size() < 2 || (count_of(rows) < SPLIT_CODES && !two)) return {rows};
+// The segments of a stream (inr/entropy.py _segments): one, or, from SPLIT_CODES codes on, the passes before
+// the last and the last (about half of the codes each), coded independently so that two threads decode them.
+std::vector<std::vector<Row>> segments_of(const std::vector<Row>& rows) {
+    if (rows.size() < 2 || count_of(rows) < SPLIT_CODES) return {rows};
     return {std::vector<Row>(rows.begin(), rows.end() - 1), std::vector<Row>(rows.end() - 1, rows.end())};
 }
 
 // The stream of the codes of rows: its segments, the first's size before them when there are two.
-std::string encode_rows(const std::vector<Row>& rows, const int64_t* codes, int threads, bool two) {
-    const auto segs = segments_of(rows, two);
+std::string encode_rows(const std::vector<Row>& rows, const int64_t* codes, int threads) {
+    const auto segs = segments_of(rows);
     std::vector<std::string> parts(segs.size());
     const int64_t first = count_of(segs[0]);
 #pragma omp parallel for num_threads(2) schedule(static, 1) if (segs.size() > 1 && threads > 1)
@@ -310,20 +310,20 @@ std::string encode_rows(const std::vector<Row>& rows, const int64_t* codes, int 
 }
 
 py::bytes encode(py::array_t<int64_t, py::array::c_style> codes_arr, py::array_t<int64_t, py::array::c_style> table,
-                 int threads, bool two) {
+                 int threads) {
     const auto rows = rows_of(table, codes_arr.size());
     std::string out;
     {
         py::gil_scoped_release release;
-        out = encode_rows(rows, codes_arr.data(), threads, two);
+        out = encode_rows(rows, codes_arr.data(), threads);
     }
     return py::bytes(out);
 }
 
 py::array_t<int64_t> decode(py::bytes data_obj, py::array_t<int64_t, py::array::c_style> table, int64_t n,
-                            int threads, bool two) {
+                            int threads) {
     const std::string_view data(data_obj);
-    const auto segs = segments_of(rows_of(table, n), two);
+    const auto segs = segments_of(rows_of(table, n));
     std::vector<std::string_view> parts{std::string_view(data)};
     if (segs.size() > 1) {
         uint64_t len = 0;
@@ -353,18 +353,84 @@ py::array_t<int64_t> decode(py::bytes data_obj, py::array_t<int64_t, py::array::
     return out;
 }
 
+// The pass rows of each table of a split stream (inr/entropy.py encode_parts), and the first code of each (one
+// more: the codes in all).
+std::pair<std::vector<std::vector<Row>>, std::vector<int64_t>> parts_of(const py::list& tables) {
+    std::vector<std::vector<Row>> parts;
+    std::vector<int64_t> first{0};
+    for (const auto& t : tables) {
+        const auto table = t.cast<py::array_t<int64_t, py::array::c_style>>();
+        if (table.ndim() != 2 || table.shape(1) != 4)
+            throw std::invalid_argument("entropy coder: a pass table of (nz, ny, nx, level) rows");
+        int64_t n = 0;
+        for (py::ssize_t i = 0; i < table.shape(0); ++i) n += table.at(i, 0) * table.at(i, 1) * table.at(i, 2);
+        parts.push_back(rows_of(table, n));
+        first.push_back(first.back() + n);
+    }
+    return {parts, first};
+}
+
+// The segments of a split stream (inr/entropy.py encode_parts): each table's codes, in order, coded as one
+// segment each, on up to `threads` threads.
+py::list encode_parts(py::array_t<int64_t, py::array::c_style> codes_arr, py::list tables, int threads) {
+    const auto [parts, first] = parts_of(tables);
+    if (first.back() != codes_arr.size())
+        throw std::invalid_argument("entropy coder: the parts do not cover the codes");
+    std::vector<std::string> out(parts.size());
+    {
+        py::gil_scoped_release release;
+        const int64_t* codes = codes_arr.data();
+#pragma omp parallel for num_threads(std::max(threads, 1)) schedule(dynamic, 1)
+        for (int i = 0; i < static_cast<int>(parts.size()); ++i) out[i] = encode_segment(parts[i], codes + first[i]);
+    }
+    py::list result;
+    for (const auto& o : out) result.append(py::bytes(o));
+    return result;
+}
+
+// The n codes of a split stream's segments: segment i is data[bounds[i]:bounds[i + 1]], coding the passes of
+// tables[i]; up to `threads` threads decode them at once.
+py::array_t<int64_t> decode_parts(py::bytes data_obj, py::list tables, py::array_t<int64_t, py::array::c_style> bounds,
+                                  int64_t n, int threads) {
+    const std::string_view data(data_obj);
+    const auto k = static_cast<int>(tables.size());
+    if (bounds.size() != k + 1) throw std::invalid_argument("residual codes malformed: segment bounds");
+    const auto [parts, first] = parts_of(tables);
+    const int64_t* b = bounds.data();
+    for (int i = 0; i < k; ++i)
+        if (b[i] < 0 || b[i] > b[i + 1] || b[i + 1] > static_cast<int64_t>(data.size()))
+            throw std::invalid_argument("residual codes malformed: segment past the end");
+    if (first.back() != n) throw std::invalid_argument("entropy coder: the parts do not cover the codes");
+    py::array_t<int64_t> out(static_cast<py::ssize_t>(n));
+    int64_t* codes = out.mutable_data();
+    std::fill(codes, codes + n, 0);
+    std::vector<std::string> errors(parts.size());
+    {
+        py::gil_scoped_release release;
+#pragma omp parallel for num_threads(std::max(threads, 1)) schedule(dynamic, 1)
+        for (int i = 0; i < k; ++i)
+            errors[i] = decode_segment(data.substr(b[i], b[i + 1] - b[i]), parts[i], codes + first[i]);
+    }
+    for (const auto& e : errors)
+        if (!e.empty()) throw std::invalid_argument(e);
+    return out;
+}
+
 }  // namespace
 
 int64_t entropy_cost(const int64_t* codes, int64_t nz, int64_t ny, int64_t nx, int64_t level) {
-    return static_cast<int64_t>(encode_rows({Row{nz, ny, nx, level}}, codes, 1, false).size());
+    return static_cast<int64_t>(encode_rows({Row{nz, ny, nx, level}}, codes, 1).size());
 }
 
 void register_entropy(py::module_& m) {
     m.def("entropy_encode", &encode, py::arg("codes"), py::arg("table"), py::arg("threads") = 1,
-          py::arg("two") = false,
-          "Range-code the residual codes of the passes in table ((nz, ny, nx, level) rows); two: in two segments.");
+          "Range-code the residual codes of the passes in table ((nz, ny, nx, level) rows).");
+    m.def("entropy_encode_parts", &encode_parts, py::arg("codes"), py::arg("tables"), py::arg("threads") = 1,
+          "The segments of a split stream: the codes of each table's passes, in order, coded as one segment each.");
+    m.def("entropy_decode_parts", &decode_parts, py::arg("data"), py::arg("tables"), py::arg("bounds"), py::arg("n"),
+          py::arg("threads") = 1, "The n codes of a split stream's segments data[bounds[i]:bounds[i + 1]].");
     m.def("entropy_decode", &decode, py::arg("data"), py::arg("table"), py::arg("n"), py::arg("threads") = 1,
-          py::arg("two") = false, "The n residual codes range-coded in data for the passes in table.");
+          "The n residual codes range-coded in data for the passes in table.");
 }
 
 }  // namespace inr
