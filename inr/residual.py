@@ -112,8 +112,9 @@ RANGE_CODED = 0
 RANGE_SPLIT = 16
 SPLIT_MIN_BYTES, SPLIT_PART_BYTES, SPLIT_COST = 2048, 8192, 0.02
 #: the section's layout since model format 4 (``to_bytes``), and the flags of its first byte: the code width
-#: (0 RANGE_CODED, then 1, 2, 4, 8 as 1..4, 5 RANGE_SPLIT) in bits 0-2, WIDE (eps and step as float64, not float32), NARROW
-#: modes (four per byte), EXACT (a count of exactly stored values follows), and the refinement in bits 6-7
+#: (0 RANGE_CODED, then 1, 2, 4, 8 as 1..4, 5 RANGE_SPLIT) in bits 0-2, WIDE (eps and step as float64, not
+#: float32), NARROW modes (four per byte), EXACT (a count of exactly stored values follows), and the refinement
+#: in bits 6-7
 LAYOUT = 4
 _WIDTHS = (RANGE_CODED, 1, 2, 4, 8, RANGE_SPLIT)
 _WIDE, _NARROW4, _EXACT4 = 0x08, 0x10, 0x20
