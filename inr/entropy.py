@@ -52,6 +52,8 @@ growing with the bits the context has seen (1, 2, 2, 3, 3, 3, 3, 4, ... up to
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .errors import ModelFormatError
@@ -328,7 +330,13 @@ def _balanced_starts(costs: np.ndarray, parts: int) -> list[int]:
 
 def _part_tables(table: np.ndarray, starts: list[int]) -> list[tuple[np.ndarray, int, int]]:
     """(pass table, first code, end code) of each segment of the planes cut at ``starts``: the passes' planes in
-    each, as passes of their own."""
+    each, as passes of their own (made once per grid shape and cut: a tenth of a small grid's decoding)."""
+    return _part_tables_of(np.ascontiguousarray(table, dtype=np.int64).tobytes(), tuple(starts))
+
+
+@functools.lru_cache(maxsize=256)
+def _part_tables_of(table_bytes: bytes, starts: tuple[int, ...]) -> list[tuple[np.ndarray, int, int]]:
+    table = np.frombuffer(table_bytes, np.int64).reshape(-1, 4)
     bounds = [0, *starts, int(table[:, 0].sum()) if len(table) else 0]
     out = []
     for a, b in zip(bounds[:-1], bounds[1:]):
@@ -341,6 +349,7 @@ def _part_tables(table: np.ndarray, starts: list[int]) -> list[tuple[np.ndarray,
                 end = c0 + (hi - p0) * ny * nx
             p0, c0 = p0 + nz, c0 + nz * ny * nx
         t = np.array(rows, np.int64).reshape(-1, 4)
+        t.setflags(write=False)
         out.append((t, first or 0, end or 0))
     return out
 
