@@ -210,7 +210,7 @@ class _Stored:
     report: inr.FitReport
     blob: bytes
     meta: Any  # insitu.cache.EntryMeta
-    base_cycle: int | None  # stored as a delta of this cycle's entry
+    base_cycle: int | None  # the earlier cycle whose entry it is stored as a delta of (None: stored whole)
     prev: inr.Model | None  # the warm start it came from
     searched: bool  # a search for the model's size (not the coding of the last cycle again)
 
