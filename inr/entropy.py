@@ -27,6 +27,12 @@ bits, each with an adaptive probability:
 
 The level is that of the pass (1 the finest); the level class is 0 for level 1, 1 for level 2, 2 for the rest.
 
+A plain stream (:func:`encode_codes`) of a grid of :data:`SPLIT_CODES` codes or
+more is coded in two independent segments, ``varint size of the first | first |
+second``: the passes before the last, and the last (half of the codes), each
+with fresh contexts, so that two threads decode it (the segments follow from the
+passes: nothing says so).
+
 A split stream (:func:`encode_parts`, what inr/residual.py's RANGE_SPLIT
 sections hold) is ``varint K | K - 1 varint starts | K - 1 varint sizes |
 K segments``: segment i codes the z-planes from ``starts[i - 1]`` (0 for the
@@ -35,11 +41,6 @@ of their own (a segment's first plane has no plane before it, and its contexts
 start afresh); the last segment's size is what is left. The encoder places the
 starts so that the segments take about as long to decode, and K threads decode
 them at once.
-
-A grid of :data:`SPLIT_CODES` codes or more is coded in two independent
-segments, ``varint size of the first | first | second``: the passes before the
-last, and the last (half of the codes), each with fresh contexts, so that two
-threads decode it (the segments follow from the passes: nothing says so).
 
 The coder is LZMA's range coder with 16-bit probabilities: a 32-bit range,
 ``bound = (range >> 16) * p0``; the first output byte (always 0) is not
