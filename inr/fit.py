@@ -257,9 +257,10 @@ def _fit(values: object, *, give_up: bool, **args: Any) -> tuple[Model, FitRepor
     t0 = time.perf_counter()  # the time budget and the report's seconds count the checks too
     opts = replace(fit_options(values, **args), give_up=give_up)
     model, rep = _fit_planned(opts, t0)
-    over = (rep.ratio_off is not None and rep.ratio_off < 0) or (opts.max_bytes is not None
-                                                                  and rep.stored_bytes > opts.max_bytes)
-    if _holds_ratio(opts) and over and rep.stop_reason not in ("target_psnr", "hopeless"):
+    # a reached target outranks a ratio (as for a sized fit), never a byte budget
+    over_ratio = rep.ratio_off is not None and rep.ratio_off < 0 and rep.stop_reason not in ("target_psnr", "hopeless")
+    over_bytes = opts.max_bytes is not None and rep.stored_bytes > opts.max_bytes
+    if _holds_ratio(opts) and (over_ratio or over_bytes):
         return _resize_warm(opts, model, rep, t0)
     sized = opts.config is None and (opts.init is None or opts.init.is_constant) and not rep.delta
     if not sized or rep.stop_reason == "constant":

@@ -318,9 +318,11 @@ def test_a_warm_start_holds_the_asked_ratio_and_is_sized_again_when_it_grows_pas
         assert rep.ratio == pytest.approx(resized.ratio, rel=0.05)
 
 
-def test_a_warm_start_over_max_bytes_is_sized_again_under_it():
+@pytest.mark.parametrize("target", [None, 20.0])
+def test_a_warm_start_over_max_bytes_is_sized_again_under_it(target):
     # the byte budget is a ceiling for every cycle, not just the first: a warm start from a model sized on fresh,
-    # compressible tables stores more than the budget, and is fitted again with a model that fits
+    # compressible tables stores more than the budget, and is fitted again with a model that fits (also when it
+    # reached its target_psnr, which outranks a ratio but not a byte budget)
     import warnings
 
     shape = (16, 48, 48)
@@ -329,5 +331,5 @@ def test_a_warm_start_over_max_bytes_is_sized_again_under_it():
         warnings.simplefilter("ignore")
         m, _ = inr.fit(gaussians(shape, seed=3), ratio=200, max_steps=200, backend="native", seed=0)
         m2, r2 = inr.fit(gaussians(shape, seed=3, shift=0.01), max_bytes=budget, max_steps=200, backend="native",
-                         init=m, seed=0)
+                         init=m, seed=0, target_psnr=target)
     assert r2.retries == 1 and m2.config != m.config and r2.stored_bytes <= budget
