@@ -231,7 +231,7 @@ def encode_codes(codes: np.ndarray, table: np.ndarray, threads: int = 1) -> byte
     if native is not None:
         return native.entropy_encode(codes, np.ascontiguousarray(table, dtype=np.int64), threads)
     _check(table, codes.size)
-    parts = [_encode_segment(codes[a:b], table[r0:r1]) for (r0, r1), (a, b) in _segments(table)]
+    parts = [_encode_segment(codes[a:b], t) for t, a, b in _part_tables(table, _implied_starts(table))]
     return b"".join([varint(len(parts[0]))] * (len(parts) > 1) + parts)
 
 
@@ -243,17 +243,17 @@ def decode_codes(data: bytes, table: np.ndarray, threads: int = 1) -> np.ndarray
         return native.entropy_decode(bytes(data), np.ascontiguousarray(table, dtype=np.int64), n, threads)
     _check(table, n)
     data = bytes(data)
-    segments = _segments(table)
+    pieces = _part_tables(table, _implied_starts(table))
     parts = [data]
-    if len(segments) > 1:
+    if len(pieces) > 1:
         r = Reader(data, 0, len(data), "residual codes")
         size = r.varint()
         if size > len(data) - r.at:
             raise ModelFormatError("residual codes malformed: segment past the end")
         parts = [data[r.at:r.at + size], data[r.at + size:]]
     codes = np.zeros(n, np.int64)
-    for part, ((r0, r1), (a, b)) in zip(parts, segments):
-        codes[a:b] = _decode_segment(part, table[r0:r1], b - a)
+    for part, (t, a, b) in zip(parts, pieces):
+        codes[a:b] = _decode_segment(part, t, b - a)
     return codes
 
 
@@ -338,32 +338,26 @@ def _part_tables(table: np.ndarray, starts: list[int]) -> list[tuple[np.ndarray,
 @functools.lru_cache(maxsize=256)
 def _part_tables_of(table_bytes: bytes, starts: tuple[int, ...]) -> list[tuple[np.ndarray, int, int]]:
     table = np.frombuffer(table_bytes, np.int64).reshape(-1, 4)
-    bounds = [0, *starts, int(table[:, 0].sum()) if len(table) else 0]
+    # the code each plane starts at, and where each pass's planes start
+    at = np.concatenate([[0], np.cumsum(np.repeat(table[:, 1] * table[:, 2], table[:, 0]))]).astype(int)
+    p0 = np.concatenate([[0], np.cumsum(table[:, 0])]).astype(int)
+    bounds = [0, *starts, int(p0[-1])]
     out = []
     for a, b in zip(bounds[:-1], bounds[1:]):
-        rows, first, end, p0, c0 = [], None, None, 0, 0
-        for nz, ny, nx, lv in table:
-            lo, hi = max(a, p0), min(b, p0 + nz)
-            if lo < hi:
-                rows.append((hi - lo, ny, nx, lv))
-                first = c0 + (lo - p0) * ny * nx if first is None else first
-                end = c0 + (hi - p0) * ny * nx
-            p0, c0 = p0 + nz, c0 + nz * ny * nx
+        rows = [(min(b, p0[i] + nz) - max(a, p0[i]), ny, nx, lv) for i, (nz, ny, nx, lv) in enumerate(table.tolist())
+                if max(a, p0[i]) < min(b, p0[i] + nz)]
         t = np.array(rows, np.int64).reshape(-1, 4)
         t.setflags(write=False)
-        out.append((t, first or 0, end or 0))
+        out.append((t, int(at[a]), int(at[b])))
     return out
 
 
-def _segments(table: np.ndarray) -> list[tuple[tuple[int, int], tuple[int, int]]]:
-    """((first row, end row), (first code, end code)) of each independently coded segment: one, or, from
-    :data:`SPLIT_CODES` codes on, the passes before the last and the last (about half of the codes each)."""
-    counts = np.prod(table[:, :3], axis=1)
-    n = int(counts.sum())
-    if len(table) < 2 or n < SPLIT_CODES:
-        return [((0, len(table)), (0, n))]
-    first = n - int(counts[-1])
-    return [((0, len(table) - 1), (0, first)), ((len(table) - 1, len(table)), (first, n))]
+def _implied_starts(table: np.ndarray) -> list[int]:
+    """Where a plain stream's second segment starts (:func:`_part_tables`' cut): none, or, from
+    :data:`SPLIT_CODES` codes on, at the last pass's first plane (the passes before it, and it: about half of
+    the codes each)."""
+    n = int(np.prod(table[:, :3], axis=1).sum()) if len(table) else 0
+    return [] if len(table) < 2 or n < SPLIT_CODES else [int(table[:-1, 0].sum())]
 
 
 def _encode_segment(codes: np.ndarray, table: np.ndarray) -> bytes:

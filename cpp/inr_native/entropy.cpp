@@ -11,7 +11,6 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 namespace py = pybind11;
@@ -290,14 +289,40 @@ std::vector<std::vector<Row>> segments_of(const std::vector<Row>& rows) {
     return {std::vector<Row>(rows.begin(), rows.end() - 1), std::vector<Row>(rows.end() - 1, rows.end())};
 }
 
+// Where each segment's codes start (one more: the codes in all).
+std::vector<int64_t> firsts_of(const std::vector<std::vector<Row>>& segs) {
+    std::vector<int64_t> first{0};
+    for (const auto& s : segs) first.push_back(first.back() + count_of(s));
+    return first;
+}
+
+// Each segment's codes (in order, from codes) coded on its own, on up to `threads` threads.
+std::vector<std::string> encode_segments(const std::vector<std::vector<Row>>& segs, const int64_t* codes,
+                                         int threads) {
+    const auto first = firsts_of(segs);
+    std::vector<std::string> out(segs.size());
+#pragma omp parallel for num_threads(std::max(threads, 1)) schedule(dynamic, 1) if (segs.size() > 1 && threads > 1)
+    for (int i = 0; i < static_cast<int>(segs.size()); ++i) out[i] = encode_segment(segs[i], codes + first[i]);
+    return out;
+}
+
+// The codes of the segments whose bytes are parts into codes (zeroed here), on up to `threads` threads; throws
+// std::invalid_argument saying why when a part is not its segment's stream.
+void decode_segments(const std::vector<std::string_view>& parts, const std::vector<std::vector<Row>>& segs,
+                     int64_t* codes, int threads) {
+    const auto first = firsts_of(segs);
+    std::fill(codes, codes + first.back(), 0);
+    std::vector<std::string> errors(segs.size());
+#pragma omp parallel for num_threads(std::max(threads, 1)) schedule(dynamic, 1) if (segs.size() > 1 && threads > 1)
+    for (int i = 0; i < static_cast<int>(segs.size()); ++i)
+        errors[i] = decode_segment(parts[i], segs[i], codes + first[i]);
+    for (const auto& e : errors)
+        if (!e.empty()) throw std::invalid_argument(e);
+}
+
 // The stream of the codes of rows: its segments, the first's size before them when there are two.
 std::string encode_rows(const std::vector<Row>& rows, const int64_t* codes, int threads) {
-    const auto segs = segments_of(rows);
-    std::vector<std::string> parts(segs.size());
-    const int64_t first = count_of(segs[0]);
-#pragma omp parallel for num_threads(2) schedule(static, 1) if (segs.size() > 1 && threads > 1)
-    for (int s = 0; s < static_cast<int>(segs.size()); ++s)
-        parts[s] = encode_segment(segs[s], codes + (s ? first : 0));
+    const auto parts = encode_segments(segments_of(rows), codes, threads);
     std::string out;
     if (parts.size() > 1) {  // varint size of the first segment
         for (uint64_t v = parts[0].size();; v >>= 7) {
@@ -324,7 +349,7 @@ py::array_t<int64_t> decode(py::bytes data_obj, py::array_t<int64_t, py::array::
                             int threads) {
     const std::string_view data(data_obj);
     const auto segs = segments_of(rows_of(table, n));
-    std::vector<std::string_view> parts{std::string_view(data)};
+    std::vector<std::string_view> parts{data};
     if (segs.size() > 1) {
         uint64_t len = 0;
         size_t at = 0;
@@ -335,29 +360,19 @@ py::array_t<int64_t> decode(py::bytes data_obj, py::array_t<int64_t, py::array::
             if (!(b & 0x80)) break;
         }
         if (len > data.size() - at) throw std::invalid_argument("residual codes malformed: segment past the end");
-        parts = {std::string_view(data).substr(at, len), std::string_view(data).substr(at + len)};
+        parts = {data.substr(at, len), data.substr(at + len)};
     }
     py::array_t<int64_t> out(static_cast<py::ssize_t>(n));
-    int64_t* codes = out.mutable_data();
-    std::fill(codes, codes + n, 0);
-    std::vector<std::string> errors(segs.size());
     {
         py::gil_scoped_release release;
-        const int64_t first = count_of(segs[0]);
-#pragma omp parallel for num_threads(2) schedule(static, 1) if (segs.size() > 1 && threads > 1)
-        for (int s = 0; s < static_cast<int>(segs.size()); ++s)
-            errors[s] = decode_segment(parts[s], segs[s], codes + (s ? first : 0));
+        decode_segments(parts, segs, out.mutable_data(), threads);
     }
-    for (const auto& e : errors)
-        if (!e.empty()) throw std::invalid_argument(e);
     return out;
 }
 
-// The pass rows of each table of a split stream (inr/entropy.py encode_parts), and the first code of each (one
-// more: the codes in all).
-std::pair<std::vector<std::vector<Row>>, std::vector<int64_t>> parts_of(const py::list& tables) {
+// The pass rows of each table of a split stream (inr/entropy.py encode_parts), checked.
+std::vector<std::vector<Row>> parts_of(const py::list& tables) {
     std::vector<std::vector<Row>> parts;
-    std::vector<int64_t> first{0};
     for (const auto& t : tables) {
         const auto table = t.cast<py::array_t<int64_t, py::array::c_style>>();
         if (table.ndim() != 2 || table.shape(1) != 4)
@@ -365,23 +380,20 @@ std::pair<std::vector<std::vector<Row>>, std::vector<int64_t>> parts_of(const py
         int64_t n = 0;
         for (py::ssize_t i = 0; i < table.shape(0); ++i) n += table.at(i, 0) * table.at(i, 1) * table.at(i, 2);
         parts.push_back(rows_of(table, n));
-        first.push_back(first.back() + n);
     }
-    return {parts, first};
+    return parts;
 }
 
 // The segments of a split stream (inr/entropy.py encode_parts): each table's codes, in order, coded as one
 // segment each, on up to `threads` threads.
 py::list encode_parts(py::array_t<int64_t, py::array::c_style> codes_arr, py::list tables, int threads) {
-    const auto [parts, first] = parts_of(tables);
-    if (first.back() != codes_arr.size())
+    const auto parts = parts_of(tables);
+    if (firsts_of(parts).back() != codes_arr.size())
         throw std::invalid_argument("entropy coder: the parts do not cover the codes");
-    std::vector<std::string> out(parts.size());
+    std::vector<std::string> out;
     {
         py::gil_scoped_release release;
-        const int64_t* codes = codes_arr.data();
-#pragma omp parallel for num_threads(std::max(threads, 1)) schedule(dynamic, 1)
-        for (int i = 0; i < static_cast<int>(parts.size()); ++i) out[i] = encode_segment(parts[i], codes + first[i]);
+        out = encode_segments(parts, codes_arr.data(), threads);
     }
     py::list result;
     for (const auto& o : out) result.append(py::bytes(o));
@@ -393,26 +405,22 @@ py::list encode_parts(py::array_t<int64_t, py::array::c_style> codes_arr, py::li
 py::array_t<int64_t> decode_parts(py::bytes data_obj, py::list tables, py::array_t<int64_t, py::array::c_style> bounds,
                                   int64_t n, int threads) {
     const std::string_view data(data_obj);
-    const auto k = static_cast<int>(tables.size());
+    const auto segs = parts_of(tables);
+    const auto k = static_cast<py::ssize_t>(segs.size());
     if (bounds.size() != k + 1) throw std::invalid_argument("residual codes malformed: segment bounds");
-    const auto [parts, first] = parts_of(tables);
+    if (firsts_of(segs).back() != n) throw std::invalid_argument("entropy coder: the parts do not cover the codes");
     const int64_t* b = bounds.data();
-    for (int i = 0; i < k; ++i)
+    std::vector<std::string_view> parts;
+    for (py::ssize_t i = 0; i < k; ++i) {
         if (b[i] < 0 || b[i] > b[i + 1] || b[i + 1] > static_cast<int64_t>(data.size()))
             throw std::invalid_argument("residual codes malformed: segment past the end");
-    if (first.back() != n) throw std::invalid_argument("entropy coder: the parts do not cover the codes");
+        parts.push_back(data.substr(b[i], b[i + 1] - b[i]));
+    }
     py::array_t<int64_t> out(static_cast<py::ssize_t>(n));
-    int64_t* codes = out.mutable_data();
-    std::fill(codes, codes + n, 0);
-    std::vector<std::string> errors(parts.size());
     {
         py::gil_scoped_release release;
-#pragma omp parallel for num_threads(std::max(threads, 1)) schedule(dynamic, 1)
-        for (int i = 0; i < k; ++i)
-            errors[i] = decode_segment(data.substr(b[i], b[i + 1] - b[i]), parts[i], codes + first[i]);
+        decode_segments(parts, segs, out.mutable_data(), threads);
     }
-    for (const auto& e : errors)
-        if (!e.empty()) throw std::invalid_argument(e);
     return out;
 }
 
