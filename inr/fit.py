@@ -309,12 +309,12 @@ def _refit_for_ratio(opts: "FitOptions", args: dict, model: Model, rep: FitRepor
 
 def _resize_warm(opts: "FitOptions", model: Model, rep: FitReport, t0: float) -> tuple[Model, FitReport]:
     """A warm-started fit that stored more than :data:`RATIO_TOLERANCE` over its asked ratio's bytes (or any byte
-    over ``max_bytes``), made again
-    from scratch with the largest model whose expected bytes, at what the warm start's parameters really took per
-    expected byte, fit the budget: trained tables compress less than fresh ones (an advection block sized to 200:1
-    in a run's first cycle stored 141:1 from its second, every cycle after). The new size is kept, and its own warm
-    starts then stay within the budget (under it by up to a size step: the closest the model family allows, which
-    the report says; a model is never thinned cycle after cycle). Not without time left in ``time_budget_s``."""
+    over ``max_bytes``), made again from scratch with the largest model whose expected bytes, at what the warm
+    start's parameters really took per expected byte, fit the budget: trained tables compress less than fresh ones
+    (an advection block sized to 200:1 in a run's first cycle stored 141:1 from its second, every cycle after).
+    The new size is kept, and its own warm starts then stay within the budget (under it by up to a size step: the
+    closest the model family allows, which the report says; a model is never thinned cycle after cycle). Not
+    without time left in ``time_budget_s``."""
     left = None if opts.time_budget_s is None else opts.time_budget_s - (time.perf_counter() - t0)
     if (left is not None and left <= 0) or rep.asked_ratio is None:
         return model, rep

@@ -345,8 +345,7 @@ class Residual:
             codes = np.ascontiguousarray(self.codes, dtype=np.int64)
             threads = coder_threads() if threads is None else threads
         # every pass after the anchor in one native call, where they all read no network (a predictive coding)
-        fused = native is not None and hasattr(native, "residual_decode_passes") and all(
-            m in _NATIVE_MODES for m in self.modes[1:])
+        fused = native is not None and all(m in _NATIVE_MODES for m in self.modes[1:])
         for i, (mode, (axis, h, view, tsl)) in enumerate(zip(self.modes, self._all_passes())):
             if fused and i > 0:
                 table = _native_pass_table_of(tuple(self.shape))

@@ -202,7 +202,7 @@ class TemporalCache(KeyQueries, ReconstructMixin):
     def written_cycles(self, field: str) -> set[int]:
         """The cycles of ``field`` this session put (empty before its first put). A run's own timeline is
         these and, before the first of them, what earlier sessions left: its renders and exports show no other
-        cycle (see insitu.filters.session.FilterSession.own_timeline)."""
+        cycle (see insitu.filters.session.on_timeline)."""
         return set(self._written.get(field, ()))
 
     def _check_restart(self, field: str, cycle: int) -> None:

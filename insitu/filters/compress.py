@@ -200,6 +200,11 @@ def _where(name: str, block: Any) -> str:
     return f"field '{name}' domain {block.domain_id} cycle {block.cycle}"
 
 
+def _block_key(params: CompressParams, name: str, block: Any) -> BlockKey:
+    """What the session keeps a block's warm start, chain and search state under."""
+    return (os.path.abspath(params.cache), name, block.domain_id)
+
+
 @dataclasses.dataclass
 class _Stored:
     """One block fitted this cycle (by :func:`_fit`), as :func:`_store` puts it in the cache."""
@@ -248,13 +253,17 @@ class _Tally:
             self.asked_bytes += s.model.raw_bytes / rep.asked_ratio
             self.off += rep.ratio_off is not None
         self.retries += rep.retries
-        self.fit_s += rep.seconds
-        current().fit_seconds += rep.seconds
+        self.timed(rep)
         self.raw += s.model.raw_bytes
         self.stored += s.stored_bytes
         self.n_done += 1
         self.n_delta += int(rep.delta)
         self.n_predictive += int(s.model.is_predictive)
+
+    def timed(self, rep: inr.FitReport) -> None:
+        """Count a fit's seconds, here and in the session's in situ accounting."""
+        self.fit_s += rep.seconds
+        current().fit_seconds += rep.seconds
 
     def replace(self, i: int, old: _Stored, new: _Stored) -> None:
         """Block ``i`` (in the order added) fitted again and stored as ``new``: its figures are the new fit's."""
@@ -282,7 +291,7 @@ def _fit(name: str, block: Any, params: CompressParams, cache: Any, device: str,
     from insitu.cache import EntryMeta
 
     session = current()
-    key = (os.path.abspath(params.cache), name, block.domain_id)
+    key = _block_key(params, name, block)
     prev = session.previous.get(key) if params.warm_start and not fresh else None
     if prev is not None and (prev.grid_shape != block.values.shape or prev.association != block.association
                              or prev.is_constant):
@@ -327,7 +336,7 @@ def _fit(name: str, block: Any, params: CompressParams, cache: Any, device: str,
 def _store(s: _Stored, params: CompressParams, cache: Any) -> None:
     """Put a fitted block in the cache, and keep what the next cycle starts from."""
     session = current()
-    key = (os.path.abspath(params.cache), s.name, s.block.domain_id)
+    key = _block_key(params, s.name, s.block)
     cache.put(s.name, s.block.cycle, s.block.domain_id, s.blob, s.meta, base_cycle=s.base_cycle)
     # a predictive run counts as a chain too: its length decides when to search for a network again
     grows = s.report.delta or (s.prev is not None and s.prev.is_predictive and s.model.is_predictive)
@@ -352,8 +361,8 @@ def refit_low_blocks(env: ExtractEnv, params: CompressParams, cache: Any, device
     """No silent cliff: a sized block far under its neighbours (:data:`RAISE_BELOW_MEDIAN_DB` under the median of
     its field's blocks on every rank: the model size the ratio allows is past a quality cliff for it) is fitted
     again with a larger model (once per keyframe_every cycles at most), within the time budget per block, and
-    keeps the better fit. Collective (one
-    all-gather of a few numbers per block) whenever a ratio is asked; the summary names the blocks that stay low."""
+    keeps the better fit. Collective (one all-gather of a few numbers per block) whenever a ratio is asked; the
+    summary names the blocks that stay low."""
     if params.ratio is None or params.max_bytes is not None or params.max_abs_error is not None:
         return
     mine = [(s.name, s.report.psnr) for s in done if math.isfinite(s.report.psnr)]
@@ -363,15 +372,14 @@ def refit_low_blocks(env: ExtractEnv, params: CompressParams, cache: Any, device
     for i, old in enumerate(done):
         if not old.report.psnr < medians.get(old.name, -math.inf) - RAISE_BELOW_MEDIAN_DB:
             continue
-        key = (os.path.abspath(params.cache), old.name, old.block.domain_id)
+        key = _block_key(params, old.name, old.block)
         if old.block.cycle - raised.get(key, -math.inf) < params.keyframe_every:
             continue  # tried lately: the next cycles start from that fit, larger or not (a hard block, not a cliff)
         raised[key] = old.block.cycle
         try:
             new = _fit(old.name, old.block, params, cache, device, ranges.get(old.name), params.time_budget_s,
                        result, ratio=params.ratio / RAISE_FACTOR, fresh=True)
-            tally.fit_s += new.report.seconds
-            current().fit_seconds += new.report.seconds
+            tally.timed(new.report)
             if new.report.psnr > old.report.psnr:  # else the first fit stays
                 _store(new, params, cache)
                 tally.replace(i, old, new)
