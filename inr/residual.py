@@ -244,6 +244,19 @@ def _native_pass_table_of(shape: tuple[int, int, int]) -> np.ndarray:
     return table
 
 
+@functools.lru_cache(maxsize=64)
+def _native_plan(shape: tuple[int, int, int], modes: tuple[str, ...], step: float, alpha: float,
+                 beta: float) -> tuple[np.ndarray, np.ndarray]:
+    """The mode numbers and steps of each pass after the anchor, as the native decoder takes them (made once per
+    coding: a small grid's decode spent a tenth of its time on them)."""
+    table = _native_pass_table_of(shape)
+    numbers = np.array([_NATIVE_MODES[m] for m in modes[1:]], np.int64)
+    steps = np.array([_level_step(step, h, alpha, beta) for h in table[:, 1]], np.float64)
+    for a in (numbers, steps):
+        a.setflags(write=False)
+    return numbers, steps
+
+
 def _along(axis: int, sl: slice) -> _View:
     return tuple(sl if ax == axis else slice(None) for ax in range(3))  # type: ignore[return-value]
 
@@ -344,15 +357,17 @@ class Residual:
             vals = none_f32 if exact is None else exact_vals
             codes = np.ascontiguousarray(self.codes, dtype=np.int64)
             threads = coder_threads() if threads is None else threads
-        # every pass after the anchor in one native call, where they all read no network (a predictive coding)
-        fused = native is not None and all(m in _NATIVE_MODES for m in self.modes[1:])
+        # a predictive coding (no pass reads the network): the anchor here, every other pass in one native call
+        if native is not None and self.modes[0] == "zero" and all(m in _NATIVE_MODES for m in self.modes[1:]):
+            out = np.empty(self.shape, np.float32)  # every sample is the target of one pass: no need to zero it
+            anchor = np.float32(0.0 + float(codes[0]) * _level_step(self.step, _top_stride(self.shape), self.alpha,
+                                                                    self.beta))  # the reference's float64 ops
+            out.flat[0] = exact_vals.flat[0] if exact is not None and exact.flat[0] else anchor
+            modes, steps = _native_plan(tuple(self.shape), self.modes, self.step, self.alpha, self.beta)
+            native.residual_decode_passes(out, codes, 1, _native_pass_table_of(tuple(self.shape)), modes, steps, mask,
+                                          vals, threads)
+            return out
         for i, (mode, (axis, h, view, tsl)) in enumerate(zip(self.modes, self._all_passes())):
-            if fused and i > 0:
-                table = _native_pass_table_of(tuple(self.shape))
-                steps = np.array([_level_step(self.step, h, self.alpha, self.beta) for h in table[:, 1]])
-                modes = np.array([_NATIVE_MODES[m] for m in self.modes[1:]], np.int64)
-                pos += native.residual_decode_passes(out, codes, pos, table, modes, steps, mask, vals, threads)
-                break
             if native is not None and mode in _NATIVE_MODES and i > 0:  # i = 0: the anchor, one sample
                 st = _level_step(self.step, h, self.alpha, self.beta)
                 pos += native.residual_decode_pass(out, codes, pos, _strides(view), axis, h, _NATIVE_MODES[mode], st,

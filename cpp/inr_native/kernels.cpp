@@ -1,8 +1,9 @@
 // Compute kernels, one build per instruction set (INR_ISA names it, see
 // CMakeLists.txt): the entry points of the Kernels table over the parts in
 // kernel_simd.h (vector types), kernel_tile.h (scratch), kernel_encoding.h
-// (hash grid forward/backward), kernel_mlp.h (MLP forward/backward) and
-// kernel_row_decode.h (fused grid-row decode). Everything has internal linkage
+// (hash grid forward/backward), kernel_mlp.h (MLP forward/backward),
+// kernel_row_decode.h (fused grid-row decode) and kernel_residual.h (the residual
+// coder's decoding loop). Everything has internal linkage
 // except the one Kernels table, so builds for different CPUs never share code.
 //
 // Data layout inside a tile: structure of arrays, row r of a tile is
@@ -17,6 +18,7 @@
 #include "kernels.h"
 #include "kernel_encoding.h"
 #include "kernel_mlp.h"
+#include "kernel_residual.h"
 #include "kernel_row_decode.h"
 #include "kernel_simd.h"
 #include "kernel_tile.h"
@@ -131,6 +133,6 @@ void decode_row(const NetView& net, const GridCells& g, int iy, int iz, float* o
 
 extern const Kernels INR_CAT(kernels_, INR_ISA);
 const Kernels INR_CAT(kernels_, INR_ISA) = {INR_STR(INR_ISA), scratch_floats, train_begin, train_tile, train_end,
-                                            eval_tile, decode_row};
+                                            eval_tile, decode_row, residual_run};
 
 }  // namespace inr

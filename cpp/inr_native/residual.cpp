@@ -5,6 +5,8 @@
 #include "residual.h"
 
 #include "entropy.h"
+#include "kernels.h"
+#include "residual_predict.h"
 
 #include <pybind11/numpy.h>
 
@@ -30,25 +32,14 @@ struct Pass {
     int mode;  // 0 zero, 1 linear, 2 cubic
 };
 
-// The prediction of one target from its line along the pass's axis (l, r: the decoded samples at -+h, ll, rr
-// at -+3h), by kind: 0 zero, 1 the left value (no right one), 2 linear, 3 cubic. predict() picks the kind per
-// target (encoding, trials); decoding picks it once per stretch of targets that share it (decode_targets).
+// The prediction kind (residual_predict.h) of a target at coord along the pass's axis: 0 zero, 1 the left value
+// (no right one), 2 linear, 3 cubic. predict() picks the kind per target (encoding, trials); decoding picks it
+// once per stretch of targets that share it (decode_targets).
 inline int kind_of(const Pass& p, int64_t coord) {
     const int64_t n = p.n[p.axis], h = p.h;
     if (p.mode == 0) return 0;
     if (coord + h >= n) return 1;
     return p.mode == 2 && coord - 3 * h >= 0 && coord + 3 * h < n ? 3 : 2;
-}
-
-template <int KIND>
-inline double predict_kind(const float* t, int64_t off) {
-    if constexpr (KIND == 0) return 0.0;
-    const double l = t[-off];
-    if constexpr (KIND == 1) return l;
-    const double r = t[off];
-    if constexpr (KIND == 2) return 0.5 * (l + r);
-    const double ll = t[-3 * off], rr = t[3 * off];
-    return (9.0 * (l + r) - (ll + rr)) / 16.0;
 }
 
 inline double predict(const float* g, const Pass& p, int64_t flat, int64_t coord, int64_t unit) {
@@ -174,60 +165,49 @@ py::array_t<int64_t> encode_pass(py::array_t<float, py::array::c_style> out,
     return idx;
 }
 
-// count targets at t, t + s, ...: each decoded as predict_kind<KIND> along off, plus its code times step.
-template <int KIND>
-void decode_run(float* t, int64_t s, int64_t count, int64_t off, const int64_t* k, double step, const uint8_t* em,
-                const float* ev) {
-    for (int64_t x = 0; x < count; ++x) {
-        float* at = t + x * s;
-        const float rec = static_cast<float>(predict_kind<KIND>(at, off) + static_cast<double>(k[x]) * step);
-        at[0] = (em && em[x * s]) ? ev[x * s] : rec;
-    }
-}
+// Where the prediction kind changes along the targets of a line of pass p: (first target, kind) of each stretch of
+// one kind. The kind of a target depends only on its coordinate along the pass's axis, so for an x pass the
+// stretches are the same on every line (and one stretch for y and z passes, whose lines lie across the axis).
+struct Stretch {
+    int64_t first;
+    int kind;
+};
 
-void decode_run_kind(int kind, float* t, int64_t s, int64_t count, int64_t off, const int64_t* k, double step,
-                     const uint8_t* em, const float* ev) {
-    switch (kind) {
-        case 0: decode_run<0>(t, s, count, off, k, step, em, ev); break;
-        case 1: decode_run<1>(t, s, count, off, k, step, em, ev); break;
-        case 2: decode_run<2>(t, s, count, off, k, step, em, ev); break;
-        default: decode_run<3>(t, s, count, off, k, step, em, ev); break;
+std::vector<Stretch> stretches_of(const Pass& p, const Lattice& l) {
+    std::vector<Stretch> out;
+    if (p.axis != 2) return {{0, -1}};  // kind from the line's coordinate (decode_targets)
+    for (int64_t x = 0; x < l.count[2]; ++x) {
+        const int kind = kind_of(p, l.first[2] + x * l.step[2]);
+        if (out.empty() || out.back().kind != kind) out.push_back({x, kind});
     }
+    return out;
 }
 
 // decode_pass's loop: the targets in each_target's order, in runs that share one prediction formula (a whole
 // line across the pass's axis for y and z passes; the stretches of one kind along x for x passes), so the
-// innermost loop has no branch but the exact-value test.
+// innermost loop (kernel_residual.h) has no branch but the exact-value test.
 void decode_targets(const Pass& p, float* g, const int64_t* k, double step, const uint8_t* em, const float* ev,
                     int64_t i0, int64_t i1) {
+    const auto run = kernels().residual_run;  // the build for this CPU's instruction set
     const Lattice l = lattice_of(p);
     const int64_t unit[3] = {p.n[1] * p.n[2], p.n[2], 1};
     const int64_t off = p.h * unit[p.axis];
+    const std::vector<Stretch> stretches = stretches_of(p, l);
     k += i0 * l.count[1] * l.count[2];
     for (int64_t i = i0; i < i1; ++i) {
         const int64_t c0 = l.first[0] + i * l.step[0];
         for (int64_t j = 0; j < l.count[1]; ++j) {
             const int64_t c1 = l.first[1] + j * l.step[1];
             const int64_t line = c0 * unit[0] + c1 * unit[1];
-            const uint8_t* eml = em ? em + line : nullptr;
-            const float* evl = ev ? ev + line : nullptr;
-            if (p.axis != 2) {  // one coordinate along the axis for the whole line
-                const int64_t x0 = l.first[2];
-                decode_run_kind(kind_of(p, p.axis == 0 ? c0 : c1), g + line + x0, l.step[2], l.count[2], off, k,
-                                step, eml ? eml + x0 : nullptr, evl ? evl + x0 : nullptr);
-                k += l.count[2];
-                continue;
-            }
-            for (int64_t x = 0; x < l.count[2];) {  // stretches of one kind along x
-                const int kind = kind_of(p, l.first[2] + x * l.step[2]);
-                int64_t end = x + 1;
-                while (end < l.count[2] && kind_of(p, l.first[2] + end * l.step[2]) == kind) ++end;
+            const int line_kind = p.axis == 2 ? -1 : kind_of(p, p.axis == 0 ? c0 : c1);
+            for (size_t r = 0; r < stretches.size(); ++r) {
+                const int64_t x = stretches[r].first;
+                const int64_t end = r + 1 < stretches.size() ? stretches[r + 1].first : l.count[2];
                 const int64_t c2 = l.first[2] + x * l.step[2];
-                decode_run_kind(kind, g + line + c2, l.step[2], end - x, off, k, step, eml ? eml + c2 : nullptr,
-                                evl ? evl + c2 : nullptr);
-                k += end - x;
-                x = end;
+                run(line_kind < 0 ? stretches[r].kind : line_kind, g + line + c2, l.step[2], end - x, off, k + x,
+                    step, em ? em + line + c2 : nullptr, ev ? ev + line + c2 : nullptr);
             }
+            k += l.count[2];
         }
     }
 }

@@ -1,0 +1,77 @@
+// The residual coder's decoding loop (residual.cpp's decode_targets calls it through the Kernels table): a run of
+// targets that share one prediction formula. Part of the kernels: included only by kernels.cpp, which is compiled
+// once per instruction set; hence everything here sits in an anonymous namespace.
+//
+// Every operation is inr/residual.py's, in the same order, in double (no FP contraction), so every build decodes
+// bit for bit what the numpy reference encoded. What the builds differ in is only how many targets one
+// instruction handles: the loops below are written so that the compiler vectorises them (a constant stride, no
+// branch but the one on the exact-value mask, hoisted out of the loop).
+#pragma once
+
+#include <cstdint>
+
+#include "kernels.h"
+#include "residual_predict.h"
+
+namespace inr {
+namespace {
+
+template <int KIND>
+inline float reconstruct(const float* at, int64_t off, int64_t k, double step) {
+    return static_cast<float>(predict_kind<KIND>(at, off) + static_cast<double>(k) * step);
+}
+
+// count targets at t, t + S, ... with codes k[0, count); S a compile-time stride (1, 2) or 0 for the runtime s.
+template <int KIND, int S>
+void run_plain(float* t, int64_t s, int64_t count, int64_t off, const int64_t* k, double step) {
+    if constexpr (S == 2) {
+        // Written as pairs (target, the sample after it, unchanged) so that the store covers every float of the
+        // stretch: a store with gaps does not vectorise. The sample after a target is never a target of this
+        // pass, nor read by it as written here: it keeps its value. The last target has no pair past the run.
+        int64_t x = 0;
+        for (; x + 1 < count; ++x) {
+            float* at = t + 2 * x;
+            const float rec = reconstruct<KIND>(at, off, k[x], step);
+            const float keep = at[1];
+            at[0] = rec;
+            at[1] = keep;
+        }
+        for (; x < count; ++x) t[2 * x] = reconstruct<KIND>(t + 2 * x, off, k[x], step);
+    } else {
+        const int64_t stride = S ? S : s;
+        for (int64_t x = 0; x < count; ++x) t[x * stride] = reconstruct<KIND>(t + x * stride, off, k[x], step);
+    }
+}
+
+// As run_plain, where em[x * s] marks a target whose value is ev[x * s] instead (stored exactly).
+template <int KIND>
+void run_exact(float* t, int64_t s, int64_t count, int64_t off, const int64_t* k, double step, const uint8_t* em,
+               const float* ev) {
+    for (int64_t x = 0; x < count; ++x) {
+        float* at = t + x * s;
+        const float rec = reconstruct<KIND>(at, off, k[x], step);
+        at[0] = em[x * s] ? ev[x * s] : rec;
+    }
+}
+
+template <int KIND>
+void run_kind(float* t, int64_t s, int64_t count, int64_t off, const int64_t* k, double step, const uint8_t* em,
+              const float* ev) {
+    if (em) return run_exact<KIND>(t, s, count, off, k, step, em, ev);
+    if (s == 1) return run_plain<KIND, 1>(t, s, count, off, k, step);
+    if (s == 2) return run_plain<KIND, 2>(t, s, count, off, k, step);
+    run_plain<KIND, 0>(t, s, count, off, k, step);
+}
+
+void residual_run(int kind, float* t, int64_t s, int64_t count, int64_t off, const int64_t* k, double step,
+                  const uint8_t* em, const float* ev) {
+    switch (kind) {
+        case 0: return run_kind<0>(t, s, count, off, k, step, em, ev);
+        case 1: return run_kind<1>(t, s, count, off, k, step, em, ev);
+        case 2: return run_kind<2>(t, s, count, off, k, step, em, ev);
+        default: return run_kind<3>(t, s, count, off, k, step, em, ev);
+    }
+}
+
+}  // namespace
+}  // namespace inr
