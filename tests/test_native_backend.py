@@ -216,6 +216,9 @@ def test_threads_default_leaves_busy_cores_alone(monkeypatch):
     assert NativeBackend().threads == 1
     monkeypatch.setattr(native_backend.os, "getloadavg", lambda: (cores - 1.0, 0.0, 0.0))
     assert NativeBackend().threads == min(cores, 2)
+    # this process alone a little over one core's load on an otherwise idle node: still every core
+    monkeypatch.setattr(native_backend.os, "getloadavg", lambda: (1.1, 0.0, 0.0))
+    assert NativeBackend().threads == cores
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # an explicit setting still wins
     assert NativeBackend().threads == 3
 

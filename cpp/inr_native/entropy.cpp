@@ -209,7 +209,7 @@ std::string encode_segment(const std::vector<Row>& rows, const int64_t* codes) {
     return enc.finish();
 }
 
-// Decodes one segment into codes (zeroed); an empty string when it is well formed, else why not. The walk of
+// Decodes one segment into codes (every one written); an empty string when it is well formed, else why not. The walk of
 // walk() written out by hand: decoding is one chain of dependent bits, so the previous code's context part
 // stays in a register and the y and z neighbours' part of each busy row is summed before the row is decoded.
 std::string decode_segment(std::string_view data, const std::vector<Row>& rows, int64_t* codes) {
@@ -235,8 +235,9 @@ std::string decode_segment(std::string_view data, const std::vector<Row>& rows, 
             for (int64_t y = 0; y < r.ny; ++y) {
                 const int64_t row = pos + (z * r.ny + y) * r.nx;
                 cur[y] = static_cast<uint8_t>(get(rbase + (y > 0 && cur[y - 1]) + (z > 0 && prev[y])));
-                if (!cur[y]) continue;
                 int64_t* out = codes + row;
+                std::fill(out, out + r.nx, 0);  // here, not before the threads start: each zeroes its own rows
+                if (!cur[y]) continue;
                 for (int64_t x = 0; x < r.nx; ++x)  // the y and z neighbours' part of each context
                     near[x] = static_cast<uint8_t>((y ? small(out[x - r.nx]) : 0) + (z ? small(out[x - plane]) : 0));
                 int sa = 0, sign_ctx = SIGN;  // from the code before along x: min(|a|, 3), and a's sign
@@ -306,12 +307,11 @@ std::vector<std::string> encode_segments(const std::vector<std::vector<Row>>& se
     return out;
 }
 
-// The codes of the segments whose bytes are parts into codes (zeroed here), on up to `threads` threads; throws
+// The codes of the segments whose bytes are parts into codes, on up to `threads` threads; throws
 // std::invalid_argument saying why when a part is not its segment's stream.
 void decode_segments(const std::vector<std::string_view>& parts, const std::vector<std::vector<Row>>& segs,
                      int64_t* codes, int threads) {
     const auto first = firsts_of(segs);
-    std::fill(codes, codes + first.back(), 0);
     std::vector<std::string> errors(segs.size());
 #pragma omp parallel for num_threads(std::max(threads, 1)) schedule(dynamic, 1) if (segs.size() > 1 && threads > 1)
     for (int i = 0; i < static_cast<int>(segs.size()); ++i)
