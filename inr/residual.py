@@ -85,6 +85,10 @@ ZSTD_LEVEL_PLANES = 3
 #: passes of more targets than this choose their mode on a subsample of about this many (every m-th line); a 64^3
 #: grid's passes are all tried whole (a subsample picked modes that stored up to 10 % more on such grids)
 TRIAL_SAMPLES = 1 << 17
+#: a mode trial is range-coded only when its codes' bit lengths sum to at most (1 + 1/TRIAL_PRUNE) times the
+#: smallest sum of the modes tried, plus TRIAL_PRUNE_BITS: range coding is what trials cost (a tight bound codes
+#: ~15 bits a target), and a mode that far behind on the sum does not win on the coded bytes
+TRIAL_PRUNE, TRIAL_PRUNE_BITS = 4, 256
 #: per-level step refinement: step / min(ALPHA^(level - 1), BETA) (measured best of (1, 1), (1.5, 4), (2, 8))
 ALPHA, BETA = 1.5, 4.0
 MODES = ("net", "zero", "lin", "cub", "rlin", "rcub")
@@ -576,6 +580,19 @@ def _trial_cost(k: np.ndarray, h: int) -> int:
                                     entropy.pass_table([k.shape], [int(h).bit_length()])))
 
 
+def _bit_length_sum(k: np.ndarray) -> int:
+    """The sum of the bit lengths of the codes' magnitudes (0 for a zero code): what a trial is first judged by."""
+    mag = np.abs(np.asarray(k, dtype=np.int64).ravel()).view(np.uint64)  # |INT64_MIN| wraps to 2^63: right
+    return int(entropy.bit_lengths(mag).sum())
+
+
+def _worth_coding(sums: list[int]) -> list[bool]:
+    """Which trials are range-coded: those whose bit-length sum is within :data:`TRIAL_PRUNE` of the smallest (the
+    C++ trials apply the same rule, in the same integers)."""
+    best = min(sums)
+    return [TRIAL_PRUNE * s <= (TRIAL_PRUNE + 1) * best + TRIAL_PRUNE * TRIAL_PRUNE_BITS for s in sums]
+
+
 def compute_residual(data: np.ndarray, network: np.ndarray | None, eps: float, value_range: float,
                      modes: tuple[str, ...] | None = None, alpha: float = ALPHA) -> Residual:
     """The residual making ``network`` (float32, owned grid; None: no network) meet ``eps`` on ``data`` everywhere.
@@ -619,17 +636,20 @@ def _code_bytes(codes: np.ndarray, shape: tuple[int, int, int]) -> tuple[int, by
     fields constant along an axis, a network far off a smooth field). A long range-coded stream is split into
     segments (RANGE_SPLIT) where that costs little: as many threads decode them at once."""
     table = _pass_table_of(shape)
-    ranged = entropy.encode_codes(codes, table, coder_threads())
+    ranged, split = entropy.encode_codes_and_parts(codes, table, _split_parts, coder_threads())
     width, planes = _planes(codes)
     zipped = _zstd(ZSTD_LEVEL_PLANES).compress(planes)
     if len(ranged) > len(zipped):
         return width, zipped
-    if len(ranged) >= SPLIT_MIN_BYTES:
-        parts = min(entropy.MAX_PARTS, max(2, len(ranged) // SPLIT_PART_BYTES))
-        split = entropy.encode_parts(codes, table, parts, coder_threads())
-        if len(split) <= len(ranged) * (1 + SPLIT_COST):
-            return RANGE_SPLIT, split
+    if split is not None and len(split) <= len(ranged) * (1 + SPLIT_COST):
+        return RANGE_SPLIT, split
     return RANGE_CODED, ranged
+
+
+def _split_parts(nbytes: int) -> int:
+    """The segments a range-coded stream of ``nbytes`` is split into: none under :data:`SPLIT_MIN_BYTES`, else one
+    per :data:`SPLIT_PART_BYTES`, 2 to :data:`inr.entropy.MAX_PARTS`."""
+    return 0 if nbytes < SPLIT_MIN_BYTES else min(entropy.MAX_PARTS, max(2, nbytes // SPLIT_PART_BYTES))
 
 
 def _size(res: Residual) -> int:
@@ -690,18 +710,20 @@ def _encode(d: np.ndarray, net: np.ndarray | None, eps: float, margin: float, to
         elif len(allowed) > 1 and native is not None and i > 0 and all(m in _NATIVE_MODES for m, _ in allowed):
             # the C++ pass gives the numpy trial's codes bit for bit: the same choice, no per-pass numpy work
             every = _trial_every(dv[tsl].shape)
-            costs = [native.residual_trial_pass(out, d, _strides(view), axis, h, _NATIVE_MODES[m], st, every)
-                     for m, _ in allowed]
-            mode, dev = allowed[int(np.argmin(costs))]  # on a tie the earlier
+            costs = native.residual_trial_passes(out, d, _strides(view), axis, h,
+                                                 np.array([_NATIVE_MODES[m] for m, _ in allowed], np.int64), st,
+                                                 every, TRIAL_PRUNE, TRIAL_PRUNE_BITS, threads)
+            mode, dev = allowed[int(np.argmin(costs))]  # on a tie the earlier; a trial not coded costs INT64_MAX
         elif len(allowed) > 1:
             sub = _trial_view(dv[tsl].shape, axis)
             dsub, nsub = dec[sub], None if nv is None else nv[sub]
             nt_sub = None if nsub is None else nsub[tsl].astype(np.float64)
             target_sub = dv[sub][tsl]
+            ks = [np.rint((target_sub - _predict(m, dsub, nsub, axis, tsl, nt_sub)) / st) for m, _ in allowed]
             best = None
-            for m, dv_m in allowed:
-                cost = _trial_cost(np.rint((target_sub - _predict(m, dsub, nsub, axis, tsl, nt_sub)) / st), h)
-                if best is None or cost < best[0]:
+            for (m, dv_m), k, worth in zip(allowed, ks, _worth_coding([_bit_length_sum(k) for k in ks])):
+                cost = _trial_cost(k, h) if worth else None
+                if cost is not None and (best is None or cost < best[0]):
                     best = (cost, m, dv_m)
             _, mode, dev = best  # type: ignore[misc]
         deviation = max(deviation, dev)

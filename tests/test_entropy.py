@@ -120,6 +120,43 @@ def test_split_starts_balance_the_decoding_work():
     assert pieces[1][0].tolist()[0] == [8 - starts[0], 4, 4, 2]
 
 
+@pytest.mark.parametrize("kind", ["sparse", "dense", "wide"])
+def test_plane_costs_are_the_references_integers(monkeypatch, kind):
+    # the C++ estimate of each plane's decisions (where a split stream is cut) is the numpy reference's, also for
+    # codes past the unary part and at the int64 extremes (a float log2 would round those)
+    if entropy._native() is None:
+        pytest.skip("inr._native is not built: nothing to compare the reference with")
+    table = _table([(1, 1, 1), (3, 4, 5), (0, 2, 2), (6, 5, 7), (5, 3, 1), (7, 6, 4)], [9, 3, 2, 2, 1, 1])
+    codes = _codes(kind, int(np.prod(table[:, :3], axis=1).sum()), np.random.default_rng(11)).astype(np.int64)
+    native = entropy._plane_costs(codes, table)
+    with monkeypatch.context() as m:
+        _python_only(m)
+        reference = entropy._plane_costs(codes, table)
+    assert native.dtype == reference.dtype == np.int64 and np.array_equal(native, reference)
+    assert len(native) == int(table[:, 0].sum()) and (native >= 0).all() and native.sum() > 0
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("parts", [0, 2, 5])
+def test_the_plain_and_the_split_stream_coded_together_are_those_coded_apart(monkeypatch, threads, parts):
+    # encode_codes_and_parts (the split in two coded alongside the plain stream on two threads, a longer split
+    # after it) writes the very bytes of encode_codes and encode_parts, and asks for the split by the plain length
+    table = _table([(1, 1, 1), (3, 4, 5), (6, 5, 7), (5, 3, 1), (7, 6, 4)], [9, 3, 2, 1, 1])
+    codes = _codes("dense", int(np.prod(table[:, :3], axis=1).sum()), np.random.default_rng(5)).astype(np.int64)
+    asked = []
+
+    def parts_for(nbytes):
+        asked.append(nbytes)
+        return parts
+
+    plain, split = entropy.encode_codes_and_parts(codes, table, parts_for, threads)
+    assert plain == entropy.encode_codes(codes, table) and asked == [len(plain)]
+    assert split == (None if parts < 2 else entropy.encode_parts(codes, table, parts))
+    with monkeypatch.context() as m:
+        _python_only(m)
+        assert entropy.encode_codes_and_parts(codes, table, parts_for, threads) == (plain, split)
+
+
 def test_a_long_stream_is_split_where_it_costs_little_and_decodes_the_same():
     # a CT-like grid: its section is written in segments (RANGE_SPLIT: as many threads decode them) at most
     # SPLIT_COST more than one; the model reads back the very codes and values either way

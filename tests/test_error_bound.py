@@ -322,6 +322,42 @@ def test_native_passes_match_the_numpy_reference(monkeypatch, rel_eps, trial_sam
     assert np.abs(dec_native.astype(np.float64) - v).max() <= eps
 
 
+@pytest.mark.parametrize("field", ["waves", "noisy"])
+def test_trials_ruled_out_by_their_bit_lengths_are_not_range_coded_and_change_no_choice(monkeypatch, field):
+    # a mode whose codes' bit lengths sum far above the best one's is not range-coded (its trial costs INT64_MAX,
+    # in C++ and in the reference alike): at a tight bound the 'zero' mode of the fine passes; the modes chosen
+    # and the bytes are those of trying every mode
+    import inr.residual as residual
+
+    v = waves((24, 26, 28))
+    if field == "noisy":
+        v = (v + 0.05 * np.random.default_rng(2).standard_normal(v.shape)).astype(np.float32)
+    rng_ = float(v.max() - v.min())
+    pruned = compute_residual(v, None, 1e-4 * rng_, rng_)
+    monkeypatch.setattr(residual, "TRIAL_PRUNE_BITS", 1 << 40)  # every trial within reach: all range-coded
+    full = compute_residual(v, None, 1e-4 * rng_, rng_)
+    assert pruned.modes == full.modes and pruned.to_bytes() == full.to_bytes()
+    monkeypatch.undo()
+    if residual._native_passes() is None:
+        pytest.skip("inr._native not built: the C++ trials are not there to check")
+    native = residual._native_passes()
+    out = pruned.apply(None)  # any decoded grid: the trials of the fine passes read it
+    ruled_out = 0
+    for axis, h, view, _ in residual._all_passes_of(v.shape)[-3:]:
+        st = residual._level_step(pruned.step, h, pruned.alpha, pruned.beta)
+        costs = {slack: native.residual_trial_passes(out, v.astype(np.float64), residual._strides(view), axis, h,
+                                                     np.array([0, 1, 2], np.int64), st, 1, residual.TRIAL_PRUNE,
+                                                     slack, 2)
+                 for slack in (residual.TRIAL_PRUNE_BITS, 1 << 40)}
+        pruned_costs, every_cost = costs[residual.TRIAL_PRUNE_BITS], costs[1 << 40]
+        ruled_out += pruned_costs.count(np.iinfo(np.int64).max)
+        assert all(p in (c, np.iinfo(np.int64).max) for p, c in zip(pruned_costs, every_cost))
+        assert min(pruned_costs) == min(every_cost)  # the best is always coded
+    assert ruled_out  # at this bound 'zero' (and 'lin' beside a cubic fit) fall far behind on some fine pass
+    assert residual._worth_coding([10000, 12000, 13000]) == [True, True, False]  # within a quarter, plus the slack
+    assert residual._worth_coding([0, 256, 257]) == [True, True, False]  # the slack: TRIAL_PRUNE_BITS
+
+
 def test_large_passes_on_two_threads_code_what_one_thread_does(monkeypatch):
     # a pass of PARALLEL_TARGETS targets or more runs on several threads, each on its own slab of targets: the
     # codes, the exactly stored samples (float32 rounding at the edge of the bound near 1e4) and the decode are

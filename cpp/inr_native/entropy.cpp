@@ -4,10 +4,12 @@
 #include "entropy.h"
 
 #include <pybind11/numpy.h>
+#include <pybind11/stl.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -297,10 +299,11 @@ std::vector<int64_t> firsts_of(const std::vector<std::vector<Row>>& segs) {
     return first;
 }
 
-// Each segment's codes (in order, from codes) coded on its own, on up to `threads` threads.
+// Each segment's codes (from codes + first[i]; by default the segments in order) coded on its own, on up to
+// `threads` threads.
 std::vector<std::string> encode_segments(const std::vector<std::vector<Row>>& segs, const int64_t* codes,
-                                         int threads) {
-    const auto first = firsts_of(segs);
+                                         int threads, std::vector<int64_t> first = {}) {
+    if (first.empty()) first = firsts_of(segs);
     std::vector<std::string> out(segs.size());
 #pragma omp parallel for num_threads(std::max(threads, 1)) schedule(dynamic, 1) if (segs.size() > 1 && threads > 1)
     for (int i = 0; i < static_cast<int>(segs.size()); ++i) out[i] = encode_segment(segs[i], codes + first[i]);
@@ -385,15 +388,28 @@ std::vector<std::vector<Row>> parts_of(const py::list& tables) {
 }
 
 // The segments of a split stream (inr/entropy.py encode_parts): each table's codes, in order, coded as one
-// segment each, on up to `threads` threads.
-py::list encode_parts(py::array_t<int64_t, py::array::c_style> codes_arr, py::list tables, int threads) {
+// segment each, on up to `threads` threads. With `firsts` (one per table), table i's codes start at codes[firsts[i]]
+// instead: segments of two streams of the same codes, coded at once.
+py::list encode_parts(py::array_t<int64_t, py::array::c_style> codes_arr, py::list tables, int threads,
+                      std::optional<py::array_t<int64_t, py::array::c_style>> firsts) {
     const auto parts = parts_of(tables);
-    if (firsts_of(parts).back() != codes_arr.size())
+    std::vector<int64_t> first;
+    if (firsts) {
+        if (firsts->size() != static_cast<py::ssize_t>(parts.size()))
+            throw std::invalid_argument("entropy coder: one first code per table");
+        for (size_t i = 0; i < parts.size(); ++i) {
+            const int64_t f = firsts->data()[i];
+            if (f < 0 || f + count_of(parts[i]) > codes_arr.size())
+                throw std::invalid_argument("entropy coder: a table's codes run past the codes");
+            first.push_back(f);
+        }
+    } else if (firsts_of(parts).back() != codes_arr.size()) {
         throw std::invalid_argument("entropy coder: the parts do not cover the codes");
+    }
     std::vector<std::string> out;
     {
         py::gil_scoped_release release;
-        out = encode_segments(parts, codes_arr.data(), threads);
+        out = encode_segments(parts, codes_arr.data(), threads, first);
     }
     py::list result;
     for (const auto& o : out) result.append(py::bytes(o));
@@ -424,6 +440,36 @@ py::array_t<int64_t> decode_parts(py::bytes data_obj, py::list tables, py::array
     return out;
 }
 
+// inr/entropy.py _plane_costs: each z-plane's (every pass's, in order) binary decisions, about.
+py::array_t<int64_t> plane_costs(py::array_t<int64_t, py::array::c_style> codes_arr,
+                                 py::array_t<int64_t, py::array::c_style> table) {
+    const auto rows = rows_of(table, codes_arr.size());
+    int64_t planes = 0;
+    for (const Row& r : rows) planes += r.nz;
+    py::array_t<int64_t> out(static_cast<py::ssize_t>(planes));
+    int64_t* cost = out.mutable_data();
+    const int64_t* k = codes_arr.data();
+    py::gil_scoped_release release;
+    for (const Row& r : rows) {
+        for (int64_t z = 0; z < r.nz; ++z, ++cost) {
+            int64_t c = r.ny;
+            for (int64_t y = 0; y < r.ny; ++y, k += r.nx) {
+                bool busy = false;
+                for (int64_t x = 0; x < r.nx; ++x) {
+                    const uint64_t mag = k[x] < 0 ? 0 - static_cast<uint64_t>(k[x]) : static_cast<uint64_t>(k[x]);
+                    if (!mag) continue;
+                    busy = true;
+                    c += 2 + static_cast<int64_t>(std::min<uint64_t>(mag - 1, UNARY));
+                    if (mag > static_cast<uint64_t>(UNARY)) c += 2 * (63 - __builtin_clzll(mag - UNARY)) + 1;
+                }
+                if (busy) c += r.nx;
+            }
+            *cost = c;
+        }
+    }
+    return out;
+}
+
 }  // namespace
 
 int64_t entropy_cost(const int64_t* codes, int64_t nz, int64_t ny, int64_t nx, int64_t level) {
@@ -434,9 +480,12 @@ void register_entropy(py::module_& m) {
     m.def("entropy_encode", &encode, py::arg("codes"), py::arg("table"), py::arg("threads") = 1,
           "Range-code the residual codes of the passes in table ((nz, ny, nx, level) rows).");
     m.def("entropy_encode_parts", &encode_parts, py::arg("codes"), py::arg("tables"), py::arg("threads") = 1,
+          py::arg("firsts") = py::none(),
           "The segments of a split stream: the codes of each table's passes, in order, coded as one segment each.");
     m.def("entropy_decode_parts", &decode_parts, py::arg("data"), py::arg("tables"), py::arg("bounds"), py::arg("n"),
           py::arg("threads") = 1, "The n codes of a split stream's segments data[bounds[i]:bounds[i + 1]].");
+    m.def("entropy_plane_costs", &plane_costs, py::arg("codes"), py::arg("table"),
+          "Each z-plane's binary decisions, about (inr/entropy.py _plane_costs).");
     m.def("entropy_decode", &decode, py::arg("data"), py::arg("table"), py::arg("n"), py::arg("threads") = 1,
           "The n residual codes range-coded in data for the passes in table.");
 }

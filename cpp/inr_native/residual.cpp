@@ -10,6 +10,7 @@
 
 #include <pybind11/numpy.h>
 
+#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
@@ -319,26 +320,64 @@ py::array_t<int64_t> unplanes(py::bytes raw_obj, int width, int64_t n) {
     return out;
 }
 
-// The bytes of the codes one mode would give the pass's targets on every sub-th line across its axis, range-coded
-// as a pass of its own (the encoder's trial of that mode; out is only read).
-int64_t trial_pass(py::array_t<float, py::array::c_style> out,
-                   py::array_t<double, py::array::c_style | py::array::forcecast> data, py::tuple strides, int axis,
-                   int64_t h, int mode, double step, int64_t sub) {
-    const Pass p = make_pass(out, strides, axis, h, mode);
-    if (sub < 1) throw std::invalid_argument("residual trial: sub >= 1");
+// The sum of the bit lengths of the codes' magnitudes (inr/residual.py _bit_length_sum).
+int64_t bit_length_sum(const std::vector<int64_t>& codes) {
+    int64_t sum = 0;
+    for (int64_t k : codes) {
+        const uint64_t mag = k < 0 ? 0 - static_cast<uint64_t>(k) : static_cast<uint64_t>(k);
+        sum += mag ? 64 - __builtin_clzll(mag) : 0;
+    }
+    return sum;
+}
+
+// The bytes of the codes each of modes would give the pass's targets on every sub-th line across its axis,
+// range-coded as a pass of its own (the encoder's trials of those modes; out is only read). Only the trials
+// whose bit-length sum s passes inr/residual.py _worth_coding (prune * s <= (prune + 1) * smallest +
+// prune * slack) are range-coded, the others cost INT64_MAX; the modes run on up to `threads` threads at once.
+py::list trial_passes(py::array_t<float, py::array::c_style> out,
+                      py::array_t<double, py::array::c_style | py::array::forcecast> data, py::tuple strides, int axis,
+                      int64_t h, py::array_t<int64_t, py::array::c_style> modes, double step, int64_t sub,
+                      int64_t prune, int64_t slack, int threads) {
+    if (sub < 1 || prune < 1 || slack < 0)
+        throw std::invalid_argument("residual trial: sub >= 1, prune >= 1, slack >= 0");
+    std::vector<Pass> ps;
+    for (py::ssize_t i = 0; i < modes.size(); ++i)
+        ps.push_back(make_pass(out, strides, axis, h, static_cast<int>(modes.data()[i])));
     const float* g = out.data();
     const double* d = data.data();
-    const int64_t unit = p.axis == 0 ? p.n[1] * p.n[2] : p.axis == 1 ? p.n[2] : 1;
-    const Lattice l = lattice_of(p, sub);
-    std::vector<int64_t> codes;
-    codes.reserve(static_cast<size_t>(l.count[0] * l.count[1] * l.count[2]));
-    py::gil_scoped_release release;
-    each_target(p, [&](int64_t flat, int64_t coord) {
-        codes.push_back(static_cast<int64_t>(std::nearbyint((d[flat] - predict(g, p, flat, coord, unit)) / step)));
-    }, sub);
     int level = 0;
     for (int64_t v = h; v; v >>= 1) ++level;  // the bit length of h, as inr/residual.py's levels
-    return entropy_cost(codes.data(), l.count[0], l.count[1], l.count[2], level);
+    const int n = static_cast<int>(ps.size());
+    const int team = std::max(1, std::min(threads, n));
+    std::vector<std::vector<int64_t>> codes(n);
+    std::vector<int64_t> sums(n), cost(n, INT64_MAX);
+    Lattice l{};
+    {
+        py::gil_scoped_release release;
+#pragma omp parallel for num_threads(team) schedule(dynamic, 1) if (team > 1)
+        for (int i = 0; i < n; ++i) {
+            const Pass& p = ps[i];
+            const int64_t unit = p.axis == 0 ? p.n[1] * p.n[2] : p.axis == 1 ? p.n[2] : 1;
+            const Lattice li = lattice_of(p, sub);
+            codes[i].reserve(static_cast<size_t>(li.count[0] * li.count[1] * li.count[2]));
+            each_target(p, [&](int64_t flat, int64_t coord) {
+                codes[i].push_back(static_cast<int64_t>(std::nearbyint((d[flat] - predict(g, p, flat, coord, unit)) / step)));
+            }, sub);
+            sums[i] = bit_length_sum(codes[i]);
+        }
+        if (n) l = lattice_of(ps[0], sub);  // the same targets whatever the mode
+        const int64_t best = n ? *std::min_element(sums.begin(), sums.end()) : 0;
+        std::vector<int> coded;
+        for (int i = 0; i < n; ++i)
+            if (prune * sums[i] <= (prune + 1) * best + prune * slack) coded.push_back(i);
+        const int m = static_cast<int>(coded.size());
+#pragma omp parallel for num_threads(std::max(1, std::min(threads, m))) schedule(dynamic, 1) if (m > 1 && threads > 1)
+        for (int j = 0; j < m; ++j)
+            cost[coded[j]] = entropy_cost(codes[coded[j]].data(), l.count[0], l.count[1], l.count[2], level);
+    }
+    py::list result;
+    for (int64_t c : cost) result.append(c);
+    return result;
 }
 
 }  // namespace
@@ -356,9 +395,11 @@ void register_residual(py::module_& m) {
           py::arg("passes"), py::arg("modes"), py::arg("steps"), py::arg("exact_mask"), py::arg("exact_values"),
           py::arg("threads") = 1,
           "Decode passes ((axis, h, 3 strides) rows; modes zero/lin/cub) one after the other; returns codes read.");
-    m.def("residual_trial_pass", &trial_pass, py::arg("out"), py::arg("data"), py::arg("strides"), py::arg("axis"),
-          py::arg("h"), py::arg("mode"), py::arg("step"), py::arg("sub"),
-          "The range-coded bytes of the codes a mode (zero/lin/cub) gives a pass's targets on every sub-th line.");
+    m.def("residual_trial_passes", &trial_passes, py::arg("out"), py::arg("data"), py::arg("strides"),
+          py::arg("axis"), py::arg("h"), py::arg("modes"), py::arg("step"), py::arg("sub"), py::arg("prune"),
+          py::arg("slack"), py::arg("threads") = 1,
+          "The range-coded bytes of the codes each mode (zero/lin/cub) gives a pass's targets on every sub-th line "
+          "(INT64_MAX for a trial its bit-length sum rules out).");
     m.def("residual_planes", &planes, py::arg("codes"), "(width, zigzag codes as byte planes).");
     m.def("residual_unplanes", &unplanes, py::arg("raw"), py::arg("width"), py::arg("n"),
           "The codes from their byte planes.");
