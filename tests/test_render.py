@@ -66,6 +66,18 @@ def test_camera_and_transfer_function_errors_name_the_choices():
 
 
 # ---------------------------------------------------------------- brick rendering
+def test_rays_are_made_once_per_camera_and_read_only():
+    # a look-back draws every frame from one camera: its rays are made once and shared, so nobody may write them;
+    # a camera given arrays (not hashable) still gets its rays
+    cam = Camera((0.0, 0.0, 60.0), (0.0, 0.0, 0.0), (0, 1, 0), 30.0, 40, 30)
+    a, b = Rays.of(cam), Rays.of(Camera((0.0, 0.0, 60.0), (0.0, 0.0, 0.0), (0, 1, 0), 30.0, 40, 30))
+    assert a is b and a.dirs.shape == (40 * 30, 3) and not a.dirs.flags.writeable and not a.eye.flags.writeable
+    with pytest.raises(ValueError):
+        a.dirs[0, 0] = 1.0
+    arr = Camera(np.array([0.0, 0.0, 60.0]), np.zeros(3), np.array([0.0, 1.0, 0.0]), 30.0, 40, 30)
+    assert np.array_equal(Rays.of(arr).dirs, a.dirs) and Rays.of(cam.orbit(30, 0)) is not a
+
+
 @pytest.mark.skipif(not native_available(), reason="the native ray marcher insitu._raymarch was not built")
 @pytest.mark.parametrize("assoc", ["vertex", "element"])
 def test_native_marcher_matches_numpy_reference(assoc):
