@@ -359,7 +359,8 @@ class Residual:
             none_u8, none_f32 = np.zeros(0, np.uint8), np.zeros(0, np.float32)
             mask = none_u8 if exact is None else exact.view(np.uint8)
             vals = none_f32 if exact is None else exact_vals
-            codes = np.ascontiguousarray(self.codes, dtype=np.int64)
+            narrow = self.codes.dtype == np.int32  # as the range decoder gives them where they fit: kept so
+            codes = np.ascontiguousarray(self.codes, dtype=np.int32 if narrow else np.int64)
             threads = coder_threads() if threads is None else threads
         # a predictive coding (no pass reads the network): the anchor here, every other pass in one native call
         if native is not None and self.modes[0] == "zero" and all(m in _NATIVE_MODES for m in self.modes[1:]):

@@ -45,6 +45,27 @@ def _codes(kind, n, rng):
 SHAPES = [(1, 1, 1), (3, 4, 5), (0, 2, 2), (2, 1, 7), (5, 3, 1)]
 
 
+@pytest.mark.parametrize("top", [2 ** 31 - 2, 2 ** 31 - 1, 2 ** 31, 2 ** 40])
+def test_the_native_decoder_gives_int32_codes_where_they_fit_else_int64(monkeypatch, top):
+    # half the memory for the residual passes to read, where every code fits int32 (|code| <= 2^31 - 1, either
+    # sign); past that the very same codes as int64, and the decoded grid is the same either way
+    if entropy._native() is None:
+        pytest.skip("inr._native is not built: the reference decodes int64 only")
+    table = _table(SHAPES, [9, 3, 2, 1, 1])
+    codes = _codes("dense", int(np.prod(table[:, :3], axis=1).sum()), np.random.default_rng(4)).astype(np.int64)
+    codes[5], codes[9] = top, -top
+    back = entropy.decode_codes(entropy.encode_codes(codes, table), table)
+    assert back.dtype == (np.int32 if top < 2 ** 31 else np.int64) and np.array_equal(back, codes)
+    parts = entropy.decode_parts(entropy.encode_parts(codes, table, 3), table, threads=2)
+    assert parts.dtype == back.dtype and np.array_equal(parts, codes)
+    rng = np.random.default_rng(1)
+    v = (sphere_front((20, 22, 24)) + 0.01 * rng.standard_normal((20, 22, 24))).astype(np.float32)
+    res = R.compute_residual(v, None, 1e-3 * float(np.ptp(v)), float(np.ptp(v)))
+    narrow = inr.Residual.from_bytes(res.to_bytes(), v.shape)
+    assert narrow.codes.dtype == np.int32 and np.array_equal(narrow.codes, res.codes)
+    assert np.array_equal(narrow.apply(None), res.apply(None))  # res holds int64 codes: the same grid
+
+
 @pytest.mark.parametrize("kind", ["sparse", "dense", "wide"])
 def test_native_bytes_equal_the_reference_and_either_decodes_the_other(monkeypatch, kind):
     if entropy._native() is None:

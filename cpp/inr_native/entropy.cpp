@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -211,10 +212,15 @@ std::string encode_segment(const std::vector<Row>& rows, const int64_t* codes) {
     return enc.finish();
 }
 
-// Decodes one segment into codes (every one written); an empty string when it is well formed, else why not. The walk of
-// walk() written out by hand: decoding is one chain of dependent bits, so the previous code's context part
-// stays in a register and the y and z neighbours' part of each busy row is summed before the row is decoded.
-std::string decode_segment(std::string_view data, const std::vector<Row>& rows, int64_t* codes) {
+// What decode_segment<int32_t> answers for a code past int32: the caller decodes again into int64.
+constexpr const char* WIDE = "wide";
+
+// Decodes one segment into codes (every one written); an empty string when it is well formed, else why not (WIDE
+// for a code that K cannot hold). The walk of walk() written out by hand: decoding is one chain of dependent bits,
+// so the previous code's context part stays in a register and the y and z neighbours' part of each busy row is
+// summed before the row is decoded.
+template <class K>
+std::string decode_segment(std::string_view data, const std::vector<Row>& rows, K* codes) {
     Model model;
     Decoder dec(data);
     auto get = [&](int ctx) {
@@ -237,7 +243,7 @@ std::string decode_segment(std::string_view data, const std::vector<Row>& rows, 
             for (int64_t y = 0; y < r.ny; ++y) {
                 const int64_t row = pos + (z * r.ny + y) * r.nx;
                 cur[y] = static_cast<uint8_t>(get(rbase + (y > 0 && cur[y - 1]) + (z > 0 && prev[y])));
-                int64_t* out = codes + row;
+                K* out = codes + row;
                 std::fill(out, out + r.nx, 0);  // here, not before the threads start: each zeroes its own rows
                 if (!cur[y]) continue;
                 for (int64_t x = 0; x < r.nx; ++x)  // the y and z neighbours' part of each context
@@ -263,8 +269,10 @@ std::string decode_segment(std::string_view data, const std::vector<Row>& rows, 
                             v = (v << 1) | static_cast<uint64_t>(get(MANT + std::min(j, MANTISSAS - 1)));
                         mag = UNARY + v - 1;
                     }
+                    if constexpr (sizeof(K) < sizeof(int64_t))  // |code| = mag + 1 past K: decode into int64
+                        if (mag >= static_cast<uint64_t>(std::numeric_limits<K>::max())) return WIDE;
                     const auto m1 = static_cast<int64_t>(mag + 1);
-                    out[x] = negative ? -m1 : m1;
+                    out[x] = static_cast<K>(negative ? -m1 : m1);
                     sa = mag >= 2 ? 3 : static_cast<int>(mag) + 1;
                     sign_ctx = SIGN + 1 + negative;
                 }
@@ -311,16 +319,38 @@ std::vector<std::string> encode_segments(const std::vector<std::vector<Row>>& se
 }
 
 // The codes of the segments whose bytes are parts into codes, on up to `threads` threads; throws
-// std::invalid_argument saying why when a part is not its segment's stream.
-void decode_segments(const std::vector<std::string_view>& parts, const std::vector<std::vector<Row>>& segs,
-                     int64_t* codes, int threads) {
+// std::invalid_argument saying why when a part is not its segment's stream. False (nothing thrown) when a code
+// does not fit K.
+template <class K>
+bool decode_segments(const std::vector<std::string_view>& parts, const std::vector<std::vector<Row>>& segs,
+                     K* codes, int threads) {
     const auto first = firsts_of(segs);
     std::vector<std::string> errors(segs.size());
 #pragma omp parallel for num_threads(std::max(threads, 1)) schedule(dynamic, 1) if (segs.size() > 1 && threads > 1)
     for (int i = 0; i < static_cast<int>(segs.size()); ++i)
         errors[i] = decode_segment(parts[i], segs[i], codes + first[i]);
     for (const auto& e : errors)
-        if (!e.empty()) throw std::invalid_argument(e);
+        if (!e.empty() && e != WIDE) throw std::invalid_argument(e);
+    return std::none_of(errors.begin(), errors.end(), [](const std::string& e) { return e == WIDE; });
+}
+
+// The n codes of parts (decode_segments) as int32, or int64 where one does not fit: half the memory to write
+// and for the residual passes to read, nearly always.
+py::array codes_of(const std::vector<std::string_view>& parts, const std::vector<std::vector<Row>>& segs, int64_t n,
+                   int threads) {
+    py::array_t<int32_t> narrow(static_cast<py::ssize_t>(n));
+    bool fits;
+    {
+        py::gil_scoped_release release;
+        fits = decode_segments(parts, segs, narrow.mutable_data(), threads);
+    }
+    if (fits) return std::move(narrow);
+    py::array_t<int64_t> wide(static_cast<py::ssize_t>(n));
+    {
+        py::gil_scoped_release release;
+        decode_segments(parts, segs, wide.mutable_data(), threads);
+    }
+    return std::move(wide);
 }
 
 // The stream of the codes of rows: its segments, the first's size before them when there are two.
@@ -348,8 +378,7 @@ py::bytes encode(py::array_t<int64_t, py::array::c_style> codes_arr, py::array_t
     return py::bytes(out);
 }
 
-py::array_t<int64_t> decode(py::bytes data_obj, py::array_t<int64_t, py::array::c_style> table, int64_t n,
-                            int threads) {
+py::array decode(py::bytes data_obj, py::array_t<int64_t, py::array::c_style> table, int64_t n, int threads) {
     const std::string_view data(data_obj);
     const auto segs = segments_of(rows_of(table, n));
     std::vector<std::string_view> parts{data};
@@ -365,12 +394,7 @@ py::array_t<int64_t> decode(py::bytes data_obj, py::array_t<int64_t, py::array::
         if (len > data.size() - at) throw std::invalid_argument("residual codes malformed: segment past the end");
         parts = {data.substr(at, len), data.substr(at + len)};
     }
-    py::array_t<int64_t> out(static_cast<py::ssize_t>(n));
-    {
-        py::gil_scoped_release release;
-        decode_segments(parts, segs, out.mutable_data(), threads);
-    }
-    return out;
+    return codes_of(parts, segs, n, threads);
 }
 
 // The pass rows of each table of a split stream (inr/entropy.py encode_parts), checked.
@@ -418,8 +442,8 @@ py::list encode_parts(py::array_t<int64_t, py::array::c_style> codes_arr, py::li
 
 // The n codes of a split stream's segments: segment i is data[bounds[i]:bounds[i + 1]], coding the passes of
 // tables[i]; up to `threads` threads decode them at once.
-py::array_t<int64_t> decode_parts(py::bytes data_obj, py::list tables, py::array_t<int64_t, py::array::c_style> bounds,
-                                  int64_t n, int threads) {
+py::array decode_parts(py::bytes data_obj, py::list tables, py::array_t<int64_t, py::array::c_style> bounds, int64_t n,
+                       int threads) {
     const std::string_view data(data_obj);
     const auto segs = parts_of(tables);
     const auto k = static_cast<py::ssize_t>(segs.size());
@@ -432,12 +456,7 @@ py::array_t<int64_t> decode_parts(py::bytes data_obj, py::list tables, py::array
             throw std::invalid_argument("residual codes malformed: segment past the end");
         parts.push_back(data.substr(b[i], b[i + 1] - b[i]));
     }
-    py::array_t<int64_t> out(static_cast<py::ssize_t>(n));
-    {
-        py::gil_scoped_release release;
-        decode_segments(parts, segs, out.mutable_data(), threads);
-    }
-    return out;
+    return codes_of(parts, segs, n, threads);
 }
 
 // inr/entropy.py _plane_costs: each z-plane's (every pass's, in order) binary decisions, about.
@@ -483,11 +502,13 @@ void register_entropy(py::module_& m) {
           py::arg("firsts") = py::none(),
           "The segments of a split stream: the codes of each table's passes, in order, coded as one segment each.");
     m.def("entropy_decode_parts", &decode_parts, py::arg("data"), py::arg("tables"), py::arg("bounds"), py::arg("n"),
-          py::arg("threads") = 1, "The n codes of a split stream's segments data[bounds[i]:bounds[i + 1]].");
+          py::arg("threads") = 1,
+          "The n codes (int32, or int64 where one does not fit) of a split stream's segments "
+          "data[bounds[i]:bounds[i + 1]].");
     m.def("entropy_plane_costs", &plane_costs, py::arg("codes"), py::arg("table"),
           "Each z-plane's binary decisions, about (inr/entropy.py _plane_costs).");
     m.def("entropy_decode", &decode, py::arg("data"), py::arg("table"), py::arg("n"), py::arg("threads") = 1,
-          "The n residual codes range-coded in data for the passes in table.");
+          "The n residual codes (int32, or int64 where one does not fit) range-coded in data for the passes in table.");
 }
 
 }  // namespace inr

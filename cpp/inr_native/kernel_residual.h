@@ -16,14 +16,15 @@
 namespace inr {
 namespace {
 
-template <int KIND>
-inline float reconstruct(const float* at, int64_t off, int64_t k, double step) {
+template <int KIND, class K>
+inline float reconstruct(const float* at, int64_t off, K k, double step) {
     return static_cast<float>(predict_kind<KIND>(at, off) + static_cast<double>(k) * step);
 }
 
-// count targets at t, t + S, ... with codes k[0, count); S a compile-time stride (1, 2) or 0 for the runtime s.
-template <int KIND, int S>
-void run_plain(float* t, int64_t s, int64_t count, int64_t off, const int64_t* k, double step) {
+// count targets at t, t + S, ... with codes k[0, count) (int32 or int64); S a compile-time stride (1, 2) or 0 for
+// the runtime s.
+template <int KIND, int S, class K>
+void run_plain(float* t, int64_t s, int64_t count, int64_t off, const K* k, double step) {
     if constexpr (S == 2) {
         // Written as pairs (target, the sample after it, unchanged) so that the store covers every float of the
         // stretch: a store with gaps does not vectorise. The sample after a target is never a target of this
@@ -44,8 +45,8 @@ void run_plain(float* t, int64_t s, int64_t count, int64_t off, const int64_t* k
 }
 
 // As run_plain, where em[x * s] marks a target whose value is ev[x * s] instead (stored exactly).
-template <int KIND>
-void run_exact(float* t, int64_t s, int64_t count, int64_t off, const int64_t* k, double step, const uint8_t* em,
+template <int KIND, class K>
+void run_exact(float* t, int64_t s, int64_t count, int64_t off, const K* k, double step, const uint8_t* em,
                const float* ev) {
     for (int64_t x = 0; x < count; ++x) {
         float* at = t + x * s;
@@ -54,8 +55,8 @@ void run_exact(float* t, int64_t s, int64_t count, int64_t off, const int64_t* k
     }
 }
 
-template <int KIND>
-void run_kind(float* t, int64_t s, int64_t count, int64_t off, const int64_t* k, double step, const uint8_t* em,
+template <int KIND, class K>
+void run_kind(float* t, int64_t s, int64_t count, int64_t off, const K* k, double step, const uint8_t* em,
               const float* ev) {
     if (em) return run_exact<KIND>(t, s, count, off, k, step, em, ev);
     if (s == 1) return run_plain<KIND, 1>(t, s, count, off, k, step);
@@ -63,7 +64,8 @@ void run_kind(float* t, int64_t s, int64_t count, int64_t off, const int64_t* k,
     run_plain<KIND, 0>(t, s, count, off, k, step);
 }
 
-void residual_run(int kind, float* t, int64_t s, int64_t count, int64_t off, const int64_t* k, double step,
+template <class K>
+void residual_run(int kind, float* t, int64_t s, int64_t count, int64_t off, const K* k, double step,
                   const uint8_t* em, const float* ev) {
     switch (kind) {
         case 0: return run_kind<0>(t, s, count, off, k, step, em, ev);

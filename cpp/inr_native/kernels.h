@@ -78,8 +78,11 @@ struct Kernels {
     void (*decode_row)(const NetView& net, const GridCells& g, int iy, int iz, float* out, float* scratch);
     // The residual coder's decoding of count targets at t, t + s, ... (kernel_residual.h): prediction kind 0 zero,
     // 1 left, 2 linear, 3 cubic along off, plus code k[x] times step; em (or nullptr) marks exact values in ev.
+    // The codes as int64, or as int32 (what the range decoder gives where they fit).
     void (*residual_run)(int kind, float* t, int64_t s, int64_t count, int64_t off, const int64_t* k, double step,
                          const uint8_t* em, const float* ev);
+    void (*residual_run32)(int kind, float* t, int64_t s, int64_t count, int64_t off, const int32_t* k, double step,
+                           const uint8_t* em, const float* ev);
 };
 
 // The build for the best instruction set this CPU supports (INR_NATIVE_ISA=

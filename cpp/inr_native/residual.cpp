@@ -187,9 +187,14 @@ std::vector<Stretch> stretches_of(const Pass& p, const Lattice& l) {
 // decode_pass's loop: the targets in each_target's order, in runs that share one prediction formula (a whole
 // line across the pass's axis for y and z passes; the stretches of one kind along x for x passes), so the
 // innermost loop (kernel_residual.h) has no branch but the exact-value test.
-void decode_targets(const Pass& p, float* g, const int64_t* k, double step, const uint8_t* em, const float* ev,
+template <class K>
+void decode_targets(const Pass& p, float* g, const K* k, double step, const uint8_t* em, const float* ev,
                     int64_t i0, int64_t i1) {
-    const auto run = kernels().residual_run;  // the build for this CPU's instruction set
+    // the build for this CPU's instruction set, for codes of K
+    const auto run = [] {
+        if constexpr (sizeof(K) == sizeof(int32_t)) return kernels().residual_run32;
+        else return kernels().residual_run;
+    }();
     const Lattice l = lattice_of(p);
     const int64_t unit[3] = {p.n[1] * p.n[2], p.n[2], 1};
     const int64_t off = p.h * unit[p.axis];
@@ -213,10 +218,26 @@ void decode_targets(const Pass& p, float* g, const int64_t* k, double step, cons
     }
 }
 
-// Decodes the passes ps, one after the other, from codes[pos:] into out, pass i with steps[i]; returns the number
-// of codes read. exact_mask (uint8 grid, or empty) marks the samples whose value is exact_values' instead.
-int64_t decode_into(py::array_t<float, py::array::c_style>& out, const py::array_t<int64_t, py::array::c_style>& codes,
-                    int64_t pos, const std::vector<Pass>& ps, const double* steps,
+// decode_into's passes over codes k (int32 or int64) with the GIL released.
+template <class K>
+void decode_typed(float* g, const K* k, const std::vector<Pass>& ps, const double* steps, const uint8_t* em,
+                  const float* ev, int threads) {
+    py::gil_scoped_release release;
+    for (size_t i = 0; i < ps.size(); ++i) {
+        const Pass& p = ps[i];
+        const Lattice l = lattice_of(p);
+        const int64_t n = target_count(p);
+        in_chunks(l.count[0], chunks_for(n, l.count[0], threads),
+                  [&](int, int64_t i0, int64_t i1) { decode_targets(p, g, k, steps[i], em, ev, i0, i1); });
+        k += n;
+    }
+}
+
+// Decodes the passes ps, one after the other, from codes[pos:] (int32, as the range decoder gives them, or int64)
+// into out, pass i with steps[i]; returns the number of codes read. exact_mask (uint8 grid, or empty) marks the
+// samples whose value is exact_values' instead.
+int64_t decode_into(py::array_t<float, py::array::c_style>& out, const py::array& codes, int64_t pos,
+                    const std::vector<Pass>& ps, const double* steps,
                     const py::array_t<uint8_t, py::array::c_style>& exact_mask,
                     const py::array_t<float, py::array::c_style>& exact_values, int threads) {
     int64_t total = 0;
@@ -227,23 +248,21 @@ int64_t decode_into(py::array_t<float, py::array::c_style>& out, const py::array
     if (has_exact && (exact_mask.size() != out.size() || exact_values.size() != out.size()))
         throw std::invalid_argument("residual pass: exact mask and values must cover the grid");
     float* g = out.mutable_data();
-    const int64_t* k = codes.data() + pos;
     const uint8_t* em = has_exact ? exact_mask.data() : nullptr;
     const float* ev = has_exact ? exact_values.data() : nullptr;
-    py::gil_scoped_release release;
-    for (size_t i = 0; i < ps.size(); ++i) {
-        const Pass& p = ps[i];
-        const Lattice l = lattice_of(p);
-        const int64_t n = target_count(p);
-        in_chunks(l.count[0], chunks_for(n, l.count[0], threads),
-                  [&](int, int64_t i0, int64_t i1) { decode_targets(p, g, k, steps[i], em, ev, i0, i1); });
-        k += n;
+    if (codes.dtype().is(py::dtype::of<int32_t>())) {
+        const auto narrow = py::array_t<int32_t, py::array::c_style>::ensure(codes);
+        decode_typed(g, narrow.data() + pos, ps, steps, em, ev, threads);
+        return total;
     }
+    const auto wide = py::array_t<int64_t, py::array::c_style>::ensure(codes);
+    if (!wide) throw std::invalid_argument("residual pass: the codes must be int32 or int64");
+    decode_typed(g, wide.data() + pos, ps, steps, em, ev, threads);
     return total;
 }
 
 // Decodes one pass from codes[pos:] into out (see decode_into).
-int64_t decode_pass(py::array_t<float, py::array::c_style> out, py::array_t<int64_t, py::array::c_style> codes,
+int64_t decode_pass(py::array_t<float, py::array::c_style> out, py::array codes,
                     int64_t pos, py::tuple strides, int axis, int64_t h, int mode, double step,
                     py::array_t<uint8_t, py::array::c_style> exact_mask,
                     py::array_t<float, py::array::c_style> exact_values, int threads) {
@@ -253,7 +272,7 @@ int64_t decode_pass(py::array_t<float, py::array::c_style> out, py::array_t<int6
 
 // decode_pass for passes[i] = (axis, h, stride z, stride y, stride x) with modes[i] and steps[i], one after the
 // other (a whole grid's passes after the anchor in one call: a 64^3 grid has 21).
-int64_t decode_passes(py::array_t<float, py::array::c_style> out, py::array_t<int64_t, py::array::c_style> codes,
+int64_t decode_passes(py::array_t<float, py::array::c_style> out, py::array codes,
                       int64_t pos, py::array_t<int64_t, py::array::c_style> passes,
                       py::array_t<int64_t, py::array::c_style> modes, py::array_t<double, py::array::c_style> steps,
                       py::array_t<uint8_t, py::array::c_style> exact_mask,
