@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import functools
 import struct
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -181,12 +182,21 @@ def _native_passes():  # type: ignore[no-untyped-def]
     return _native if hasattr(_native, "residual_encode_pass") else None
 
 
+#: how long coder_threads() keeps its answer, in seconds
+THREADS_TTL_S = 1.0
+_threads_seen: list[float] = [-THREADS_TTL_S, 1]  # (when, threads)
+
+
 def coder_threads() -> int:
-    """Threads the C++ coder runs a large pass (and the two segments of a large grid's codes) on: the native
-    backend's default (``OMP_NUM_THREADS``, else the node's free cores shared among its MPI ranks)."""
+    """Threads the C++ coder runs a large pass (and the segments of a long stream) on: the native backend's default
+    (``OMP_NUM_THREADS``, else the node's free cores shared among its MPI ranks), read again at most every
+    :data:`THREADS_TTL_S`: reading the environment and the load took 30 us of a small block's 0.6 ms decode."""
     from .backends.native_backend import default_threads
 
-    return default_threads()
+    now = time.monotonic()
+    if now - _threads_seen[0] >= THREADS_TTL_S:
+        _threads_seen[:] = [now, default_threads()]
+    return int(_threads_seen[1])
 
 
 #: the modes the C++ passes code, as their mode numbers
@@ -346,7 +356,6 @@ class Residual:
             raise InrValueError(f"the residual corrects an owned grid of {self.shape}; got network values of "
                                 f"{tuple(network.shape)}")
         net = np.asarray(network, dtype=np.float32) if reads else None
-        out = np.zeros(self.shape, np.float32)
         exact = None
         if self.exact_index.size:
             exact = np.zeros(self.shape, bool)
@@ -364,7 +373,7 @@ class Residual:
             threads = coder_threads() if threads is None else threads
         # a predictive coding (no pass reads the network): the anchor here, every other pass in one native call
         if native is not None and self.modes[0] == "zero" and all(m in _NATIVE_MODES for m in self.modes[1:]):
-            out = np.empty(self.shape, np.float32)  # every sample is the target of one pass: no need to zero it
+            out = np.empty(self.shape, np.float32)  # every sample is the target of one pass: nothing to zero
             anchor = np.float32(0.0 + float(codes[0]) * _level_step(self.step, _top_stride(self.shape), self.alpha,
                                                                     self.beta))  # the reference's float64 ops
             out.flat[0] = exact_vals.flat[0] if exact is not None and exact.flat[0] else anchor
@@ -372,6 +381,7 @@ class Residual:
             native.residual_decode_passes(out, codes, 1, _native_pass_table_of(tuple(self.shape)), modes, steps, mask,
                                           vals, threads)
             return out
+        out = np.zeros(self.shape, np.float32)
         for i, (mode, (axis, h, view, tsl)) in enumerate(zip(self.modes, self._all_passes())):
             if native is not None and mode in _NATIVE_MODES and i > 0:  # i = 0: the anchor, one sample
                 st = _level_step(self.step, h, self.alpha, self.beta)
