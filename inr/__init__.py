@@ -15,7 +15,7 @@ from __future__ import annotations
 from .backends import BACKENDS, available_backends, get_backend
 from .config import EncodingConfig, ModelConfig, NetworkConfig
 from .errors import BackendUnavailableError, InrError, InrValueError, ModelFormatError
-from .fit import DEFAULT_RATIO, fit
+from .fit import DEFAULT_RATIO, PREFERENCES, fit
 from .metrics import max_abs_error, psnr
 from .model import FitReport, Model
 from .quantize import DEFAULT_PARAM_BITS, VALID_PARAM_BITS
@@ -25,8 +25,8 @@ from .sizing import config_for_ratio
 __version__ = "0.1.0"
 
 __all__ = [
-    "BACKENDS", "BackendUnavailableError", "DEFAULT_PARAM_BITS", "DEFAULT_RATIO", "Residual", "VALID_PARAM_BITS",
-    "EncodingConfig", "FitReport", "InrError", "InrValueError", "Model",
+    "BACKENDS", "BackendUnavailableError", "DEFAULT_PARAM_BITS", "DEFAULT_RATIO", "PREFERENCES", "Residual",
+    "VALID_PARAM_BITS", "EncodingConfig", "FitReport", "InrError", "InrValueError", "Model",
     "ModelConfig", "ModelFormatError", "NetworkConfig", "available_backends", "config_for_ratio", "fit",
     "get_backend", "max_abs_error", "psnr", "__version__",
 ]

@@ -195,6 +195,32 @@ def test_a_block_coded_without_a_network_stays_so_and_searches_again_every_keyfr
     assert "1 coded without a network: the predictive coder was smaller" in capsys.readouterr().out
 
 
+def test_compress_prefer_speed_never_searches_a_network(capsys, monkeypatch):
+    """prefer='speed': a smooth field whose first cycle would search for a network keeps the predictive coding
+    on every cycle, keyframe intervals included; a wrong choice is reported naming the valid ones."""
+    import sys
+
+    fit_module = sys.modules["inr.fit"]
+    trained = []
+    real = fit_module._fit_planned
+    monkeypatch.setattr(fit_module, "_fit_planned", lambda *a, **k: trained.append(1) or real(*a, **k))
+    rt = connect(prefer="embedded")
+    for c in range(5):
+        rt.publish([uniform_domain(gaussians((24, 26, 28), shift=0.01 * c), field="e", cycle=c)])
+        rt.execute(extract("import ascent_filters as af; r = af.compress(fields=['e'], target_psnr=40, "
+                           "keyframe_every=2, prefer='speed', backend='native')"))
+        r = runtime_mod._NAMESPACE["r"]
+        assert not r["errors"] and r["stats"]["predictive"] == 1 and r["stats"]["psnr"][0] >= 40
+    assert not trained  # no network trained, not even on the keyframe cycles
+    import inr
+
+    inr.fit(gaussians((24, 26, 28)), target_psnr=40, backend="native", prefer="size")
+    assert trained  # the control: this field's predictive coding is above NETWORK_MIN_RATIO, 'size' searches
+    rt.execute(extract("import ascent_filters as af; r = af.compress(fields=['e'], target_psnr=40, prefer='fast')"))
+    assert runtime_mod._NAMESPACE["r"]["errors"]
+    assert "prefer" in capsys.readouterr().err and "'size', 'speed'" in "".join(runtime_mod._NAMESPACE["r"]["errors"])
+
+
 def test_a_rerun_into_the_same_folder_exports_only_its_own_timeline(tmp_path, capsys):
     # the first run leaves cycles 0..5; a second run (a new session) into the same folder writes 0..2 of another
     # field: its look-back 'last:2' is its own 1 and 2, not the earlier run's 4 and 5, which stay on disk

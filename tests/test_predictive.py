@@ -61,6 +61,25 @@ def test_a_network_is_kept_where_it_is_smaller():
     assert rep.psnr >= 35.0 and rep.stored_bytes < pred_rep.stored_bytes
 
 
+def test_prefer_speed_keeps_the_predictive_coding_where_a_network_is_smaller(monkeypatch):
+    # the same front: prefer='speed' keeps the predictive coding (no network searched, none trained), which
+    # reaches the target in more bytes than the network 'size' keeps; a wrong choice names the valid ones
+    import sys
+
+    values = sphere_front((48, 48, 48))
+    trained = []
+    fit_module = sys.modules["inr.fit"]
+    real = fit_module._fit_planned
+    monkeypatch.setattr(fit_module, "_fit_planned", lambda *a, **k: trained.append(1) or real(*a, **k))
+    fast, rep = inr.fit(values, target_psnr=35.0, backend="native", max_steps=600, prefer="speed")
+    assert fast.is_predictive and rep.stop_reason == "predictive" and rep.psnr >= 35.0 and not trained
+    small, small_rep = inr.fit(values, target_psnr=35.0, backend="native", max_steps=600, prefer="size")
+    assert not small.is_predictive and trained and small_rep.stored_bytes < rep.stored_bytes
+    assert inr.PREFERENCES == ("size", "speed")
+    with pytest.raises(inr.InrValueError, match=r"prefer='fast' is invalid: valid choices are \['size', 'speed'\]"):
+        inr.fit(values, target_psnr=35.0, prefer="fast")
+
+
 def test_no_network_size_above_the_predictive_bytes_is_tried(monkeypatch):
     # the predictive coding bounds the search: every try is sized for at least its ratio, and gives up early
     values = gaussians((24, 26, 28))  # smooth: above NETWORK_MIN_RATIO, so a network is tried

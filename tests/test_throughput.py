@@ -33,6 +33,8 @@ def test_the_inr_is_timed_as_a_user_calls_it_and_decodes_to_the_target():
     assert e["ratio"] == pytest.approx(values.nbytes / len(model.to_bytes()))  # the stored bytes, deterministic fit
     sized = tp.inr_at_psnr(values, 30.0, repeats=1, max_steps=400, ratio=20.0)
     assert sized["coded_by"] == "network" and sized["stop_reason"] in ("target_psnr", "max_steps")
+    fast = tp.inr_at_psnr(values, 30.0, repeats=1, max_steps=400, prefer="speed")
+    assert fast["coded_by"] == "predictive" and fast["psnr"] >= 30.0 and fast["steps"] == 0
 
 
 def test_versus_sz3_divides_by_sz3s_figures():
@@ -53,7 +55,9 @@ def test_a_small_run_and_its_report(tmp_path):
     assert row["shape"] == [16, 16, 16]
     assert row["insitu-inr"]["psnr"] >= 30.0
     text = (tmp_path / "t.md").read_text()
-    for comp in ("insitu-inr",) + tuple(p for p in ("sz3", "zfp", "insitu-inr@sz3") if p in row):
+    if row["insitu-inr"]["coded_by"] == "network":  # and beside it the predictive coding (prefer='speed')
+        assert row["insitu-inr/speed"]["coded_by"] == "predictive"
+    for comp in ("insitu-inr",) + tuple(p for p in ("sz3", "zfp", "insitu-inr@sz3", "insitu-inr/speed") if p in row):
         e = row[comp]
         assert f"| sphere_front | {comp} | {e['ratio']:.1f}" in text
 

@@ -49,6 +49,10 @@ COMPRESS_PARAMS = ParamSet("compress", [
                         "range) or 'field' (the field's range over every rank, one all-gather of two numbers per "
                         "call: the blocks aim at one absolute error, and the field as a whole meets the target)",
           "block", choices=("block", "field")),
+    Param("prefer", "with target_psnr and no ratio or max_bytes, what a block keeps: 'size' the smaller of the "
+                    "predictive coding and a network, 'speed' the predictive coding whenever it reaches the target "
+                    "(no network searched: it decodes 10-15x faster and codes in a fraction of the time, for more "
+                    "bytes where a network would be smaller)", "size", choices=tuple(inr.PREFERENCES)),
     Param("max_steps", "training steps per block at most", 1000, check=integer(1)),
     Param("time_budget_s", "seconds of fitting per block at most", check=number(0.0)),
     Param("cycle_budget_s", "seconds of fitting per cycle on this rank, shared by its blocks", check=number(0.0),
@@ -302,7 +306,8 @@ def _fit(name: str, block: Any, params: CompressParams, cache: Any, device: str,
         # coded without a network last cycle: the same coding again (a fraction of a fit), and a new search for a
         # network once the run is keyframe_every cycles long (twice that after two searches in a row found none,
         # and so on up to SEARCH_BACKOFF times: a field that the predictive coder suits stops paying for searches)
-        if session.chains.get(key, (0, 0))[1] >= search_interval(params, session.misses.get(key, 0)):
+        if params.prefer == "size" and \
+                session.chains.get(key, (0, 0))[1] >= search_interval(params, session.misses.get(key, 0)):
             prev, searched = None, True
     elif prev is not None:
         base_cycle = delta_base_cycle(params, cache, key, block.cycle, session.chains)
@@ -312,7 +317,7 @@ def _fit(name: str, block: Any, params: CompressParams, cache: Any, device: str,
                             max_steps=params.max_steps, time_budget_s=budget, init=prev,
                             backend=params.backend, device=device, seed=params.seed,
                             param_bits=params.param_bits, max_abs_error=params.max_abs_error,
-                            max_bytes=params.max_bytes, value_range=value_range,
+                            max_bytes=params.max_bytes, value_range=value_range, prefer=params.prefer,
                             delta_base=prev if base_cycle is not None else None)
     if not report.delta:
         base_cycle = None
