@@ -47,7 +47,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import inr  # noqa: E402
-from benchmarks.rate_distortion import PEER_REL_ERRORS, TARGET_PSNR, benchmark_fields, log, ratio_at  # noqa: E402
+from benchmarks.rate_distortion import (PEER_REL_ERRORS, TARGET_PSNR, benchmark_fields, log, ratio_at,  # noqa: E402
+                                         run_argv)
 from sims.decomposition import split  # noqa: E402
 
 DEFAULT_FIELDS = ["advection.temperature@40", "gray_scott.v@40", "sphere_front"]
@@ -315,7 +316,7 @@ def run(args: argparse.Namespace) -> dict:
     except Exception as exc:
         sz3_ok = False
         notes.append(f"sz3 skipped: cannot import pysz ({type(exc).__name__}: {exc}); pip install '.[bench]'")
-    doc = {"meta": {"size": None if args.volumes is not None else args.size, "argv": sys.argv[1:], "splits": list(args.splits), "steps": args.steps, "seed": args.seed,
+    doc = {"meta": {"size": None if args.volumes is not None else args.size, "argv": run_argv(sys.argv[1:]), "splits": list(args.splits), "steps": args.steps, "seed": args.seed,
                     "target_psnr": TARGET_PSNR, "threads": os.environ.get("OMP_NUM_THREADS"),
                     "machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version()},
            "fields": {}, "notes": notes}

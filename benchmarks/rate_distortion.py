@@ -129,6 +129,17 @@ def benchmark_fields(volumes: list[str] | None, names: list[str], size: int, max
     return sweep_fields(names, size, notes)
 
 
+def run_argv(argv: list[str]) -> list[str]:
+    """A benchmark's command-line arguments without where it writes (no paths of this machine in a report)."""
+    out, skip = [], False
+    for a in argv:
+        if skip or a.split("=")[0] in ("-o", "--output", "--markdown"):
+            skip = not skip and "=" not in a
+            continue
+        out.append(a)
+    return out
+
+
 # --- metrics --------------------------------------------------------------------------------------------
 def measure(values: np.ndarray, decoded: np.ndarray, nbytes: int, compress_s: float, decompress_s: float,
             **extra: Any) -> dict:

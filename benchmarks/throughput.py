@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import inr  # noqa: E402
 from inr.backends.native_backend import cpu_count  # noqa: E402
-from rate_distortion import PEERS, available_peers, benchmark_fields, log  # noqa: E402
+from rate_distortion import PEERS, available_peers, benchmark_fields, log, run_argv  # noqa: E402
 
 DEFAULT_FIELDS = ["sphere_front", "advection.temperature@20", "gray_scott.v@20"]
 THROUGHPUT_PEERS = ("sz3", "zfp")
@@ -167,17 +167,6 @@ def bench_field(name: str, values: np.ndarray, peers: list[str], args: argparse.
             log(f"{name} {k}: ratio {e['ratio']:.1f} at {e['psnr']:.2f} dB, compress {e['compress_mb_s']:.2f} MB/s, "
                 f"decompress {e['decompress_mb_s']:.1f} MB/s")
     return row
-
-
-def run_argv(argv: list[str]) -> list[str]:
-    """The command's arguments without where it writes (no paths of this machine in the report)."""
-    out, skip = [], False
-    for a in argv:
-        if skip or a.split("=")[0] in ("-o", "--output", "--markdown"):
-            skip = not skip and "=" not in a
-            continue
-        out.append(a)
-    return out
 
 
 def run(args: argparse.Namespace) -> dict:

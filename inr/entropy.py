@@ -246,7 +246,8 @@ def encode_codes(codes: np.ndarray, table: np.ndarray, threads: int = 1) -> byte
 
 
 def decode_codes(data: bytes, table: np.ndarray, threads: int = 1) -> np.ndarray:
-    """The codes :func:`encode_codes` stored in ``data`` (int64); ``threads`` > 1 decodes two segments at once."""
+    """The codes :func:`encode_codes` stored in ``data`` (int64; from the C++ decoder int32 where every one fits);
+    ``threads`` > 1 decodes two segments at once."""
     n = int(np.prod(table[:, :3], axis=1).sum()) if len(table) else 0
     native = _native()
     if native is not None:
@@ -315,7 +316,8 @@ def _split_stream(starts: list[int], segs: list[bytes]) -> bytes:
 
 
 def decode_parts(data: bytes, table: np.ndarray, threads: int = 1) -> np.ndarray:
-    """The codes :func:`encode_parts` stored in ``data`` (int64); ``threads`` decode its segments at once."""
+    """The codes :func:`encode_parts` stored in ``data`` (int64; from the C++ decoder int32 where every one fits);
+    ``threads`` decode its segments at once."""
     n = int(np.prod(table[:, :3], axis=1).sum()) if len(table) else 0
     _check(table, n)
     data = bytes(data)

@@ -333,7 +333,8 @@ def _unplanes(raw: bytes, width: int, n: int) -> np.ndarray:
 
 @dataclass
 class Residual:
-    """The codes of every pass (concatenated, in pass order), their modes, exactly stored values; bound ``eps``."""
+    """The codes of every pass (concatenated, in pass order; int64, or int32 as the native range decoder gives them
+    where every one fits), their modes, exactly stored values; bound ``eps``."""
 
     eps: float
     step: float
@@ -368,7 +369,7 @@ class Residual:
             none_u8, none_f32 = np.zeros(0, np.uint8), np.zeros(0, np.float32)
             mask = none_u8 if exact is None else exact.view(np.uint8)
             vals = none_f32 if exact is None else exact_vals
-            narrow = self.codes.dtype == np.int32  # as the range decoder gives them where they fit: kept so
+            narrow = self.codes.dtype == np.int32  # the native passes read int32 codes as they are
             codes = np.ascontiguousarray(self.codes, dtype=np.int32 if narrow else np.int64)
             threads = coder_threads() if threads is None else threads
         # a predictive coding (no pass reads the network): the anchor here, every other pass in one native call

@@ -175,8 +175,8 @@ struct Stretch {
 };
 
 std::vector<Stretch> stretches_of(const Pass& p, const Lattice& l) {
-    std::vector<Stretch> out;
     if (p.axis != 2) return {{0, -1}};  // kind from the line's coordinate (decode_targets)
+    std::vector<Stretch> out;
     for (int64_t x = 0; x < l.count[2]; ++x) {
         const int kind = kind_of(p, l.first[2] + x * l.step[2]);
         if (out.empty() || out.back().kind != kind) out.push_back({x, kind});
