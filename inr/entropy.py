@@ -268,36 +268,42 @@ def decode_codes(data: bytes, table: np.ndarray, threads: int = 1) -> np.ndarray
     return codes
 
 
-def encode_parts(codes: np.ndarray, table: np.ndarray, parts: int, threads: int = 1) -> bytes:
+def encode_parts(codes: np.ndarray, table: np.ndarray, parts: int, threads: int = 1,
+                 costs: np.ndarray | None = None) -> bytes:
     """``codes`` (every pass's, in order) range-coded in at most ``parts`` (<= :data:`MAX_PARTS`) independent
-    segments of about the same decoding time, which ``threads`` code at once (the format: module docstring)."""
+    segments of about the same decoding time, which ``threads`` code at once (the format: module docstring).
+    ``costs``: the planes' :func:`_plane_costs`, where the caller has them."""
     codes = np.ascontiguousarray(codes, dtype=np.int64).ravel()
     _check(table, codes.size)
     if not 1 <= parts <= MAX_PARTS:
         raise ValueError(f"entropy coder: parts={parts} must be in 1..{MAX_PARTS}")
-    starts = _balanced_starts(_plane_costs(codes, table), parts)
+    starts = _balanced_starts(_plane_costs(codes, table) if costs is None else costs, parts)
     return _split_stream(starts, _encode_pieces(codes, _part_tables(table, starts), threads))
 
 
 def encode_codes_and_parts(codes: np.ndarray, table: np.ndarray, parts_for: Callable[[int], int],
-                           threads: int = 1) -> tuple[bytes, bytes | None]:
+                           threads: int = 1, guess: int = 2) -> tuple[bytes, bytes | None]:
     """(:func:`encode_codes`' stream, :func:`encode_parts`' in ``parts_for(len(that stream))`` segments, or None
-    when that is under 2), the same bytes as those two calls. With two threads or more, the split in two segments
-    (what ``parts_for`` gives streams of a few KB) is coded alongside the plain stream, not after it."""
+    when that is under 2), the same bytes as those two calls. With two threads or more, the split in ``guess``
+    segments (2..:data:`MAX_PARTS`: what ``parts_for`` is expected to ask) is coded alongside the plain stream,
+    and kept when it is the one asked, so that nothing is coded after the plain stream."""
     codes = np.ascontiguousarray(codes, dtype=np.int64).ravel()
     _check(table, codes.size)
+    if not 2 <= guess <= MAX_PARTS:
+        raise ValueError(f"entropy coder: guess={guess} must be in 2..{MAX_PARTS}")
     plain_pieces = _part_tables(table, _implied_starts(table))
-    two = _balanced_starts(_plane_costs(codes, table), 2) if threads > 1 else None
-    pieces = plain_pieces + ([] if two is None else _part_tables(table, two))
+    costs = _plane_costs(codes, table)
+    starts = _balanced_starts(costs, guess) if threads > 1 else None
+    pieces = plain_pieces + ([] if starts is None else _part_tables(table, starts))
     segs = _encode_pieces(codes, pieces, threads)
     plain_segs = segs[:len(plain_pieces)]
     plain = b"".join([varint(len(plain_segs[0]))] * (len(plain_segs) > 1) + plain_segs)
     parts = parts_for(len(plain))
     if parts < 2:
         return plain, None
-    if parts == 2 and two is not None:
-        return plain, _split_stream(two, segs[len(plain_pieces):])
-    return plain, encode_parts(codes, table, parts, threads)
+    if parts == guess and starts is not None:
+        return plain, _split_stream(starts, segs[len(plain_pieces):])
+    return plain, encode_parts(codes, table, parts, threads, costs=costs)
 
 
 def _encode_pieces(codes: np.ndarray, pieces: list[tuple[np.ndarray, int, int]], threads: int) -> list[bytes]:

@@ -66,7 +66,7 @@ import functools
 import struct
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -345,6 +345,10 @@ class Residual:
     exact_values: np.ndarray
     alpha: float = ALPHA
     beta: float = BETA
+    #: about how many bytes the codes range-code to (the encoder's trials of the modes it kept, scaled to whole
+    #: passes), or None: where to_bytes guesses the stream's split, so that it codes it once (the bytes never
+    #: depend on it)
+    bytes_hint: int | None = field(default=None, compare=False, repr=False)
 
     def apply(self, network: np.ndarray | None, threads: int | None = None) -> np.ndarray:
         """The corrected owned grid (float32) from the network's values on the whole owned grid (None, or any
@@ -428,7 +432,7 @@ class Residual:
     # --- bytes ---
     def to_bytes(self) -> bytes:
         """The section in the current layout (:data:`LAYOUT`; see the module docstring)."""
-        width, kblob = _code_bytes(self.codes, tuple(self.shape))
+        width, kblob = _code_bytes(self.codes, tuple(self.shape), self.bytes_hint)
         eblob = b""
         if self.exact_index.size:
             order = np.argsort(self.exact_index.astype(np.int64), kind="stable")
@@ -642,13 +646,15 @@ def compute_residual(data: np.ndarray, network: np.ndarray | None, eps: float, v
     return min((alone, both), key=_size)  # on a tie the one that does not read the network
 
 
-def _code_bytes(codes: np.ndarray, shape: tuple[int, int, int]) -> tuple[int, bytes]:
+def _code_bytes(codes: np.ndarray, shape: tuple[int, int, int], hint: int | None = None) -> tuple[int, bytes]:
     """(code width, bytes) of a residual's codes: range-coded with contexts (width RANGE_CODED), or, when that is
     larger, fast zstd on their byte planes (codes that repeat whole rows, which only a dictionary coder sees:
     fields constant along an axis, a network far off a smooth field). A long range-coded stream is split into
-    segments (RANGE_SPLIT) where that costs little: as many threads decode them at once."""
+    segments (RANGE_SPLIT) where that costs little: as many threads decode them at once. ``hint``: about the
+    range-coded bytes (:attr:`Residual.bytes_hint`), which guesses the split's segments."""
     table = _pass_table_of(shape)
-    ranged, split = entropy.encode_codes_and_parts(codes, table, _split_parts, coder_threads())
+    guess = _split_parts(int(0.99 * hint)) if hint else 2  # the trials relearn their contexts: ~0.5 % high
+    ranged, split = entropy.encode_codes_and_parts(codes, table, _split_parts, coder_threads(), guess=max(guess, 2))
     width, planes = _planes(codes)
     zipped = _zstd(ZSTD_LEVEL_PLANES).compress(planes)
     if len(ranged) > len(zipped):
@@ -665,7 +671,7 @@ def _split_parts(nbytes: int) -> int:
 
 
 def _size(res: Residual) -> int:
-    return len(_code_bytes(res.codes, tuple(res.shape))[1]) + 8 * int(res.exact_index.size)
+    return len(_code_bytes(res.codes, tuple(res.shape), res.bytes_hint)[1]) + 8 * int(res.exact_index.size)
 
 
 def _grid_index(shape: tuple[int, ...], view: _View, tsl: _View, at: tuple[np.ndarray, ...]) -> np.ndarray:
@@ -705,6 +711,7 @@ def _encode(d: np.ndarray, net: np.ndarray | None, eps: float, margin: float, to
     native = _native_passes()
     threads = coder_threads()
     deviation = 0.0
+    coded: float | None = 0.0  # the kept trials' bytes, scaled to whole passes (None: a pass without a trial)
     for i, (axis, h, view, tsl) in enumerate(res._all_passes()):
         dec, dv = out[view], d[view]
         nv = None if net is None else net[view]
@@ -726,6 +733,9 @@ def _encode(d: np.ndarray, net: np.ndarray | None, eps: float, margin: float, to
                                                  np.array([_NATIVE_MODES[m] for m, _ in allowed], np.int64), st,
                                                  every, TRIAL_PRUNE, TRIAL_PRUNE_BITS, threads)
             mode, dev = allowed[int(np.argmin(costs))]  # on a tie the earlier; a trial not coded costs INT64_MAX
+            shp = dv[tsl].shape
+            tried = int(np.prod([n if a == axis else -(-n // every) for a, n in enumerate(shp)]))
+            coded = None if coded is None else coded + min(costs) * int(np.prod(shp)) / max(tried, 1)
         elif len(allowed) > 1:
             sub = _trial_view(dv[tsl].shape, axis)
             dsub, nsub = dec[sub], None if nv is None else nv[sub]
@@ -737,7 +747,10 @@ def _encode(d: np.ndarray, net: np.ndarray | None, eps: float, margin: float, to
                 cost = _trial_cost(k, h) if worth else None
                 if cost is not None and (best is None or cost < best[0]):
                     best = (cost, m, dv_m)
-            _, mode, dev = best  # type: ignore[misc]
+            cost, mode, dev = best  # type: ignore[misc]
+            coded = None if coded is None else coded + cost * dv[tsl].size / max(target_sub.size, 1)
+        elif i > 0:  # one mode allowed, or the modes given: no trial to go by
+            coded = None
         deviation = max(deviation, dev)
         modes.append(mode)
         if native is not None and mode in _NATIVE_MODES and i > 0:
@@ -760,7 +773,7 @@ def _encode(d: np.ndarray, net: np.ndarray | None, eps: float, margin: float, to
         dec[tsl] = rec
         codes[pos:pos + k.size] = k.ravel()
         pos += k.size
-    res.modes, res.codes = tuple(modes), codes
+    res.modes, res.codes, res.bytes_hint = tuple(modes), codes, None if coded is None else int(coded)
     if exact:
         res.exact_index = np.concatenate(exact).astype(np.int64)
         res.exact_values = d.ravel()[res.exact_index].astype(np.float32)

@@ -173,6 +173,8 @@ def test_the_plain_and_the_split_stream_coded_together_are_those_coded_apart(mon
     plain, split = entropy.encode_codes_and_parts(codes, table, parts_for, threads)
     assert plain == entropy.encode_codes(codes, table) and asked == [len(plain)]
     assert split == (None if parts < 2 else entropy.encode_parts(codes, table, parts))
+    for guess in (2, 5, 7):  # a guess of the segments, right or wrong, changes no byte
+        assert entropy.encode_codes_and_parts(codes, table, parts_for, threads, guess=guess) == (plain, split)
     with monkeypatch.context() as m:
         _python_only(m)
         assert entropy.encode_codes_and_parts(codes, table, parts_for, threads) == (plain, split)

@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 
 import inr
+import inr.residual as residual_module
+from inr import entropy
 from inr.residual import NETWORK_MODES, Residual, compute_residual
 from sims.analytic import gaussians, sphere_front, waves
 
@@ -356,6 +358,18 @@ def test_trials_ruled_out_by_their_bit_lengths_are_not_range_coded_and_change_no
     assert ruled_out  # at this bound 'zero' (and 'lin' beside a cubic fit) fall far behind on some fine pass
     assert residual._worth_coding([10000, 12000, 13000]) == [True, True, False]  # within a quarter, plus the slack
     assert residual._worth_coding([0, 256, 257]) == [True, True, False]  # the slack: TRIAL_PRUNE_BITS
+
+
+def test_the_bytes_hint_is_about_the_coded_bytes_and_changes_no_byte():
+    # the encoder's trials say about how long the range-coded codes are (to guess a stream's split); a residual
+    # without the hint (as read back) writes the very same bytes
+    rng = np.random.default_rng(3)
+    v = (waves((40, 44, 48)) + 0.02 * rng.standard_normal((40, 44, 48))).astype(np.float32)
+    res = compute_residual(v, None, 1e-3 * float(np.ptp(v)), float(np.ptp(v)))
+    plain = len(entropy.encode_codes(res.codes, residual_module._pass_table_of(v.shape)))
+    assert res.bytes_hint is not None and abs(res.bytes_hint / plain - 1) < 0.05
+    back = Residual.from_bytes(res.to_bytes(), v.shape)
+    assert back.bytes_hint is None and back.to_bytes() == res.to_bytes() and np.array_equal(back.codes, res.codes)
 
 
 def test_large_passes_on_two_threads_code_what_one_thread_does(monkeypatch):
