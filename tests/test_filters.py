@@ -212,6 +212,7 @@ def test_compress_prefer_speed_never_searches_a_network(capsys, monkeypatch):
         r = runtime_mod._NAMESPACE["r"]
         assert not r["errors"] and r["stats"]["predictive"] == 1 and r["stats"]["psnr"][0] >= 40
     assert not trained  # no network trained, not even on the keyframe cycles
+    assert "1 coded without a network: prefer='speed'" in capsys.readouterr().out
     import inr
 
     inr.fit(gaussians((24, 26, 28)), target_psnr=40, backend="native", prefer="size")

@@ -285,7 +285,7 @@ class _Tally:
                 "stored_bytes": self.stored, "blocks_psnr": self.blocks_psnr,
                 "asked_ratio": self.asked_raw / self.asked_bytes if self.asked_bytes else None,
                 "retries": self.retries, "raised": self.raised, "ratio_off": self.off,
-                "target_psnr": params.target_psnr}
+                "target_psnr": params.target_psnr, "prefer": params.prefer}
 
 
 def _fit(name: str, block: Any, params: CompressParams, cache: Any, device: str, value_range: float | None,
@@ -476,7 +476,9 @@ def summarise(results: list[FilterResult]) -> str:
         deltas = sum(s.get("deltas", 0) for s in stats)
         line += f" ({deltas} stored as deltas)" if deltas else ""
         coded = sum(s.get("predictive", 0) for s in stats)
-        line += f" ({coded} coded without a network: the predictive coder was smaller)" if coded else ""
+        why = ("prefer='speed'" if any(s.get("prefer") == "speed" for s in stats)
+               else "the predictive coder was smaller")
+        line += f" ({coded} coded without a network: {why})" if coded else ""
         asked = [s.get("asked_ratio") for s in stats if s.get("asked_ratio")]
         line += (f", ratio {raw / max(stored, 1):.1f}:1"
                  + (f" (asked {sum(asked) / len(asked):.1f})" if asked else "")
