@@ -108,7 +108,8 @@ def _rays(camera: Camera) -> Rays:
     return rays
 
 
-_cached_rays = functools.lru_cache(maxsize=16)(_rays)
+#: cameras whose rays are kept (12 bytes a pixel each: 3 MB at 512^2); a look-back draws every frame from one
+_cached_rays = functools.lru_cache(maxsize=4)(_rays)
 
 
 def default_step(lattice: Lattice, step: float = 0.5) -> float:
