@@ -241,8 +241,7 @@ def encode_codes(codes: np.ndarray, table: np.ndarray, threads: int = 1) -> byte
     if native is not None:
         return native.entropy_encode(codes, np.ascontiguousarray(table, dtype=np.int64), threads)
     _check(table, codes.size)
-    parts = [_encode_segment(codes[a:b], t) for t, a, b in _part_tables(table, _implied_starts(table))]
-    return b"".join([varint(len(parts[0]))] * (len(parts) > 1) + parts)
+    return _plain_stream(_encode_pieces(codes, _part_tables(table, _implied_starts(table)), threads))
 
 
 def decode_codes(data: bytes, table: np.ndarray, threads: int = 1) -> np.ndarray:
@@ -296,8 +295,7 @@ def encode_codes_and_parts(codes: np.ndarray, table: np.ndarray, parts_for: Call
     starts = _balanced_starts(costs, guess) if threads > 1 else None
     pieces = plain_pieces + ([] if starts is None else _part_tables(table, starts))
     segs = _encode_pieces(codes, pieces, threads)
-    plain_segs = segs[:len(plain_pieces)]
-    plain = b"".join([varint(len(plain_segs[0]))] * (len(plain_segs) > 1) + plain_segs)
+    plain = _plain_stream(segs[:len(plain_pieces)])
     parts = parts_for(len(plain))
     if parts < 2:
         return plain, None
@@ -313,6 +311,11 @@ def _encode_pieces(codes: np.ndarray, pieces: list[tuple[np.ndarray, int, int]],
         return native.entropy_encode_parts(codes, [t for t, _, _ in pieces], threads,
                                            np.array([a for _, a, _ in pieces], np.int64))
     return [_encode_segment(codes[a:b], t) for t, a, b in pieces]
+
+
+def _plain_stream(segs: list[bytes]) -> bytes:
+    """A plain stream (module docstring) of its one or two segments: the first's size before them when two."""
+    return b"".join([varint(len(segs[0]))] * (len(segs) > 1) + segs)
 
 
 def _split_stream(starts: list[int], segs: list[bytes]) -> bytes:

@@ -4,8 +4,16 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <type_traits>
 
 namespace inr {
+
+// |k| as an unsigned number of k's width, the most negative k included (its magnitude has no signed value).
+template <class K>
+inline std::make_unsigned_t<K> magnitude(K k) {
+    using U = std::make_unsigned_t<K>;
+    return k < 0 ? U(0) - static_cast<U>(k) : static_cast<U>(k);
+}
 
 // Registers entropy_encode / entropy_decode on the module.
 void register_entropy(pybind11::module_& m);

@@ -343,7 +343,7 @@ py::array_t<int64_t> unplanes(py::bytes raw_obj, int width, int64_t n) {
 int64_t bit_length_sum(const std::vector<int64_t>& codes) {
     int64_t sum = 0;
     for (int64_t k : codes) {
-        const uint64_t mag = k < 0 ? 0 - static_cast<uint64_t>(k) : static_cast<uint64_t>(k);
+        const uint64_t mag = magnitude(k);
         sum += mag ? 64 - __builtin_clzll(mag) : 0;
     }
     return sum;
