@@ -197,6 +197,33 @@ def test_a_long_stream_is_split_where_it_costs_little_and_decodes_the_same():
     assert np.array_equal(back.apply(None, threads=2), res.apply(None, threads=1))
 
 
+def test_a_stream_the_trials_say_is_long_is_split_without_coding_it_whole(monkeypatch):
+    # from SPLIT_ALONE_BYTES on (the mode trials' guess), only the split is coded, and kept when it is within
+    # SPLIT_COST of that guess; a guess it overshoots has the plain stream coded too, and the smaller kept
+    rng = np.random.default_rng(5)
+    values = (sphere_front((48, 52, 56)) + 0.05 * rng.standard_normal((48, 52, 56))).astype(np.float32)
+    res = R.compute_residual(values, None, 1e-3 * float(np.ptp(values)), float(np.ptp(values)))
+    assert res.bytes_hint is not None and res.bytes_hint >= R.SPLIT_ALONE_BYTES
+    table = R._pass_table_of(values.shape)
+    one = entropy.encode_codes(res.codes, table)
+    calls = []
+    for name in ("encode_codes", "encode_codes_and_parts"):  # what codes the whole stream
+        real = getattr(entropy, name)
+        monkeypatch.setattr(entropy, name, lambda *a, _r=real, _n=name, **k: calls.append(_n) or _r(*a, **k))
+    blob = res.to_bytes()
+    assert calls == [] and R._WIDTHS[blob[0] & 0x07] == R.RANGE_SPLIT
+    assert len(blob) <= len(one) * (1 + R.SPLIT_COST) + 64  # the split's segments cost little (64: the head)
+    back = inr.Residual.from_bytes(blob, values.shape)
+    assert np.array_equal(back.codes, res.codes)
+    assert np.array_equal(back.apply(None, threads=2), res.apply(None, threads=1))
+    res.bytes_hint = R.SPLIT_ALONE_BYTES  # a guess far under the codes' bytes: the plain stream is coded to compare
+    width, kept = R._code_bytes(res.codes, values.shape, res.bytes_hint)
+    assert calls == ["encode_codes"]
+    split = entropy.encode_parts(res.codes, table, R._split_parts(int(0.99 * res.bytes_hint)))
+    assert (width, kept) == ((R.RANGE_SPLIT, split) if len(split) <= len(one) * (1 + R.SPLIT_COST)
+                             else (R.RANGE_CODED, one))
+
+
 def test_codes_of_a_volume_with_features_are_smaller_than_zstd_on_byte_planes():
     # what the range coder is for: codes sized by their neighbours cost less than a dictionary coder finds, where
     # the activity varies across the volume (a front, and noise over half of it: a scan's tissue beside air)

@@ -17,6 +17,7 @@
 
 #include "kernels.h"
 #include "kernel_encoding.h"
+#include "kernel_metrics.h"
 #include "kernel_mlp.h"
 #include "kernel_residual.h"
 #include "kernel_row_decode.h"
@@ -134,6 +135,7 @@ void decode_row(const NetView& net, const GridCells& g, int iy, int iz, float* o
 extern const Kernels INR_CAT(kernels_, INR_ISA);
 const Kernels INR_CAT(kernels_, INR_ISA) = {INR_STR(INR_ISA), scratch_floats, train_begin, train_tile, train_end,
                                             eval_tile, decode_row, residual_run<int64_t>,
-                                            residual_run<int32_t>};
+                                            residual_run<int32_t>, error_stats<float>,
+                                            error_stats<double>};
 
 }  // namespace inr

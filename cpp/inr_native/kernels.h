@@ -83,6 +83,10 @@ struct Kernels {
                          const uint8_t* em, const float* ev);
     void (*residual_run32)(int kind, float* t, int64_t s, int64_t count, int64_t off, const int32_t* k, double step,
                            const uint8_t* em, const float* ev);
+    // The sum of (a - b)^2 and the largest |a - b| of n values, in float64 (kernel_metrics.h): the same figures
+    // from every build. a float32 or float64, b float32.
+    void (*error_stats)(const float* a, const float* b, int64_t n, double* sum, double* top);
+    void (*error_stats64)(const double* a, const float* b, int64_t n, double* sum, double* top);
 };
 
 // The build for the best instruction set this CPU supports (INR_NATIVE_ISA=

@@ -289,29 +289,29 @@ int64_t decode_passes(py::array_t<float, py::array::c_style> out, py::array code
     return decode_into(out, codes, pos, ps, steps.data(), exact_mask, exact_values, threads);
 }
 
-// Zigzag codes (0, -1, 1, -2, ... -> 0, 1, 2, 3, ...) as little-endian byte planes of the narrowest width
-// (1, 2, 4 or 8 bytes) that holds them all, plane of the lowest bytes first.
-std::pair<int, std::string> planes_of(const std::vector<uint64_t>& zig) {
-    uint64_t top = 0;
-    for (uint64_t z : zig) top = std::max(top, z);
-    const int width = top < (1ull << 8) ? 1 : top < (1ull << 16) ? 2 : top < (1ull << 32) ? 4 : 8;
-    const size_t n = zig.size();
-    std::string raw(n * width, '\0');
-    for (int b = 0; b < width; ++b) {
-        char* plane = &raw[b * n];
-        for (size_t i = 0; i < n; ++i) plane[i] = static_cast<char>((zig[i] >> (8 * b)) & 0xff);
-    }
-    return {width, raw};
-}
-
 inline uint64_t zigzag(int64_t k) { return (static_cast<uint64_t>(k) << 1) ^ static_cast<uint64_t>(k >> 63); }
 
+// Zigzag codes (0, -1, 1, -2, ... -> 0, 1, 2, 3, ...) as little-endian byte planes of the narrowest width
+// (1, 2, 4 or 8 bytes) that holds them all, plane of the lowest bytes first: (width, planes). Written straight
+// into the bytes object (a zigzag copy of the codes first took 73 ms of page faults on 8.7 M codes, now ~10).
 py::tuple planes(py::array_t<int64_t, py::array::c_style | py::array::forcecast> codes) {
     const int64_t* k = codes.data();
-    std::vector<uint64_t> zig(codes.size());
-    for (size_t i = 0; i < zig.size(); ++i) zig[i] = zigzag(k[i]);
-    auto [width, raw] = planes_of(zig);
-    return py::make_tuple(width, py::bytes(raw));
+    const auto n = static_cast<size_t>(codes.size());
+    uint64_t top = 0;
+    for (size_t i = 0; i < n; ++i) top = std::max(top, zigzag(k[i]));
+    const int width = top < (1ull << 8) ? 1 : top < (1ull << 16) ? 2 : top < (1ull << 32) ? 4 : 8;
+    PyObject* raw = PyBytes_FromStringAndSize(nullptr, static_cast<py::ssize_t>(n * width));
+    if (!raw) throw py::error_already_set();
+    auto out = py::reinterpret_steal<py::bytes>(raw);
+    auto* u = reinterpret_cast<uint8_t*>(PyBytes_AsString(raw));
+    {
+        py::gil_scoped_release release;
+        for (int b = 0; b < width; ++b) {
+            uint8_t* plane = u + b * n;
+            for (size_t i = 0; i < n; ++i) plane[i] = static_cast<uint8_t>(zigzag(k[i]) >> (8 * b));
+        }
+    }
+    return py::make_tuple(width, out);
 }
 
 py::array_t<int64_t> unplanes(py::bytes raw_obj, int width, int64_t n) {

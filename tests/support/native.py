@@ -93,6 +93,14 @@ def check_this_build() -> dict:
             params = tr.params()
             digest.update(params.tobytes())
             digest.update(NativeBackend(2).decode_grid(enc, net, params, xs, ys, zs).tobytes())
+    rng = np.random.default_rng(9)  # the error of a reconstruction (kernel_metrics.h): float32 and float64 grids
+    a = rng.standard_normal(100_003)
+    b = (a + rng.standard_normal(a.size) * 1e-3).astype(np.float32)
+    for x in (a, a.astype(np.float32)):
+        total, top = _native.error_stats(x, b)
+        d = np.subtract(x, b, dtype=np.float64)
+        assert abs(total / float((d * d).sum()) - 1) < 1e-12 and top == float(np.abs(d).max()), (total, top)
+        digest.update(np.float64([total, top]).tobytes())
     return {"isa": _native.isa(), "digest": digest.hexdigest()}
 
 
