@@ -54,6 +54,7 @@ growing with the bits the context has seen (1, 2, 2, 3, 3, 3, 3, 4, ... up to
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -417,12 +418,9 @@ def _implied_starts(table: np.ndarray) -> list[int]:
     return [] if len(table) < 2 or n < SPLIT_CODES else [int(table[:-1, 0].sum())]
 
 
-def _encode_segment(codes: np.ndarray, table: np.ndarray) -> bytes:
-    model, enc = _Model(), _Encoder()
-
-    def put(ctx: int, bit: int) -> None:
-        enc.bit(model.p16(ctx), bit)
-        model.update(ctx, bit)
+def _binarize(codes: np.ndarray, table: np.ndarray, put: Callable[[int, int], None]) -> None:
+    """Hand each bit of the codes of ``table``'s passes to ``put(ctx, bit)`` with its context, in coding order:
+    what a segment codes (:func:`_encode_segment`) and what a trial is costed by (:func:`estimate_bytes`)."""
 
     def code_one(i: int, cz: int, cs: int, mb: int) -> None:
         k = int(codes[i])
@@ -449,7 +447,45 @@ def _encode_segment(codes: np.ndarray, table: np.ndarray) -> bytes:
         return busy
 
     _walk(table, codes, row_flag, code_one)
+
+
+def _encode_segment(codes: np.ndarray, table: np.ndarray) -> bytes:
+    model, enc = _Model(), _Encoder()
+
+    def put(ctx: int, bit: int) -> None:
+        enc.bit(model.p16(ctx), bit)
+        model.update(ctx, bit)
+
+    _binarize(codes, table, put)
     return enc.finish()
+
+
+#: the unit of :func:`estimate_bytes`' sums: 1/_COST_UNITS of a bit
+_COST_UNITS = 256
+#: -log2(q / 2^16) in 1/_COST_UNITS bits for a coded bit of 16-bit probability q, by q >> 4 (the middle of each of
+#: 4096 steps), rounded half up; cpp/inr_native/entropy.cpp LOG_COST is the same table
+_LOG_COST = [math.floor(-math.log2((max(i, 1) * 16 + 8) / 65536) * _COST_UNITS + 0.5) for i in range(4097)]
+
+
+def estimate_bytes(codes: np.ndarray, table: np.ndarray) -> int:
+    """About the bytes of ``codes`` coded as one segment for the passes of ``table``: each bit's cost under the
+    coder's adaptive probabilities, summed and rounded up to bytes (within a few bytes of :func:`encode_codes`'
+    stream below :data:`SPLIT_CODES` codes; the coder's arithmetic and output, a third of its time on dense codes,
+    left out). What the encoder's mode trials are judged by."""
+    codes = np.ascontiguousarray(codes, dtype=np.int64).ravel()
+    native = _native()
+    if native is not None:
+        return int(native.entropy_estimate(codes, np.ascontiguousarray(table, dtype=np.int64)))
+    _check(table, codes.size)
+    model, units = _Model(), [0]
+
+    def put(ctx: int, bit: int) -> None:
+        p0 = model.p16(ctx)
+        units[0] += _LOG_COST[((65536 - p0) if bit else p0) >> 4]
+        model.update(ctx, bit)
+
+    _binarize(codes, table, put)
+    return -(-units[0] // (8 * _COST_UNITS))
 
 
 def _decode_segment(data: bytes, table: np.ndarray, n: int) -> np.ndarray:

@@ -86,9 +86,9 @@ ZSTD_LEVEL_PLANES = 3
 #: passes of more targets than this choose their mode on a subsample of about this many (every m-th line); a 64^3
 #: grid's passes are all tried whole (a subsample picked modes that stored up to 10 % more on such grids)
 TRIAL_SAMPLES = 1 << 17
-#: a mode trial is range-coded only when its codes' bit lengths sum to at most (1 + 1/TRIAL_PRUNE) times the
-#: smallest sum of the modes tried, plus TRIAL_PRUNE_BITS: range coding is what trials cost (a tight bound codes
-#: ~15 bits a target), and a mode that far behind on the sum does not win on the coded bytes
+#: a mode trial is costed (inr.entropy.estimate_bytes) only when its codes' bit lengths sum to at most
+#: (1 + 1/TRIAL_PRUNE) times the smallest sum of the modes tried, plus TRIAL_PRUNE_BITS: costing is what trials
+#: cost (a tight bound codes ~15 bits a target), and a mode that far behind on the sum does not win on the bytes
 TRIAL_PRUNE, TRIAL_PRUNE_BITS = 4, 256
 #: per-level step refinement: step / min(ALPHA^(level - 1), BETA) (measured best of (1, 1), (1.5, 4), (2, 8))
 ALPHA, BETA = 1.5, 4.0
@@ -592,12 +592,13 @@ def check_error_bound(eps: object, name: str = "max_abs_error") -> float:
 
 
 def _trial_cost(k: np.ndarray, h: int) -> int:
-    """What a mode trial is judged by: the range-coded bytes of its codes ``k`` (3D, the trial's targets) as a pass
-    of its own at the level of ``h`` (the C++ trial's figure, bit for bit). A byte coder judged the small coarse
-    passes all alike (its frame dwarfs them), and its ties kept 'zero', which on a smooth field with an offset
-    stored nearly twice the bytes of interpolation."""
-    return len(entropy.encode_codes(np.asarray(k, dtype=np.int64).ravel(),
-                                    entropy.pass_table([k.shape], [int(h).bit_length()])))
+    """What a mode trial is judged by: about the range-coded bytes of its codes ``k`` (3D, the trial's targets) as a
+    pass of its own at the level of ``h`` (:func:`inr.entropy.estimate_bytes`: the coder's adaptive probabilities
+    without its arithmetic; the C++ trial's figure, bit for bit). A byte coder judged the small coarse passes all
+    alike (its frame dwarfs them), and its ties kept 'zero', which on a smooth field with an offset stored nearly
+    twice the bytes of interpolation."""
+    return entropy.estimate_bytes(np.asarray(k, dtype=np.int64).ravel(),
+                                  entropy.pass_table([k.shape], [int(h).bit_length()]))
 
 
 def _bit_length_sum(k: np.ndarray) -> int:
@@ -607,7 +608,7 @@ def _bit_length_sum(k: np.ndarray) -> int:
 
 
 def _worth_coding(sums: list[int]) -> list[bool]:
-    """Which trials are range-coded: those whose bit-length sum is within :data:`TRIAL_PRUNE` of the smallest (the
+    """Which trials are costed: those whose bit-length sum is within :data:`TRIAL_PRUNE` of the smallest (the
     C++ trials apply the same rule, in the same integers)."""
     best = min(sums)
     return [TRIAL_PRUNE * s <= (TRIAL_PRUNE + 1) * best + TRIAL_PRUNE * TRIAL_PRUNE_BITS for s in sums]

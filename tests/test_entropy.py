@@ -197,6 +197,24 @@ def test_a_long_stream_is_split_where_it_costs_little_and_decodes_the_same():
     assert np.array_equal(back.apply(None, threads=2), res.apply(None, threads=1))
 
 
+@pytest.mark.parametrize("kind", ["sparse", "dense", "wide"])
+def test_the_trials_estimate_is_the_references_and_about_the_coded_bytes(monkeypatch, kind):
+    # what the mode trials are judged by: each bit's cost under the coder's own probabilities, the same integer
+    # in C++ and in the reference, within a few bytes of the stream (its flush) and ranking streams as they code
+    rng = np.random.default_rng(11)
+    table = _table([(3, 20, 30), (2, 10, 15)], [1, 2])
+    codes = _codes(kind, 2100, rng)
+    est = entropy.estimate_bytes(codes, table)
+    with monkeypatch.context() as m:
+        _python_only(m)
+        assert entropy.estimate_bytes(codes, table) == est
+    coded = len(entropy.encode_codes(codes, table))
+    assert coded - 8 <= est <= coded + 1, (est, coded)
+    sparser = np.where(rng.random(codes.size) < 0.5, codes, 0)
+    assert entropy.estimate_bytes(sparser, table) < est  # half the codes zeroed: fewer bytes, as coded
+    assert len(entropy.encode_codes(sparser, table)) < coded
+
+
 def test_a_stream_the_trials_say_is_long_is_split_without_coding_it_whole(monkeypatch):
     # from SPLIT_ALONE_BYTES on (the mode trials' guess), only the split is coded, and kept when it is within
     # SPLIT_COST of that guess; a guess it overshoots has the plain stream coded too, and the smaller kept

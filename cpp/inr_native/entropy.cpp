@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
@@ -202,14 +203,10 @@ void walk(const std::vector<Row>& rows, const int64_t* codes, R&& row_flag, F&& 
     }
 }
 
-// One segment's bytes: the codes of rows[0, nrows) from codes (their first), with contexts of their own.
-std::string encode_segment(const std::vector<Row>& rows, const int64_t* codes) {
-    Model model;
-    Encoder enc;
-    auto put = [&](int ctx, int b) {
-        enc.bit(model.p16(ctx), b);
-        model.update(ctx, b);
-    };
+// The bits of the codes of rows (from codes, their first), each handed to put(ctx, bit) with its context in
+// coding order: what a segment codes (encode_segment) and what a trial is costed by (estimate).
+template <class Put>
+void binarize(const std::vector<Row>& rows, const int64_t* codes, Put&& put) {
     auto row_flag = [&](int64_t start, int64_t nx, int ctx) {
         const bool any = std::any_of(codes + start, codes + start + nx, [](int64_t k) { return k != 0; });
         put(ctx, any);
@@ -231,7 +228,40 @@ std::string encode_segment(const std::vector<Row>& rows, const int64_t* codes) {
         put(EXP + std::min(e, EXPONENTS - 1), 0);
         for (int j = e - 1; j >= 0; --j) put(MANT + std::min(j, MANTISSAS - 1), static_cast<int>((v >> j) & 1));
     });
+}
+
+// One segment's bytes: the codes of rows[0, nrows) from codes (their first), with contexts of their own.
+std::string encode_segment(const std::vector<Row>& rows, const int64_t* codes) {
+    Model model;
+    Encoder enc;
+    binarize(rows, codes, [&](int ctx, int b) {
+        enc.bit(model.p16(ctx), b);
+        model.update(ctx, b);
+    });
     return enc.finish();
+}
+
+// -log2(q / 2^16) in 1/COST_UNITS bits for a coded bit of probability q (16-bit, as the coder takes it), by
+// q >> 4 (the middle of each of 4096 steps; inr/entropy.py _LOG_COST builds the same table).
+constexpr int COST_UNITS = 256;
+const std::array<uint32_t, 4097> LOG_COST = [] {
+    std::array<uint32_t, 4097> t{};
+    for (int i = 0; i <= 4096; ++i)
+        t[i] = static_cast<uint32_t>(std::floor(-std::log2((std::max(i, 1) * 16.0 + 8.0) / 65536.0) * COST_UNITS + 0.5));
+    return t;
+}();
+
+// About the bytes encode_segment writes for rows: each bit's cost under the same adaptive probabilities, summed
+// (the coder's own arithmetic and output left out: a third of its time on dense codes, measured).
+int64_t estimate(const std::vector<Row>& rows, const int64_t* codes) {
+    Model model;
+    uint64_t units = 0;
+    binarize(rows, codes, [&](int ctx, int b) {
+        const uint32_t p0 = model.p16(ctx);
+        units += LOG_COST[(b ? 65536u - p0 : p0) >> 4];
+        model.update(ctx, b);
+    });
+    return static_cast<int64_t>((units + 8 * COST_UNITS - 1) / (8 * COST_UNITS));
 }
 
 // What decode_segment<int32_t> answers for a code past int32: the caller decodes again into int64.
@@ -482,6 +512,13 @@ py::array decode_parts(py::bytes data_obj, py::list tables, py::array_t<int64_t,
     return codes_of(parts, segs, n, threads);
 }
 
+// inr/entropy.py estimate_bytes: about the bytes of the codes of the passes in table as one segment.
+int64_t estimate_bytes(py::array_t<int64_t, py::array::c_style> codes_arr, py::array_t<int64_t, py::array::c_style> table) {
+    const auto rows = rows_of(table, codes_arr.size());
+    py::gil_scoped_release release;
+    return estimate(rows, codes_arr.data());
+}
+
 // inr/entropy.py _plane_costs: each z-plane's (every pass's, in order) binary decisions, about.
 py::array_t<int64_t> plane_costs(py::array_t<int64_t, py::array::c_style> codes_arr,
                                  py::array_t<int64_t, py::array::c_style> table) {
@@ -515,7 +552,7 @@ py::array_t<int64_t> plane_costs(py::array_t<int64_t, py::array::c_style> codes_
 }  // namespace
 
 int64_t entropy_cost(const int64_t* codes, int64_t nz, int64_t ny, int64_t nx, int64_t level) {
-    return static_cast<int64_t>(encode_rows({Row{nz, ny, nx, level}}, codes, 1).size());
+    return estimate({Row{nz, ny, nx, level}}, codes);
 }
 
 void register_entropy(py::module_& m) {
@@ -528,6 +565,8 @@ void register_entropy(py::module_& m) {
           py::arg("threads") = 1,
           "The n codes (int32, or int64 where one does not fit) of a split stream's segments "
           "data[bounds[i]:bounds[i + 1]].");
+    m.def("entropy_estimate", &estimate_bytes, py::arg("codes"), py::arg("table"),
+          "About the bytes of the codes of the passes in table as one segment (inr/entropy.py estimate_bytes).");
     m.def("entropy_plane_costs", &plane_costs, py::arg("codes"), py::arg("table"),
           "Each z-plane's binary decisions, about (inr/entropy.py _plane_costs).");
     m.def("entropy_decode", &decode, py::arg("data"), py::arg("table"), py::arg("n"), py::arg("threads") = 1,

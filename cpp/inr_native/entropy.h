@@ -18,8 +18,9 @@ inline std::make_unsigned_t<K> magnitude(K k) {
 // Registers entropy_encode / entropy_decode on the module.
 void register_entropy(pybind11::module_& m);
 
-// The bytes entropy_encode stores for the codes of one pass of targets (nz, ny, nx) at a level: what the
-// encoder's mode trials are judged by.
+// About the bytes entropy_encode stores for the codes of one pass of targets (nz, ny, nx) at a level (each bit's
+// cost under the coder's adaptive probabilities; inr/entropy.py estimate_bytes): what the encoder's mode trials
+// are judged by.
 int64_t entropy_cost(const int64_t* codes, int64_t nz, int64_t ny, int64_t nx, int64_t level);
 
 }  // namespace inr

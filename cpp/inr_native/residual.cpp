@@ -349,10 +349,10 @@ int64_t bit_length_sum(const std::vector<int64_t>& codes) {
     return sum;
 }
 
-// The bytes of the codes each of modes would give the pass's targets on every sub-th line across its axis,
-// range-coded as a pass of its own (the encoder's trials of those modes; out is only read). Only the trials
-// whose bit-length sum s passes inr/residual.py _worth_coding (prune * s <= (prune + 1) * smallest +
-// prune * slack) are range-coded, the others cost INT64_MAX; the modes run on up to `threads` threads at once.
+// About the bytes of the codes each of modes would give the pass's targets on every sub-th line across its axis,
+// range-coded as a pass of its own (entropy_cost: the encoder's trials of those modes; out is only read). Only the
+// trials whose bit-length sum s passes inr/residual.py _worth_coding (prune * s <= (prune + 1) * smallest +
+// prune * slack) are costed, the others cost INT64_MAX; the modes run on up to `threads` threads at once.
 py::list trial_passes(py::array_t<float, py::array::c_style> out,
                       py::array_t<double, py::array::c_style | py::array::forcecast> data, py::tuple strides, int axis,
                       int64_t h, py::array_t<int64_t, py::array::c_style> modes, double step, int64_t sub,
