@@ -8,6 +8,7 @@
 // branch but the one on the exact-value mask, hoisted out of the loop).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "kernels.h"
@@ -72,6 +73,37 @@ void residual_run(int kind, float* t, int64_t s, int64_t count, int64_t off, con
         case 1: return run_kind<1>(t, s, count, off, k, step, em, ev);
         case 2: return run_kind<2>(t, s, count, off, k, step, em, ev);
         default: return run_kind<3>(t, s, count, off, k, step, em, ev);
+    }
+}
+
+// std::nearbyint(x), numpy's rint (halves to even): an instruction from SSE4.1 on; in the baseline build, adding
+// and removing 2^52 rounds |x| < 2^52 to an integer in the default rounding mode (from 2^52 on a double is one
+// already): the same value, without libm's call, which saves and restores the FP environment for each value.
+inline double round_half_even(double x) {
+#if defined(__SSE4_1__) || defined(__AVX2__)
+    return std::nearbyint(x);
+#else
+    constexpr double kBig = 4503599627370496.0;  // 2^52
+    const double a = std::fabs(x);
+    return a < kBig ? std::copysign((a + kBig) - kBig, x) : x;
+#endif
+}
+
+// The encoder's codes of count targets at t, t + s, ... that share one prediction formula: k[x] = rint((d[x * s] -
+// prediction) / step), the numpy reference's operations (the mode trials; d: the data, at the targets' offsets).
+template <int KIND>
+void codes_kind(const float* t, int64_t s, int64_t count, int64_t off, const double* d, double step, int64_t* k) {
+    for (int64_t x = 0; x < count; ++x)
+        k[x] = static_cast<int64_t>(round_half_even((d[x * s] - predict_kind<KIND>(t + x * s, off)) / step));
+}
+
+void residual_codes(int kind, const float* t, int64_t s, int64_t count, int64_t off, const double* d, double step,
+                    int64_t* k) {
+    switch (kind) {
+        case 0: return codes_kind<0>(t, s, count, off, d, step, k);
+        case 1: return codes_kind<1>(t, s, count, off, d, step, k);
+        case 2: return codes_kind<2>(t, s, count, off, d, step, k);
+        default: return codes_kind<3>(t, s, count, off, d, step, k);
     }
 }
 

@@ -135,7 +135,7 @@ void decode_row(const NetView& net, const GridCells& g, int iy, int iz, float* o
 extern const Kernels INR_CAT(kernels_, INR_ISA);
 const Kernels INR_CAT(kernels_, INR_ISA) = {INR_STR(INR_ISA), scratch_floats, train_begin, train_tile, train_end,
                                             eval_tile, decode_row, residual_run<int64_t>,
-                                            residual_run<int32_t>, error_stats<float>,
+                                            residual_run<int32_t>, residual_codes, error_stats<float>,
                                             error_stats<double>};
 
 }  // namespace inr

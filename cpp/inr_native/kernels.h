@@ -83,6 +83,10 @@ struct Kernels {
                          const uint8_t* em, const float* ev);
     void (*residual_run32)(int kind, float* t, int64_t s, int64_t count, int64_t off, const int32_t* k, double step,
                            const uint8_t* em, const float* ev);
+    // The encoder's codes of count targets sharing one prediction kind (kernel_residual.h): k[x] = rint((d[x * s]
+    // - prediction of t[x * s]) / step), for the mode trials.
+    void (*residual_codes)(int kind, const float* t, int64_t s, int64_t count, int64_t off, const double* d,
+                           double step, int64_t* k);
     // The sum of (a - b)^2 and the largest |a - b| of n values, in float64 (kernel_metrics.h): the same figures
     // from every build. a float32 or float64, b float32.
     void (*error_stats)(const float* a, const float* b, int64_t n, double* sum, double* top);

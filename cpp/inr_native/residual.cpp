@@ -6,7 +6,6 @@
 
 #include "entropy.h"
 #include "kernels.h"
-#include "residual_predict.h"
 
 #include <pybind11/numpy.h>
 
@@ -33,25 +32,13 @@ struct Pass {
     int mode;  // 0 zero, 1 linear, 2 cubic
 };
 
-// The prediction kind (residual_predict.h) of a target at coord along the pass's axis: 0 zero, 1 the left value
-// (no right one), 2 linear, 3 cubic. predict() picks the kind per target (encoding, trials); decoding picks it
-// once per stretch of targets that share it (decode_targets).
+// The prediction kind (residual_predict.h; the kernels predict) of a target at coord along the pass's axis: 0 zero, 1 the left value
+// (no right one), 2 linear, 3 cubic; picked once per run of targets that share it (each_run).
 inline int kind_of(const Pass& p, int64_t coord) {
     const int64_t n = p.n[p.axis], h = p.h;
     if (p.mode == 0) return 0;
     if (coord + h >= n) return 1;
     return p.mode == 2 && coord - 3 * h >= 0 && coord + 3 * h < n ? 3 : 2;
-}
-
-inline double predict(const float* g, const Pass& p, int64_t flat, int64_t coord, int64_t unit) {
-    const float* t = g + flat;
-    const int64_t off = p.h * unit;
-    switch (kind_of(p, coord)) {
-        case 0: return predict_kind<0>(t, off);
-        case 1: return predict_kind<1>(t, off);
-        case 2: return predict_kind<2>(t, off);
-        default: return predict_kind<3>(t, off);
-    }
 }
 
 // The targets of a pass on each axis: the first coordinate, the step and how many (every sub-th line across
@@ -68,25 +55,6 @@ Lattice lattice_of(const Pass& p, int64_t sub = 1) {
         l.count[a] = l.first[a] < p.n[a] ? (p.n[a] - 1 - l.first[a]) / l.step[a] + 1 : 0;
     }
     return l;
-}
-
-// Calls f(flat index, coordinate along the axis) for every target, in C order of the targets; every
-// sub-th line across the pass's axis only (sub > 1: the subsample the encoder tries modes on).
-template <class F>
-void each_target(const Pass& p, F&& f, int64_t sub = 1, int64_t i0 = 0, int64_t i1 = -1) {
-    const Lattice l = lattice_of(p, sub);
-    const int64_t unit[3] = {p.n[1] * p.n[2], p.n[2], 1};
-    for (int64_t i = i0; i < (i1 < 0 ? l.count[0] : i1); ++i) {
-        const int64_t c0 = l.first[0] + i * l.step[0];
-        for (int64_t j = 0; j < l.count[1]; ++j) {
-            const int64_t c1 = l.first[1] + j * l.step[1];
-            for (int64_t k = 0; k < l.count[2]; ++k) {
-                const int64_t c2 = l.first[2] + k * l.step[2];
-                const int64_t c[3] = {c0, c1, c2};
-                f(c0 * unit[0] + c1 * unit[1] + c2, c[p.axis]);
-            }
-        }
-    }
 }
 
 Pass make_pass(const py::array& grid, py::tuple strides, int axis, int64_t h, int mode) {
@@ -123,49 +91,6 @@ int chunks_for(int64_t n, int64_t count, int threads) {
     return n >= PARALLEL_TARGETS ? static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, count))) : 1;
 }
 
-// Encodes the pass into out (decoded values) and codes[pos:]; returns the flat indices stored exactly.
-py::array_t<int64_t> encode_pass(py::array_t<float, py::array::c_style> out,
-                                 py::array_t<double, py::array::c_style | py::array::forcecast> data,
-                                 py::array_t<int64_t, py::array::c_style> codes, int64_t pos, py::tuple strides,
-                                 int axis, int64_t h, int mode, double step, double thresh, int threads) {
-    const Pass p = make_pass(out, strides, axis, h, mode);
-    for (int a = 0; a < 3; ++a)
-        if (data.shape(a) != out.shape(a)) throw std::invalid_argument("residual pass: data and grid shapes differ");
-    if (pos < 0 || pos + target_count(p) > codes.size())
-        throw std::invalid_argument("residual pass: codes too short for the pass");
-    float* g = out.mutable_data();
-    const double* d = data.data();
-    int64_t* k = codes.mutable_data() + pos;
-    const int64_t unit = p.axis == 0 ? p.n[1] * p.n[2] : p.axis == 1 ? p.n[2] : 1;
-    const Lattice l = lattice_of(p);
-    const int chunks = chunks_for(target_count(p), l.count[0], threads);
-    std::vector<std::vector<int64_t>> exact(chunks);  // per chunk, joined in order: the sequential order
-    {
-        py::gil_scoped_release release;
-        in_chunks(l.count[0], chunks, [&](int c, int64_t i0, int64_t i1) {
-            int64_t* kc = k + i0 * l.count[1] * l.count[2];
-            each_target(p, [&](int64_t flat, int64_t coord) {
-                const double pred = predict(g, p, flat, coord, unit);
-                const double target = d[flat];
-                double q = std::nearbyint((target - pred) / step);
-                float rec = static_cast<float>(pred + q * step);
-                if (std::fabs(static_cast<double>(rec) - target) > thresh || !std::isfinite(rec)) {
-                    q = 0.0, rec = static_cast<float>(target);
-                    exact[c].push_back(flat);
-                }
-                g[flat] = rec;
-                *kc++ = static_cast<int64_t>(q);
-            }, 1, i0, i1);
-        });
-    }
-    size_t n_exact = 0;
-    for (const auto& e : exact) n_exact += e.size();
-    py::array_t<int64_t> idx(static_cast<py::ssize_t>(n_exact));
-    int64_t* at = idx.mutable_data();
-    for (const auto& e : exact) at = std::copy(e.begin(), e.end(), at);
-    return idx;
-}
-
 // Where the prediction kind changes along the targets of a line of pass p: (first target, kind) of each stretch of
 // one kind. The kind of a target depends only on its coordinate along the pass's axis, so for an x pass the
 // stretches are the same on every line (and one stretch for y and z passes, whose lines lie across the axis).
@@ -184,22 +109,15 @@ std::vector<Stretch> stretches_of(const Pass& p, const Lattice& l) {
     return out;
 }
 
-// decode_pass's loop: the targets in each_target's order, in runs that share one prediction formula (a whole
-// line across the pass's axis for y and z passes; the stretches of one kind along x for x passes), so the
-// innermost loop (kernel_residual.h) has no branch but the exact-value test.
-template <class K>
-void decode_targets(const Pass& p, float* g, const K* k, double step, const uint8_t* em, const float* ev,
-                    int64_t i0, int64_t i1) {
-    // the build for this CPU's instruction set, for codes of K
-    const auto run = [] {
-        if constexpr (sizeof(K) == sizeof(int32_t)) return kernels().residual_run32;
-        else return kernels().residual_run;
-    }();
-    const Lattice l = lattice_of(p);
+// The targets of pass p on lattice l (rows [i0, i1) of its outermost index) in C order of the targets, in runs that
+// share one prediction formula (a whole line across the pass's axis for y and z passes; the stretches of one kind
+// along x for x passes): f(kind, flat index of the run's first target, its stride, count, index of its first
+// target from i0's). The innermost loops (kernel_residual.h) then have no branch on the kind.
+template <class F>
+void each_run(const Pass& p, const Lattice& l, int64_t i0, int64_t i1, F&& f) {
     const int64_t unit[3] = {p.n[1] * p.n[2], p.n[2], 1};
-    const int64_t off = p.h * unit[p.axis];
     const std::vector<Stretch> stretches = stretches_of(p, l);
-    k += i0 * l.count[1] * l.count[2];
+    int64_t at = 0;
     for (int64_t i = i0; i < i1; ++i) {
         const int64_t c0 = l.first[0] + i * l.step[0];
         for (int64_t j = 0; j < l.count[1]; ++j) {
@@ -209,13 +127,76 @@ void decode_targets(const Pass& p, float* g, const K* k, double step, const uint
             for (size_t r = 0; r < stretches.size(); ++r) {
                 const int64_t x = stretches[r].first;
                 const int64_t end = r + 1 < stretches.size() ? stretches[r + 1].first : l.count[2];
-                const int64_t c2 = l.first[2] + x * l.step[2];
-                run(line_kind < 0 ? stretches[r].kind : line_kind, g + line + c2, l.step[2], end - x, off, k + x,
-                    step, em ? em + line + c2 : nullptr, ev ? ev + line + c2 : nullptr);
+                f(line_kind < 0 ? stretches[r].kind : line_kind, line + l.first[2] + x * l.step[2], l.step[2], end - x,
+                  at + x);
             }
-            k += l.count[2];
+            at += l.count[2];
         }
     }
+}
+
+// Encodes the pass into out (decoded values) and codes[pos:]; returns the flat indices stored exactly.
+py::array_t<int64_t> encode_pass(py::array_t<float, py::array::c_style> out,
+                                 py::array_t<double, py::array::c_style | py::array::forcecast> data,
+                                 py::array_t<int64_t, py::array::c_style> codes, int64_t pos, py::tuple strides,
+                                 int axis, int64_t h, int mode, double step, double thresh, int threads) {
+    const Pass p = make_pass(out, strides, axis, h, mode);
+    for (int a = 0; a < 3; ++a)
+        if (data.shape(a) != out.shape(a)) throw std::invalid_argument("residual pass: data and grid shapes differ");
+    if (pos < 0 || pos + target_count(p) > codes.size())
+        throw std::invalid_argument("residual pass: codes too short for the pass");
+    float* g = out.mutable_data();
+    const double* d = data.data();
+    int64_t* k = codes.mutable_data() + pos;
+    const int64_t off = p.h * (p.axis == 0 ? p.n[1] * p.n[2] : p.axis == 1 ? p.n[2] : 1);
+    const Lattice l = lattice_of(p);
+    const int chunks = chunks_for(target_count(p), l.count[0], threads);
+    std::vector<std::vector<int64_t>> exact(chunks);  // per chunk, joined in order: the sequential order
+    {
+        py::gil_scoped_release release;
+        const Kernels& kern = kernels();
+        in_chunks(l.count[0], chunks, [&](int c, int64_t i0, int64_t i1) {
+            int64_t* kc = k + i0 * l.count[1] * l.count[2];
+            each_run(p, l, i0, i1, [&](int kind, int64_t flat, int64_t s, int64_t count, int64_t first) {
+                // the run's codes, then its values as the decoder makes them from those codes (the same kernel);
+                // a value off its target by more than thresh (or not finite) is stored exactly, its code 0
+                int64_t* kr = kc + first;
+                kern.residual_codes(kind, g + flat, s, count, off, d + flat, step, kr);
+                kern.residual_run(kind, g + flat, s, count, off, kr, step, nullptr, nullptr);
+                for (int64_t x = 0; x < count; ++x) {
+                    const int64_t at = flat + x * s;
+                    if (std::fabs(static_cast<double>(g[at]) - d[at]) > thresh || !std::isfinite(g[at])) {
+                        kr[x] = 0;
+                        g[at] = static_cast<float>(d[at]);
+                        exact[c].push_back(at);
+                    }
+                }
+            });
+        });
+    }
+    size_t n_exact = 0;
+    for (const auto& e : exact) n_exact += e.size();
+    py::array_t<int64_t> idx(static_cast<py::ssize_t>(n_exact));
+    int64_t* at = idx.mutable_data();
+    for (const auto& e : exact) at = std::copy(e.begin(), e.end(), at);
+    return idx;
+}
+
+// decode_pass's loop: each run (each_run) through the kernel of this CPU's instruction set.
+template <class K>
+void decode_targets(const Pass& p, float* g, const K* k, double step, const uint8_t* em, const float* ev,
+                    int64_t i0, int64_t i1) {
+    // the build for this CPU's instruction set, for codes of K
+    const auto run = [] {
+        if constexpr (sizeof(K) == sizeof(int32_t)) return kernels().residual_run32;
+        else return kernels().residual_run;
+    }();
+    const Lattice l = lattice_of(p);
+    const int64_t off = p.h * (p.axis == 0 ? p.n[1] * p.n[2] : p.axis == 1 ? p.n[2] : 1);
+    k += i0 * l.count[1] * l.count[2];
+    each_run(p, l, i0, i1, [&](int kind, int64_t flat, int64_t s, int64_t count, int64_t first) {
+        run(kind, g + flat, s, count, off, k + first, step, em ? em + flat : nullptr, ev ? ev + flat : nullptr);
+    });
 }
 
 // decode_into's passes over codes k (int32 or int64) with the GIL released.
@@ -376,12 +357,13 @@ py::list trial_passes(py::array_t<float, py::array::c_style> out,
 #pragma omp parallel for num_threads(team) schedule(dynamic, 1) if (team > 1)
         for (int i = 0; i < n; ++i) {
             const Pass& p = ps[i];
-            const int64_t unit = p.axis == 0 ? p.n[1] * p.n[2] : p.axis == 1 ? p.n[2] : 1;
+            const int64_t off = p.h * (p.axis == 0 ? p.n[1] * p.n[2] : p.axis == 1 ? p.n[2] : 1);
             const Lattice li = lattice_of(p, sub);
-            codes[i].reserve(static_cast<size_t>(li.count[0] * li.count[1] * li.count[2]));
-            each_target(p, [&](int64_t flat, int64_t coord) {
-                codes[i].push_back(static_cast<int64_t>(std::nearbyint((d[flat] - predict(g, p, flat, coord, unit)) / step)));
-            }, sub);
+            codes[i].resize(static_cast<size_t>(li.count[0] * li.count[1] * li.count[2]));
+            int64_t* k = codes[i].data();
+            each_run(p, li, 0, li.count[0], [&](int kind, int64_t flat, int64_t s, int64_t count, int64_t first) {
+                kernels().residual_codes(kind, g + flat, s, count, off, d + flat, step, k + first);
+            });
             sums[i] = bit_length_sum(codes[i]);
         }
         if (n) l = lattice_of(ps[0], sub);  // the same targets whatever the mode

@@ -93,6 +93,11 @@ def check_this_build() -> dict:
             params = tr.params()
             digest.update(params.tobytes())
             digest.update(NativeBackend(2).decode_grid(enc, net, params, xs, ys, zs).tobytes())
+    from inr.residual import compute_residual  # the residual coder's trials and passes (kernel_residual.h)
+    for rel in (1e-2, 1e-4):
+        res = compute_residual(values, None, rel * float(np.ptp(values)), float(np.ptp(values)))
+        digest.update(res.to_bytes())
+        digest.update(res.apply(None, threads=2).tobytes())
     rng = np.random.default_rng(9)  # the error of a reconstruction (kernel_metrics.h): float32 and float64 grids
     a = rng.standard_normal(100_003)
     b = (a + rng.standard_normal(a.size) * 1e-3).astype(np.float32)
