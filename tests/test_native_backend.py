@@ -1,4 +1,5 @@
 """The native backend (cpp/inr_native/) against the torch reference: outputs, gradients, fits, threads, MPI, fallback."""
+import math
 import subprocess
 import sys
 import textwrap
@@ -211,6 +212,7 @@ def test_threads_default_leaves_busy_cores_alone(monkeypatch):
                  "PALS_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE", "PMI_SIZE"):
         monkeypatch.delenv(name, raising=False)
     cores = native_backend.cpu_count()
+    monkeypatch.setattr(native_backend, "own_load", lambda: 0.0)  # this process idle so far
     # every core busy with other work (this process counted in the load): one thread, not an oversubscribed node
     monkeypatch.setattr(native_backend.os, "getloadavg", lambda: (float(cores), 0.0, 0.0))
     assert NativeBackend().threads == 1
@@ -221,6 +223,48 @@ def test_threads_default_leaves_busy_cores_alone(monkeypatch):
     assert NativeBackend().threads == cores
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # an explicit setting still wins
     assert NativeBackend().threads == 3
+
+
+class _Clock:
+    """time.monotonic and time.process_time of a process whose threads keep ``busy`` cores busy."""
+
+    def __init__(self, busy):
+        self.wall, self.cpu, self.busy = 1000.0, 50.0, busy
+
+    def run(self, seconds):
+        self.wall += seconds
+        self.cpu += self.busy * seconds
+
+    def monotonic(self):
+        return self.wall
+
+    def process_time(self):
+        return self.cpu
+
+
+def test_a_process_keeping_its_threads_busy_does_not_count_them_as_others_work(monkeypatch):
+    for name in ("OMP_NUM_THREADS", "OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "PMIX_LOCAL_SIZE",
+                 "PALS_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE", "PMI_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    clock = _Clock(busy=2.0)
+    monkeypatch.setattr(native_backend, "time", clock)
+    monkeypatch.setattr(native_backend, "_own_seen", {"wall": clock.wall, "cpu": clock.cpu, "load": 0.0})
+    monkeypatch.setattr(native_backend, "cpu_count", lambda: 2)
+    for _ in range(120):  # two minutes of both threads busy, asked every second (as coder_threads does)
+        clock.run(1.0)
+        native_backend.own_load()
+    own = native_backend.own_load()
+    assert abs(own - 2.0 * (1 - math.exp(-2.0))) < 0.02, own  # the kernel's average of 2 runnable threads
+    monkeypatch.setattr(native_backend.os, "getloadavg", lambda: (own, 0.0, 0.0))  # an otherwise idle node
+    assert native_backend.free_cores() == 2  # its own load: both cores still (counted as others': one)
+    monkeypatch.setattr(native_backend.os, "getloadavg", lambda: (own + 2.0, 0.0, 0.0))  # another job on both
+    assert native_backend.free_cores() == 1
+    # 4 ranks of 4 threads each on an idle 16-core node: each keeps its 4 (counted as others' work: 1 each)
+    monkeypatch.setattr(native_backend, "cpu_count", lambda: 16)
+    monkeypatch.setattr(native_backend, "own_load", lambda: 4.0)
+    monkeypatch.setattr(native_backend.os, "getloadavg", lambda: (16.0, 0.0, 0.0))
+    monkeypatch.setenv("MPI_LOCALNRANKS", "4")
+    assert native_backend.default_threads() == 4
 
 
 @pytest.mark.mpi

@@ -8,7 +8,9 @@ the result does not depend on the thread count.
 from __future__ import annotations
 
 import functools
+import math
 import os
+import time
 
 import numpy as np
 
@@ -50,17 +52,40 @@ def local_ranks() -> int:
     return _positive_int(os.environ.get("PMI_SIZE")) or 1
 
 
+#: the time constant of the kernel's 1-minute load average (an exponential average of the runnable threads)
+LOAD_WINDOW_S = 60.0
+# this process's CPU seconds and the clock when last read, and its own part of the load average since then
+_own_seen = {"wall": time.monotonic(), "cpu": time.process_time(), "load": 0.0}
+
+
+def own_load() -> float:
+    """About this process's own part of the 1-minute load average: its CPU seconds per second (every thread's),
+    averaged as the kernel averages the load (exponentially over :data:`LOAD_WINDOW_S`), from this module's import
+    on. A process that keeps its 2 threads busy approaches 2."""
+    wall, cpu = time.monotonic(), time.process_time()
+    dt = wall - _own_seen["wall"]
+    if dt > 0:
+        keep = math.exp(-dt / LOAD_WINDOW_S)
+        rate = max(cpu - _own_seen["cpu"], 0.0) / dt
+        _own_seen.update(wall=wall, cpu=cpu, load=_own_seen["load"] * keep + rate * (1.0 - keep))
+    return _own_seen["load"]
+
+
 def free_cores() -> int:
-    """Cores this process may run on that are not busy: its cores less the 1-minute load average, plus one
-    (this process is likely part of that load), rounded to the nearest; at least 1. Oversubscribing a busy node
-    is costly: on a shared 2-core machine 2 training threads ran 3x slower than 1. Rounded, not cut: a process
-    decoding in a loop holds the load at 1.0-1.1 by itself, which cut to 1 thread on an otherwise idle 2 cores."""
+    """Cores this process may run on that other work does not keep busy: its cores less the 1-minute load average
+    net of this process's own part, rounded to the nearest; at least 1. Its own part: :func:`own_load`, at least
+    one (the thread asking runs now, and a process decoding in a loop holds the load at 1.0-1.1 by itself, which
+    cut to one thread of two on an otherwise idle machine). Oversubscribing a busy node is costly: on a shared
+    2-core machine 2 training threads ran 3x slower than 1. Net of all of its own part: a process keeping 2 threads
+    busy for a minute raised the load by 2, which counted as others' work halved it on an idle 2-core machine
+    (and left one thread of 16 on an idle 16-core node, or to each of 4 ranks of 4 threads there). A process that
+    just ended still counts until its part of the load decays (a minute)."""
     n = cpu_count()
     try:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):  # no load average on this platform: trust the affinity
         return n
-    return max(1, min(n, round(n - load + 1.0)))
+    return max(1, min(n, round(n - max(load - max(own_load(), 1.0), 0.0))))
 
 
 def default_threads() -> int:
