@@ -591,6 +591,18 @@ def check_error_bound(eps: object, name: str = "max_abs_error") -> float:
     return float(eps)  # type: ignore[arg-type]
 
 
+#: a code must fit int64: one past it (a value far above its bound's step: data of 1e22 at a bound of 1e-3) is 0,
+#: and the encoder's check then stores that value exactly
+_CODE_LIMIT = 2.0 ** 63
+
+
+def _codes_of(q: np.ndarray) -> np.ndarray:
+    """The int64 codes of rounded quotients ``q``, 0 where one does not fit int64 (or is NaN), as the C++ passes
+    give them (kernel_residual.h codes_kind). Cast as they were, such codes wrapped, and the values decoded from
+    them broke the bound by up to the values themselves."""
+    return np.where(np.abs(q) < _CODE_LIMIT, q, 0.0).astype(np.int64)
+
+
 def _trial_cost(k: np.ndarray, h: int) -> int:
     """What a mode trial is judged by: about the range-coded bytes of its codes ``k`` (3D, the trial's targets) as a
     pass of its own at the level of ``h`` (:func:`inr.entropy.estimate_bytes`: the coder's adaptive probabilities
@@ -755,7 +767,8 @@ def _encode(d: np.ndarray, net: np.ndarray | None, eps: float, margin: float, to
             dsub, nsub = dec[sub], None if nv is None else nv[sub]
             nt_sub = None if nsub is None else nsub[tsl].astype(np.float64)
             target_sub = dv[sub][tsl]
-            ks = [np.rint((target_sub - _predict(m, dsub, nsub, axis, tsl, nt_sub)) / st) for m, _ in allowed]
+            ks = [_codes_of(np.rint((target_sub - _predict(m, dsub, nsub, axis, tsl, nt_sub)) / st))
+                  for m, _ in allowed]
             best = None
             for (m, dv_m), k, worth in zip(allowed, ks, _worth_coding([_bit_length_sum(k) for k in ks])):
                 cost = _trial_cost(k, h) if worth else None
@@ -777,9 +790,9 @@ def _encode(d: np.ndarray, net: np.ndarray | None, eps: float, margin: float, to
             continue
         target = dv[tsl]
         pred = _predict(mode, dec, nv, axis, tsl, None if nv is None else nv[tsl].astype(np.float64))
-        k = np.rint((target - pred) / st)
+        k = _codes_of(np.rint((target - pred) / st))
         rec = (pred + k * st).astype(np.float32)
-        bad = np.abs(rec.astype(np.float64) - target) > eps - margin
+        bad = ~(np.abs(rec.astype(np.float64) - target) <= eps - margin)  # NaN: stored exactly too
         if bad.any():
             k[bad] = 0
             rec[bad] = target[bad].astype(np.float32)

@@ -393,6 +393,26 @@ def test_large_passes_on_two_threads_code_what_one_thread_does(monkeypatch):
     assert np.array_equal(dec_one, dec_two) and np.abs(dec_two.astype(np.float64) - v).max() <= eps
 
 
+@pytest.mark.parametrize("scale, eps", [(1e22, 1e-3), (1e30, 1e-20)])
+@pytest.mark.parametrize("native", [True, False])
+def test_values_far_above_the_bounds_step_keep_the_bound(monkeypatch, scale, eps, native):
+    # a value / step past int64 (data of 1e22 at a bound of 1e-3) has no code: it is stored exactly, in C++ and
+    # in the reference alike (its code, cast as it was, wrapped, and the value decoded ~1e22 off its bound)
+    import inr.residual as residual
+
+    if not native:
+        monkeypatch.setattr(residual, "_native_passes", lambda: None)
+    v = (scale * (1 + 0.1 * np.random.default_rng(1).random((12, 13, 14)))).astype(np.float32)
+    res = compute_residual(v, None, eps, float(v.max() - v.min()))
+    dec = Residual.from_bytes(res.to_bytes(), v.shape).apply(None)
+    assert np.abs(dec.astype(np.float64) - v).max() <= eps
+    assert res.exact_index.size == v.size  # no value is within eps of a step's multiple at these magnitudes
+    if native:  # the public API: the model as stored keeps the bound too
+        model, _ = inr.fit(v, max_abs_error=eps, backend="native")
+        back = inr.Model.from_bytes(model.to_bytes()).decode(backend="native")
+        assert np.abs(back.astype(np.float64) - v).max() <= eps
+
+
 @pytest.mark.parametrize("top", [100, 40_000, 3_000_000_000, 2 ** 62])
 def test_native_planes_match_the_numpy_reference(monkeypatch, top):
     # every byte width (1, 2, 4, 8) and both signs: the C++ planes are the numpy ones, and each reads the other's

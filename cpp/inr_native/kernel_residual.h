@@ -91,10 +91,14 @@ inline double round_half_even(double x) {
 
 // The encoder's codes of count targets at t, t + s, ... that share one prediction formula: k[x] = rint((d[x * s] -
 // prediction) / step), the numpy reference's operations (the mode trials; d: the data, at the targets' offsets).
+// A code past int64 (or NaN, from a NaN target) is 0: the encoder's bound check then stores that value exactly.
 template <int KIND>
 void codes_kind(const float* t, int64_t s, int64_t count, int64_t off, const double* d, double step, int64_t* k) {
-    for (int64_t x = 0; x < count; ++x)
-        k[x] = static_cast<int64_t>(round_half_even((d[x * s] - predict_kind<KIND>(t + x * s, off)) / step));
+    constexpr double kLimit = 9223372036854775807.0;  // 2^63
+    for (int64_t x = 0; x < count; ++x) {
+        const double q = round_half_even((d[x * s] - predict_kind<KIND>(t + x * s, off)) / step);
+        k[x] = q > -kLimit && q < kLimit ? static_cast<int64_t>(q) : 0;
+    }
 }
 
 void residual_codes(int kind, const float* t, int64_t s, int64_t count, int64_t off, const double* d, double step,

@@ -159,13 +159,13 @@ py::array_t<int64_t> encode_pass(py::array_t<float, py::array::c_style> out,
             int64_t* kc = k + i0 * l.count[1] * l.count[2];
             each_run(p, l, i0, i1, [&](int kind, int64_t flat, int64_t s, int64_t count, int64_t first) {
                 // the run's codes, then its values as the decoder makes them from those codes (the same kernel);
-                // a value off its target by more than thresh (or not finite) is stored exactly, its code 0
+                // a value off its target by more than thresh (or NaN, or either not finite) is stored exactly, code 0
                 int64_t* kr = kc + first;
                 kern.residual_codes(kind, g + flat, s, count, off, d + flat, step, kr);
                 kern.residual_run(kind, g + flat, s, count, off, kr, step, nullptr, nullptr);
                 for (int64_t x = 0; x < count; ++x) {
                     const int64_t at = flat + x * s;
-                    if (std::fabs(static_cast<double>(g[at]) - d[at]) > thresh || !std::isfinite(g[at])) {
+                    if (!(std::fabs(static_cast<double>(g[at]) - d[at]) <= thresh)) {  // NaN and inf too
                         kr[x] = 0;
                         g[at] = static_cast<float>(d[at]);
                         exact[c].push_back(at);
