@@ -247,7 +247,8 @@ constexpr int COST_UNITS = 256;
 const std::array<uint32_t, 4097> LOG_COST = [] {
     std::array<uint32_t, 4097> t{};
     for (int i = 0; i <= 4096; ++i)
-        t[i] = static_cast<uint32_t>(std::floor(-std::log2((std::max(i, 1) * 16.0 + 8.0) / 65536.0) * COST_UNITS + 0.5));
+        t[i] = static_cast<uint32_t>(
+            std::floor(-std::log2((std::max(i, 1) * 16.0 + 8.0) / 65536.0) * COST_UNITS + 0.5));
     return t;
 }();
 
@@ -513,7 +514,8 @@ py::array decode_parts(py::bytes data_obj, py::list tables, py::array_t<int64_t,
 }
 
 // inr/entropy.py estimate_bytes: about the bytes of the codes of the passes in table as one segment.
-int64_t estimate_bytes(py::array_t<int64_t, py::array::c_style> codes_arr, py::array_t<int64_t, py::array::c_style> table) {
+int64_t estimate_bytes(py::array_t<int64_t, py::array::c_style> codes_arr,
+                       py::array_t<int64_t, py::array::c_style> table) {
     const auto rows = rows_of(table, codes_arr.size());
     py::gil_scoped_release release;
     return estimate(rows, codes_arr.data());

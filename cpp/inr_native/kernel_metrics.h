@@ -29,7 +29,9 @@ inline void error_tail(const A* a, const float* b, int64_t from, int64_t n, doub
 inline __m256d wide4(const float* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
 inline __m256d wide4(const double* p) { return _mm256_loadu_pd(p); }
 #elif defined(__SSE2__)
-inline __m128d low2(const float* p) { return _mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)))); }
+inline __m128d low2(const float* p) {
+    return _mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
 inline __m128d low2(const double* p) { return _mm_loadu_pd(p); }
 #endif
 

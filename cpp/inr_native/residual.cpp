@@ -32,8 +32,8 @@ struct Pass {
     int mode;  // 0 zero, 1 linear, 2 cubic
 };
 
-// The prediction kind (residual_predict.h; the kernels predict) of a target at coord along the pass's axis: 0 zero, 1 the left value
-// (no right one), 2 linear, 3 cubic; picked once per run of targets that share it (each_run).
+// The prediction kind (residual_predict.h, which the kernels predict by) of a target at coord along the pass's
+// axis: 0 zero, 1 the left value (no right one), 2 linear, 3 cubic; picked once per run of targets (each_run).
 inline int kind_of(const Pass& p, int64_t coord) {
     const int64_t n = p.n[p.axis], h = p.h;
     if (p.mode == 0) return 0;
@@ -100,7 +100,7 @@ struct Stretch {
 };
 
 std::vector<Stretch> stretches_of(const Pass& p, const Lattice& l) {
-    if (p.axis != 2) return {{0, -1}};  // kind from the line's coordinate (decode_targets)
+    if (p.axis != 2) return {{0, -1}};  // kind from the line's coordinate (each_run)
     std::vector<Stretch> out;
     for (int64_t x = 0; x < l.count[2]; ++x) {
         const int kind = kind_of(p, l.first[2] + x * l.step[2]);
