@@ -138,19 +138,31 @@ struct Row {
     int64_t nz, ny, nx, level;
 };
 
-std::vector<Row> rows_of(const py::array_t<int64_t, py::array::c_style>& table, int64_t n) {
+// The rows of a pass table ((nz, ny, nx, level) each), checked.
+std::vector<Row> rows_in(const py::array_t<int64_t, py::array::c_style>& table) {
     if (table.ndim() != 2 || table.shape(1) != 4)
         throw std::invalid_argument("entropy coder: a pass table of (nz, ny, nx, level) rows");
     std::vector<Row> rows;
-    int64_t total = 0;
     const int64_t* t = table.data();
     for (py::ssize_t i = 0; i < table.shape(0); ++i) {
         const Row r{t[4 * i], t[4 * i + 1], t[4 * i + 2], t[4 * i + 3]};
         if (r.nz < 0 || r.ny < 0 || r.nx < 0 || r.level < 0)
             throw std::invalid_argument("entropy coder: negative entry in the pass table");
-        total += r.nz * r.ny * r.nx;
         rows.push_back(r);
     }
+    return rows;
+}
+
+int64_t count_of(const std::vector<Row>& rows) {
+    int64_t n = 0;
+    for (const Row& r : rows) n += r.nz * r.ny * r.nx;
+    return n;
+}
+
+// The rows of a pass table that covers n codes, checked.
+std::vector<Row> rows_of(const py::array_t<int64_t, py::array::c_style>& table, int64_t n) {
+    auto rows = rows_in(table);
+    const int64_t total = count_of(rows);
     if (total != n)
         throw std::invalid_argument("entropy coder: the pass table covers " + std::to_string(total) + " codes, not " +
                                     std::to_string(n));
@@ -341,12 +353,6 @@ std::string decode_segment(std::string_view data, const std::vector<Row>& rows, 
     return "";
 }
 
-int64_t count_of(const std::vector<Row>& rows) {
-    int64_t n = 0;
-    for (const Row& r : rows) n += r.nz * r.ny * r.nx;
-    return n;
-}
-
 // The segments of a stream (inr/entropy.py _segments): one, or, from SPLIT_CODES codes on, the passes before
 // the last and the last (about half of the codes each), coded independently so that two threads decode them.
 std::vector<std::vector<Row>> segments_of(const std::vector<Row>& rows) {
@@ -454,14 +460,7 @@ py::array decode(py::bytes data_obj, py::array_t<int64_t, py::array::c_style> ta
 // The pass rows of each table of a split stream (inr/entropy.py encode_parts), checked.
 std::vector<std::vector<Row>> parts_of(const py::list& tables) {
     std::vector<std::vector<Row>> parts;
-    for (const auto& t : tables) {
-        const auto table = t.cast<py::array_t<int64_t, py::array::c_style>>();
-        if (table.ndim() != 2 || table.shape(1) != 4)
-            throw std::invalid_argument("entropy coder: a pass table of (nz, ny, nx, level) rows");
-        int64_t n = 0;
-        for (py::ssize_t i = 0; i < table.shape(0); ++i) n += table.at(i, 0) * table.at(i, 1) * table.at(i, 2);
-        parts.push_back(rows_of(table, n));
-    }
+    for (const auto& t : tables) parts.push_back(rows_in(t.cast<py::array_t<int64_t, py::array::c_style>>()));
     return parts;
 }
 

@@ -1,9 +1,10 @@
-// The residual coder's decoding loop (residual.cpp's decode_targets calls it through the Kernels table): a run of
-// targets that share one prediction formula. Part of the kernels: included only by kernels.cpp, which is compiled
-// once per instruction set; hence everything here sits in an anonymous namespace.
+// The residual coder's loops over a run of targets that share one prediction formula (residual.cpp's each_run
+// hands them out through the Kernels table): the encoder's codes (residual_codes) and the values decoded from
+// codes (residual_run, which the encoder runs too). Part of the kernels: included only by kernels.cpp, which is
+// compiled once per instruction set; hence everything here sits in an anonymous namespace.
 //
-// Every operation is inr/residual.py's, in the same order, in double (no FP contraction), so every build decodes
-// bit for bit what the numpy reference encoded. What the builds differ in is only how many targets one
+// Every operation is inr/residual.py's, in the same order, in double (no FP contraction), so every build codes and
+// decodes bit for bit as the numpy reference does. What the builds differ in is only how many targets one
 // instruction handles: the loops below are written so that the compiler vectorises them (a constant stride, no
 // branch but the one on the exact-value mask, hoisted out of the loop).
 #pragma once
@@ -12,10 +13,23 @@
 #include <cstdint>
 
 #include "kernels.h"
-#include "residual_predict.h"
 
 namespace inr {
 namespace {
+
+// The prediction of the target at t from its line (l, r: the decoded samples at -+off, ll, rr at -+3 off), by
+// kind: 0 zero, 1 the left value (no right one), 2 linear, 3 cubic (inr/residual.py _interp: the same float64
+// operations in the same order).
+template <int KIND>
+inline double predict_kind(const float* t, int64_t off) {
+    if constexpr (KIND == 0) return 0.0;
+    const double l = t[-off];
+    if constexpr (KIND == 1) return l;
+    const double r = t[off];
+    if constexpr (KIND == 2) return 0.5 * (l + r);
+    const double ll = t[-3 * off], rr = t[3 * off];
+    return (9.0 * (l + r) - (ll + rr)) / 16.0;
+}
 
 template <int KIND, class K>
 inline float reconstruct(const float* at, int64_t off, K k, double step) {

@@ -9,7 +9,6 @@
 
 #include <pybind11/numpy.h>
 
-#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
@@ -32,13 +31,18 @@ struct Pass {
     int mode;  // 0 zero, 1 linear, 2 cubic
 };
 
-// The prediction kind (residual_predict.h, which the kernels predict by) of a target at coord along the pass's
-// axis: 0 zero, 1 the left value (no right one), 2 linear, 3 cubic; picked once per run of targets (each_run).
+// The prediction kind (kernel_residual.h predict_kind) of a target at coord along the pass's axis: 0 zero, 1 the
+// left value (no right one), 2 linear, 3 cubic; picked once per run of targets (each_run).
 inline int kind_of(const Pass& p, int64_t coord) {
     const int64_t n = p.n[p.axis], h = p.h;
     if (p.mode == 0) return 0;
     if (coord + h >= n) return 1;
     return p.mode == 2 && coord - 3 * h >= 0 && coord + 3 * h < n ? 3 : 2;
+}
+
+// How far apart a target's neighbours along the pass's axis lie in the grid: h samples along that axis.
+inline int64_t offset_of(const Pass& p) {
+    return p.h * (p.axis == 0 ? p.n[1] * p.n[2] : p.axis == 1 ? p.n[2] : 1);
 }
 
 // The targets of a pass on each axis: the first coordinate, the step and how many (every sub-th line across
@@ -148,7 +152,7 @@ py::array_t<int64_t> encode_pass(py::array_t<float, py::array::c_style> out,
     float* g = out.mutable_data();
     const double* d = data.data();
     int64_t* k = codes.mutable_data() + pos;
-    const int64_t off = p.h * (p.axis == 0 ? p.n[1] * p.n[2] : p.axis == 1 ? p.n[2] : 1);
+    const int64_t off = offset_of(p);
     const Lattice l = lattice_of(p);
     const int chunks = chunks_for(target_count(p), l.count[0], threads);
     std::vector<std::vector<int64_t>> exact(chunks);  // per chunk, joined in order: the sequential order
@@ -192,7 +196,7 @@ void decode_targets(const Pass& p, float* g, const K* k, double step, const uint
         else return kernels().residual_run;
     }();
     const Lattice l = lattice_of(p);
-    const int64_t off = p.h * (p.axis == 0 ? p.n[1] * p.n[2] : p.axis == 1 ? p.n[2] : 1);
+    const int64_t off = offset_of(p);
     k += i0 * l.count[1] * l.count[2];
     each_run(p, l, i0, i1, [&](int kind, int64_t flat, int64_t s, int64_t count, int64_t first) {
         run(kind, g + flat, s, count, off, k + first, step, em ? em + flat : nullptr, ev ? ev + flat : nullptr);
@@ -357,7 +361,7 @@ py::list trial_passes(py::array_t<float, py::array::c_style> out,
 #pragma omp parallel for num_threads(team) schedule(dynamic, 1) if (team > 1)
         for (int i = 0; i < n; ++i) {
             const Pass& p = ps[i];
-            const int64_t off = p.h * (p.axis == 0 ? p.n[1] * p.n[2] : p.axis == 1 ? p.n[2] : 1);
+            const int64_t off = offset_of(p);
             const Lattice li = lattice_of(p, sub);
             codes[i].resize(static_cast<size_t>(li.count[0] * li.count[1] * li.count[2]));
             int64_t* k = codes[i].data();
@@ -399,8 +403,8 @@ void register_residual(py::module_& m) {
     m.def("residual_trial_passes", &trial_passes, py::arg("out"), py::arg("data"), py::arg("strides"),
           py::arg("axis"), py::arg("h"), py::arg("modes"), py::arg("step"), py::arg("sub"), py::arg("prune"),
           py::arg("slack"), py::arg("threads") = 1,
-          "The range-coded bytes of the codes each mode (zero/lin/cub) gives a pass's targets on every sub-th line "
-          "(INT64_MAX for a trial its bit-length sum rules out).");
+          "About the range-coded bytes of the codes each mode (zero/lin/cub) gives a pass's targets on every sub-th "
+          "line (INT64_MAX for a trial its bit-length sum rules out).");
     m.def("residual_planes", &planes, py::arg("codes"), "(width, zigzag codes as byte planes).");
     m.def("residual_unplanes", &unplanes, py::arg("raw"), py::arg("width"), py::arg("n"),
           "The codes from their byte planes.");
