@@ -39,13 +39,15 @@ Stored section (written; layout 4, in models of format 4)::
     | [the refinement: two bytes in 1/16ths (code 0) or two float64 (code 3)] | the passes' modes (indices
       into MODES, as many as the grid's shape has passes), four per byte (flag NARROW: every index < 4) or
       two, the first in the low bits
-    | k of all passes in order, range-coded with contexts (inr.entropy; k_bytes bytes), or where that is
-      smaller (rows that repeat) zstd(k zigzag-coded as unsigned k_width-byte integers, byte planes transposed)
+    | k of all passes in order, range-coded with contexts (inr.entropy; k_bytes bytes), or table-coded
+      (inr.table_coding) where that costs little more, or where that is smaller (rows that repeat) zstd(k
+      zigzag-coded as unsigned k_width-byte integers, byte planes transposed)
     | zstd(u32 deltas of the exact values' flat indices | float32 exact values)   (empty if none)
 
 (zstd frames without magic number nor content size.) The flags: bits 0-2 the
 code width (0 RANGE_CODED, 1..4 for byte planes of 1, 2, 4, 8 bytes, 5
-RANGE_SPLIT: range-coded in segments cut at z-planes, inr.entropy.encode_parts), WIDE,
+RANGE_SPLIT: range-coded in segments cut at z-planes, inr.entropy.encode_parts, 6
+TABLE_CODED: static tables and rANS in such segments, inr.table_coding), WIDE,
 NARROW, EXACT, and in bits 6-7 the refinement (alpha, beta): 1 = (1.5, 4), 2
 = (1.75, 4) (the encoder's two), 0 and 3 stored as said.
 
@@ -70,7 +72,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import entropy
+from . import entropy, table_coding
 from .errors import InrValueError, ModelFormatError
 from .packing import Reader, varint
 
@@ -120,12 +122,17 @@ SPLIT_MIN_BYTES, SPLIT_PART_BYTES, SPLIT_COST = 2048, 8192, 0.02
 #: the plain stream: its segments then cost ~1 % (measured), and coding both took a quarter of the error-bounded
 #: coder's time on a CT scan at 1e-3 of its range
 SPLIT_ALONE_BYTES = 16384
+#: coded with static tables and rANS (inr.table_coding), in segments as RANGE_SPLIT: decodes about twice as fast
+#: as the range coder; tried for streams of TABLE_MIN_BYTES or more (below, its tables are a large share) and kept
+#: when it is at most TABLE_COST larger than the range-coded stream
+TABLE_CODED = 17
+TABLE_MIN_BYTES, TABLE_COST = 4096, 0.02
 #: the section's layout since model format 4 (``to_bytes``), and the flags of its first byte: the code width
-#: (0 RANGE_CODED, then 1, 2, 4, 8 as 1..4, 5 RANGE_SPLIT) in bits 0-2, WIDE (eps and step as float64, not
+#: (0 RANGE_CODED, then 1, 2, 4, 8 as 1..4, 5 RANGE_SPLIT, 6 TABLE_CODED) in bits 0-2, WIDE (eps and step as float64, not
 #: float32), NARROW modes (four per byte), EXACT (a count of exactly stored values follows), and the refinement
 #: in bits 6-7
 LAYOUT = 4
-_WIDTHS = (RANGE_CODED, 1, 2, 4, 8, RANGE_SPLIT)
+_WIDTHS = (RANGE_CODED, 1, 2, 4, 8, RANGE_SPLIT, TABLE_CODED)
 _WIDE, _NARROW4, _EXACT4 = 0x08, 0x10, 0x20
 #: the refinement (alpha, beta) codes of bits 6-7: 1 and 2 the encoder's two (error bound, PSNR target);
 #: 0 two bytes in 1/16ths follow, 3 two float64 (any other: the decoder must use the very refinement the encoder did)
@@ -545,6 +552,8 @@ def _decode_codes(blob: bytes, width: int, shape: tuple[int, int, int], compact:
         return entropy.decode_codes(blob, _pass_table_of(shape), coder_threads())
     if width == RANGE_SPLIT:
         return entropy.decode_parts(blob, _pass_table_of(shape), coder_threads())
+    if width == TABLE_CODED:
+        return table_coding.decode(blob, _pass_table_of(shape), coder_threads())
     if width not in (1, 2, 4, 8):
         raise ModelFormatError(f"residual code width {width} unknown")
     raw = _unzstd(compact).decompress(blob, max_output_size=n * width)
@@ -667,7 +676,8 @@ def _code_bytes(codes: np.ndarray, shape: tuple[int, int, int], hint: int | None
     """(code width, bytes) of a residual's codes: range-coded with contexts (width RANGE_CODED), or, when that is
     larger, fast zstd on their byte planes (codes that repeat whole rows, which only a dictionary coder sees:
     fields constant along an axis, a network far off a smooth field). A long range-coded stream is split into
-    segments (RANGE_SPLIT) where that costs little: as many threads decode them at once. ``hint``: about the
+    segments (RANGE_SPLIT) where that costs little: as many threads decode them at once; from TABLE_MIN_BYTES on,
+    table-coded (TABLE_CODED, in as many segments) where that costs at most TABLE_COST more: it decodes faster. ``hint``: about the
     range-coded bytes (:attr:`Residual.bytes_hint`), which guesses the split's segments; from
     :data:`SPLIT_ALONE_BYTES` on, the split is coded alone and judged against the hint (the plain stream is coded
     too only when the split comes out over it by more than SPLIT_COST)."""
@@ -685,6 +695,13 @@ def _code_bytes(codes: np.ndarray, shape: tuple[int, int, int], hint: int | None
     if ranged is not None and split is not None and len(split) > len(ranged) * (1 + SPLIT_COST):
         split = None
     best = (RANGE_SPLIT, split) if split is not None else (RANGE_CODED, ranged)
+    limit = len(best[1]) * (1 + TABLE_COST)  # type: ignore[arg-type]
+    parts = max(1, _split_parts(len(best[1])))  # type: ignore[arg-type]
+    # estimated first: a table stream that will not be kept costs a walk of the codes, not a coding
+    if len(best[1]) >= TABLE_MIN_BYTES and table_coding.estimate_bytes(codes, table, parts) <= limit:  # type: ignore[arg-type]
+        tabled = table_coding.encode(codes, table, parts, threads)
+        if len(tabled) <= limit:
+            best = (TABLE_CODED, tabled)
     width, planes = _planes(codes)
     zipped = _zstd(ZSTD_LEVEL_PLANES).compress(planes)
     return (width, zipped) if len(best[1]) > len(zipped) else best  # type: ignore[return-value]

@@ -12,6 +12,7 @@
 #include "model.h"
 #include "residual.h"
 #include "entropy.h"
+#include "table_coder.h"
 #include "metrics.h"
 #include "trainer.h"
 
@@ -184,6 +185,7 @@ PYBIND11_MODULE(_native, m) {
           "Encode points (N, 3) in [0,1]^3 with a flat level-major table -> (N, levels*features) float32.");
     inr::register_residual(m);
     inr::register_entropy(m);
+    inr::register_table_coder(m);
     inr::register_metrics(m);
     m.def("isa", [] { return std::string(inr::kernels().isa); }, "Instruction set of the kernels in use.");
     m.def("isas", &inr::runnable_isas,
