@@ -14,8 +14,9 @@ field's range, default 1e-2 and 1e-3):
   compress MB/s (the whole fit) and decompress MB/s (``Model.from_bytes`` + ``decode``),
   the fit's steps and whether the probe kept the network;
 * ``coder``: the residual coder alone (:func:`inr.residual.compute_residual` with no
-  network, then ``to_bytes``; ``from_bytes`` + ``apply``), MB/s both ways;
-* ``sz3``: SZ3 (``pysz``, ABS mode, default predictor) at the same bound, MB/s both ways;
+  network, then ``to_bytes``; ``from_bytes`` + ``apply``), MB/s both ways, the best of ``--repeats``;
+* ``sz3``: SZ3 (``pysz``, ABS mode, default predictor) at the same bound, MB/s both ways, the best of
+  ``--repeats``;
 * ``inr_vs_sz3``: our bytes over SZ3's (below 1: we store less).
 
 MB/s = float32 bytes of the field / seconds (10^6 bytes). JSON goes to stdout
@@ -40,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import inr  # noqa: E402
 from inr.residual import Residual, compute_residual  # noqa: E402
 from rate_distortion import log, proxy_fields, sz3  # noqa: E402
+from throughput import best_time  # noqa: E402
 from sims.analytic import FIELDS as ANALYTIC  # noqa: E402
 
 REL_ERRORS = (1e-2, 1e-3)
@@ -67,16 +69,12 @@ def inr_point(values: np.ndarray, eps: float, max_steps: int) -> dict:
             "residual_bytes": len(model.residual.to_bytes()) if model.residual is not None else 0}
 
 
-def coder_point(values: np.ndarray, eps: float) -> dict:
+def coder_point(values: np.ndarray, eps: float, repeats: int = 1) -> dict:
     """The residual coder alone, with no network: what the error-bounded mode runs once its probe skips the
-    network, and what a target-PSNR fit codes (``inr/predictive.py``)."""
+    network, and what a target-PSNR fit codes (``inr/predictive.py``); the best of ``repeats`` timings."""
     rng = float(values.max() - values.min())
-    t = time.perf_counter()
-    blob = compute_residual(values, None, eps, rng).to_bytes()
-    ct = time.perf_counter() - t
-    t = time.perf_counter()
-    dec = Residual.from_bytes(blob, values.shape).apply(None)
-    dt = time.perf_counter() - t
+    ct, blob = best_time(lambda: compute_residual(values, None, eps, rng).to_bytes(), repeats)
+    dt, dec = best_time(lambda: Residual.from_bytes(blob, values.shape).apply(None), repeats)
     err = inr.max_abs_error(values, dec)
     if not err <= eps or not np.isfinite(dec).all():
         raise AssertionError(f"the residual coder broke its bound: max error {err} > eps {eps}")
@@ -84,13 +82,9 @@ def coder_point(values: np.ndarray, eps: float) -> dict:
             "decompress_mbs": _mbs(values.nbytes, dt)}
 
 
-def sz3_point(values: np.ndarray, eps: float) -> dict:
-    t = time.perf_counter()
-    blob, back = sz3(values, eps)
-    ct = time.perf_counter() - t
-    t = time.perf_counter()
-    dec = back()
-    dt = time.perf_counter() - t
+def sz3_point(values: np.ndarray, eps: float, repeats: int = 1) -> dict:
+    ct, (blob, back) = best_time(lambda: sz3(values, eps), repeats)
+    dt, dec = best_time(back, repeats)
     return {"bytes": len(blob), "ratio": values.nbytes / len(blob), "max_abs_error": inr.max_abs_error(values, dec),
             "compress_mbs": _mbs(values.nbytes, ct), "decompress_mbs": _mbs(values.nbytes, dt)}
 
@@ -117,9 +111,9 @@ def run(args: argparse.Namespace) -> dict:
             eps = rel * rng
             row: dict[str, Any] = {"field": name, "shape": list(values.shape), "rel_error": rel, "abs_error": eps}
             row["inr"] = inr_point(values, eps, args.max_steps)
-            row["coder"] = coder_point(values, eps)
+            row["coder"] = coder_point(values, eps, args.repeats)
             try:
-                row["sz3"] = sz3_point(values, eps)
+                row["sz3"] = sz3_point(values, eps, args.repeats)
                 row["inr_vs_sz3"] = row["inr"]["bytes"] / row["sz3"]["bytes"]
             except ImportError as exc:
                 notes.append(f"sz3 skipped: {exc}")
@@ -129,7 +123,7 @@ def run(args: argparse.Namespace) -> dict:
                 + (f", sz3 {row['sz3']['bytes']} B {row['sz3']['compress_mbs']:.1f} MB/s" if "sz3" in row else ""))
             rows.append(row)
     return {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
-            "max_steps": args.max_steps, "rows": rows, "notes": notes}
+            "max_steps": args.max_steps, "repeats": args.repeats, "rows": rows, "notes": notes}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -144,6 +138,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--bounds", type=float, nargs="+", default=list(REL_ERRORS),
                     help="error bounds as fractions of each field's range")
     ap.add_argument("--max-steps", type=int, default=2000, help="inr.fit's max_steps (its default)")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="the coder's and SZ3's timings: the best of this many (the fit is timed once)")
     ap.add_argument("--quick", action="store_true", help="one 32^3 analytic field, no proxies, no volumes")
     ap.add_argument("-o", "--output", help="write the JSON here instead of stdout")
     args = ap.parse_args(argv)

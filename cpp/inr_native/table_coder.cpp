@@ -402,14 +402,16 @@ constexpr K value_of(int s) {
 }
 
 // The codes of a busy row from x on (contexts[x]: where the table of each one's context less min(|a|, 3) starts)
-// until the row ends (returns nx) or an escape (returns its x; out[x] not written, next not moved past it). next
+// into out, and min(|code|, 3) of each into sizes (what the contexts of the rows after it are summed from), until
+// the row ends (returns nx) or an escape (returns its x; out[x] and sizes[x] not written, next not moved past it). next
 // and mirror: what the
 // code before adds to the context (Lookup::NEXT bits) and -1 when it is < 0 (else 0). Its own function, every
 // pointer restrict: the loop keeps its state in registers. The context is a chain from code to code: a load, an
 // and, an add.
 template <class K>
-int64_t decode_run(Rans& st, const uint32_t* __restrict contexts, K* __restrict out, int64_t x, int64_t nx,
-                   uint32_t& next_io, K& mirror_io, const uint32_t* __restrict slots, const uint16_t* __restrict words) {
+int64_t decode_run(Rans& st, const uint32_t* __restrict contexts, K* __restrict out, uint8_t* __restrict sizes,
+                   int64_t x, int64_t nx, uint32_t& next_io, K& mirror_io, const uint32_t* __restrict slots,
+                   const uint16_t* __restrict words) {
     static constexpr K VALUES[ESCAPE] = {value_of<K>(0),  value_of<K>(1),  value_of<K>(2),  value_of<K>(3),
                                          value_of<K>(4),  value_of<K>(5),  value_of<K>(6),  value_of<K>(7),
                                          value_of<K>(8),  value_of<K>(9),  value_of<K>(10), value_of<K>(11),
@@ -421,6 +423,7 @@ int64_t decode_run(Rans& st, const uint32_t* __restrict contexts, K* __restrict 
         const uint32_t e = next_entry(x0, x1, wpos, contexts[x], next, slots, words), s = Lookup::symbol(e);
         if (s == ESCAPE) break;  // next left as it was: the escape's context is the caller's to check
         next = e & Lookup::NEXT;
+        sizes[x] = static_cast<uint8_t>(next >> Lookup::NEXT_SHIFT);
         const K k = static_cast<K>((VALUES[s] ^ mirror) - mirror);  // no branch on the value: it is not predictable
         out[x] = k;
         mirror = static_cast<K>(k >> (8 * sizeof(K) - 1));
@@ -461,12 +464,14 @@ std::string decode_segment(std::string_view data, const std::vector<Row>& rows, 
     const Tables& t = *lut.t;
     const uint32_t* slots = lut.slot.data();
     int64_t pos = 0;
-    std::vector<uint8_t> busy;
+    std::vector<uint8_t> busy, sizes;
     std::vector<uint32_t> contexts;
     for (const Row& r : rows) {
         const int cls = level_class(r.level);
         const int64_t nx = r.nx, ny = r.ny, plane = ny * nx;
         busy.assign(2 * static_cast<size_t>(ny), 0);
+        // min(|code|, 3) of this plane's codes and the one before: every row is written before it is read
+        sizes.resize(2 * static_cast<size_t>(plane));
         contexts.resize(static_cast<size_t>(nx));
         uint32_t* ctx = contexts.data();
         for (int64_t z = 0; z < r.nz; ++z) {
@@ -480,19 +485,29 @@ std::string decode_segment(std::string_view data, const std::vector<Row>& rows, 
                 const uint32_t e = next_entry(st.x0, st.x1, st.wpos, static_cast<uint32_t>(rc) << PROB_BITS, 0, slots,
                                               words.data());
                 cur[y] = static_cast<uint8_t>(Lookup::symbol(e));  // 0 or 1: a row table has two symbols
-                std::fill(out, out + nx, 0);
-                if (!cur[y]) continue;
-                const K* b = y ? out - nx : nullptr;
-                const K* c = z ? out - plane : nullptr;
-                const int base = code_context(cls, 0, 0);
-                for (int64_t x = 0; x < nx; ++x) {  // each code's context less min(|a|, 3)
-                    const int near = (b ? small(b[x]) : 0) + (c ? small(c[x]) : 0);
-                    ctx[x] = static_cast<uint32_t>(base + 4 * std::min(near, NEAR)) << PROB_BITS;
+                uint8_t* size = sizes.data() + (z % 2) * plane + y * nx;
+                if (!cur[y]) {
+                    std::fill(out, out + nx, 0);
+                    std::fill(size, size + nx, 0);
+                    continue;
+                }
+                // each code's context less min(|a|, 3), from the sizes of the codes before it along y and z
+                const uint32_t base = static_cast<uint32_t>(code_context(cls, 0, 0)) << PROB_BITS;
+                const uint8_t* b = size - nx;
+                const uint8_t* c = sizes.data() + ((z + 1) % 2) * plane + y * nx;
+                constexpr int SHIFT = PROB_BITS + 2;  // 4 contexts (of min(|a|, 3)) apart per step of near
+                if (y && z) {
+                    for (int64_t x = 0; x < nx; ++x) ctx[x] = base + (std::min<uint32_t>(b[x] + c[x], NEAR) << SHIFT);
+                } else if (y || z) {
+                    const uint8_t* d = y ? b : c;
+                    for (int64_t x = 0; x < nx; ++x) ctx[x] = base + (static_cast<uint32_t>(d[x]) << SHIFT);
+                } else {
+                    std::fill(ctx, ctx + nx, base);
                 }
                 uint32_t next = 0;
                 K mirror = 0;
                 for (int64_t x = 0;; ++x) {
-                    x = decode_run(st, ctx, out, x, nx, next, mirror, slots, words.data());
+                    x = decode_run(st, ctx, out, size, x, nx, next, mirror, slots, words.data());
                     if (x >= nx) break;
                     if (!t.used[(ctx[x] >> PROB_BITS) + (next >> Lookup::NEXT_SHIFT)])
                         return bad + "a symbol in a context that has no table";
@@ -506,6 +521,7 @@ std::string decode_segment(std::string_view data, const std::vector<Row>& rows, 
                         if (mag >= static_cast<uint64_t>(std::numeric_limits<K>::max())) return WIDE;
                     const auto m = static_cast<K>(mag);  // 2^63 wraps to INT64_MIN, the one code of that size
                     out[x] = neg ? static_cast<K>(K(0) - m) : m;
+                    size[x] = 3;
                     mirror = neg ? K(-1) : K(0);
                 }
             }
