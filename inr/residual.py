@@ -128,9 +128,9 @@ SPLIT_ALONE_BYTES = 16384
 TABLE_CODED = 17
 TABLE_MIN_BYTES, TABLE_COST = 4096, 0.02
 #: the section's layout since model format 4 (``to_bytes``), and the flags of its first byte: the code width
-#: (0 RANGE_CODED, then 1, 2, 4, 8 as 1..4, 5 RANGE_SPLIT, 6 TABLE_CODED) in bits 0-2, WIDE (eps and step as float64, not
-#: float32), NARROW modes (four per byte), EXACT (a count of exactly stored values follows), and the refinement
-#: in bits 6-7
+#: (0 RANGE_CODED, then 1, 2, 4, 8 as 1..4, 5 RANGE_SPLIT, 6 TABLE_CODED) in bits 0-2, WIDE (eps and step as
+#: float64, not float32), NARROW modes (four per byte), EXACT (a count of exactly stored values follows), and the
+#: refinement in bits 6-7
 LAYOUT = 4
 _WIDTHS = (RANGE_CODED, 1, 2, 4, 8, RANGE_SPLIT, TABLE_CODED)
 _WIDE, _NARROW4, _EXACT4 = 0x08, 0x10, 0x20
@@ -677,8 +677,8 @@ def _code_bytes(codes: np.ndarray, shape: tuple[int, int, int], hint: int | None
     larger, fast zstd on their byte planes (codes that repeat whole rows, which only a dictionary coder sees:
     fields constant along an axis, a network far off a smooth field). A long range-coded stream is split into
     segments (RANGE_SPLIT) where that costs little: as many threads decode them at once; from TABLE_MIN_BYTES on,
-    table-coded (TABLE_CODED, in as many segments) where that costs at most TABLE_COST more: it decodes faster. ``hint``: about the
-    range-coded bytes (:attr:`Residual.bytes_hint`), which guesses the split's segments; from
+    table-coded (TABLE_CODED, in as many segments) where that costs at most TABLE_COST more: it decodes faster.
+    ``hint``: about the range-coded bytes (:attr:`Residual.bytes_hint`), which guesses the split's segments; from
     :data:`SPLIT_ALONE_BYTES` on, the split is coded alone and judged against the hint (the plain stream is coded
     too only when the split comes out over it by more than SPLIT_COST)."""
     table = _pass_table_of(shape)
@@ -694,17 +694,19 @@ def _code_bytes(codes: np.ndarray, shape: tuple[int, int, int], hint: int | None
         ranged, split = entropy.encode_codes_and_parts(codes, table, _split_parts, threads, guess=max(parts, 2))
     if ranged is not None and split is not None and len(split) > len(ranged) * (1 + SPLIT_COST):
         split = None
-    best = (RANGE_SPLIT, split) if split is not None else (RANGE_CODED, ranged)
-    limit = len(best[1]) * (1 + TABLE_COST)  # type: ignore[arg-type]
-    parts = max(1, _split_parts(len(best[1])))  # type: ignore[arg-type]
-    # estimated first: a table stream that will not be kept costs a walk of the codes, not a coding
-    if len(best[1]) >= TABLE_MIN_BYTES and table_coding.estimate_bytes(codes, table, parts) <= limit:  # type: ignore[arg-type]
-        tabled = table_coding.encode(codes, table, parts, threads)
-        if len(tabled) <= limit:
-            best = (TABLE_CODED, tabled)
+    kept = split if split is not None else ranged
+    assert kept is not None  # one of the two is coded whatever the hint
+    best = (RANGE_SPLIT if split is not None else RANGE_CODED, kept)
+    if len(best[1]) >= TABLE_MIN_BYTES:
+        limit, parts = len(best[1]) * (1 + TABLE_COST), max(1, _split_parts(len(best[1])))
+        # estimated first: a table stream that will not be kept costs a walk of the codes, not a coding
+        if table_coding.estimate_bytes(codes, table, parts) <= limit:
+            tabled = table_coding.encode(codes, table, parts, threads)
+            if len(tabled) <= limit:
+                best = (TABLE_CODED, tabled)
     width, planes = _planes(codes)
     zipped = _zstd(ZSTD_LEVEL_PLANES).compress(planes)
-    return (width, zipped) if len(best[1]) > len(zipped) else best  # type: ignore[return-value]
+    return (width, zipped) if len(best[1]) > len(zipped) else best
 
 
 def _split_parts(nbytes: int) -> int:

@@ -48,6 +48,8 @@ with both states at ``2^16`` and its escape bits at its last byte.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from . import entropy
@@ -130,7 +132,8 @@ class _BitReader:
         return (self.at + 7) >> 3
 
 
-def _walk(table: np.ndarray, codes: np.ndarray, row_flag, code_one, every: int = 1) -> None:  # type: ignore[no-untyped-def]
+def _walk(table: np.ndarray, codes: np.ndarray, row_flag: Callable[[int, list[int], int, int, bool], object],
+          code_one: Callable[[int, int, int], int], every: int = 1) -> None:
     """Walk the passes of ``table`` row by row, as :func:`inr.entropy._walk`, with this coder's contexts:
     ``row_flag(ctx, k, row, nx, counted)`` gives whether the row at ``k[row:row + nx]`` holds a nonzero code
     (``counted``: whether this row is one of every ``every``-th, counted over all passes); only for those that

@@ -1,6 +1,6 @@
 // Table coding of the residual codes: static per-context frequency tables and two interleaved rANS states, the
-// same bytes as inr/table_coding.py (the reference, which documents the format). It decodes several times faster
-// than the adaptive binary coder of entropy.cpp: one table lookup per code and no branch on what was decoded.
+// same bytes as inr/table_coding.py (the reference, which documents the format). It decodes about twice as fast
+// as the adaptive binary coder of entropy.cpp: one table lookup per code and no branch on what was decoded.
 #include "table_coder.h"
 
 #include <pybind11/numpy.h>
@@ -33,7 +33,9 @@ constexpr uint32_t SCALE = 1u << PROB_BITS, LOW = 1u << 16;
 
 inline int level_class(int64_t level) { return level <= 1 ? 0 : level == 2 ? 1 : 2; }
 // the context of a code: level class, near = min(|b|, 3) + min(|c|, 3) (capped at NEAR), min(|a|, 3)
-inline int code_context(int cls, int near, int small_a) { return (cls * (NEAR + 1) + std::min(near, NEAR)) * 4 + small_a; }
+inline int code_context(int cls, int near, int small_a) {
+    return (cls * (NEAR + 1) + std::min(near, NEAR)) * 4 + small_a;
+}
 inline int row_context(int cls, int busy_before) { return CODE_CONTEXTS + cls * 3 + busy_before; }
 
 // Bits, most significant first, packed into bytes (the last padded with zeros).
@@ -97,7 +99,7 @@ private:
     size_t at_ = 0;
 };
 
-// One context's table: the frequencies of its symbols (summing to SCALE, or all zero: unused) and where each
+// Every context's table: the frequencies of its symbols (summing to SCALE, or all zero: unused) and where each
 // symbol's slots start.
 struct Tables {
     uint16_t freq[N_CONTEXTS][ALPHABET] = {};
@@ -226,12 +228,12 @@ inline int symbol_of(K k, K a, Bits& esc) {
     return ESCAPE;
 }
 
-// Each symbol of the codes of rows (from codes, their first) in coding order, as put(context, symbol, lane) (lane:
-// x % 4 for a code, 0 for a row: a histogram kept in four copies by lane has no chain of increments of one
-// count), and the escapes' bits to esc: the walk of inr/entropy.py _walk, with the contexts of this coder; each
-// busy row's y and z neighbours summed first, as the decoder does. every > 1: only every every-th row (counted
-// over all passes) and its codes are put (the others are looked at for whether they are busy, which the contexts
-// of the rows after them need): a sample.
+// Each symbol of the codes of rows (from codes, their first) in coding order, as put(context, symbol, lane)
+// (lane: x % 4 for a code, 0 for a row: a histogram kept in four copies by lane has no chain of increments of one
+// count), and the escapes' bits to esc: the walk of inr/table_coding.py _walk, each busy row's y and z neighbours
+// summed first, as the decoder does. every > 1: only every every-th row (counted over all passes) and its codes
+// are put (the others are looked at for whether they are busy, which the contexts of the rows after them need):
+// a sample.
 template <class Bits, class Put>
 void symbols(const std::vector<Row>& rows, const int64_t* codes, Bits& esc, Put&& put, int64_t every = 1) {
     int64_t pos = 0, counted = 0;
@@ -352,7 +354,8 @@ struct Lookup {
                static_cast<uint32_t>(s) << SYMBOL | freq << FREQ;
     }
     static constexpr uint32_t symbol(uint32_t e) { return (e >> SYMBOL) & 15; }
-    explicit Lookup(const Tables& tables) : slot(static_cast<size_t>(N_CONTEXTS) * SCALE, entry(ESCAPE, 0, 0)), t(&tables) {
+    explicit Lookup(const Tables& tables)
+        : slot(static_cast<size_t>(N_CONTEXTS) * SCALE, entry(ESCAPE, 0, 0)), t(&tables) {
         for (int c = 0; c < N_CONTEXTS; ++c) {
             if (!tables.used[c]) continue;  // stays an ESCAPE: decoding there is caught on the escape's path
             uint32_t* out = slot.data() + static_cast<size_t>(c) * SCALE;
@@ -634,7 +637,8 @@ py::array decode(py::bytes data_obj, py::list tables, int64_t at_tables,
     std::vector<std::string_view> parts;
     for (py::ssize_t i = 0; i < static_cast<py::ssize_t>(segs.size()); ++i) {
         const uint64_t left = data.size() - at;
-        const uint64_t len = i + 1 < static_cast<py::ssize_t>(segs.size()) ? static_cast<uint64_t>(sizes.data()[i]) : left;
+        const bool last = i + 1 == static_cast<py::ssize_t>(segs.size());
+        const uint64_t len = last ? left : static_cast<uint64_t>(sizes.data()[i]);
         if (len > left) throw std::invalid_argument("residual codes malformed: segment past the end");
         parts.push_back(data.substr(at, len));
         at += len;
