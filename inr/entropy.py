@@ -248,7 +248,7 @@ def encode_codes(codes: np.ndarray, table: np.ndarray, threads: int = 1) -> byte
 def decode_codes(data: bytes, table: np.ndarray, threads: int = 1) -> np.ndarray:
     """The codes :func:`encode_codes` stored in ``data`` (int64; from the C++ decoder int32 where every one fits);
     ``threads`` > 1 decodes two segments at once."""
-    n = int(np.prod(table[:, :3], axis=1).sum()) if len(table) else 0
+    n = table_counts(table)[0]
     native = _native()
     if native is not None:
         return native.entropy_decode(bytes(data), np.ascontiguousarray(table, dtype=np.int64), n, threads)
@@ -325,24 +325,31 @@ def _split_stream(starts: list[int], segs: list[bytes]) -> bytes:
     return head + b"".join(segs)
 
 
-def decode_parts(data: bytes, table: np.ndarray, threads: int = 1) -> np.ndarray:
-    """The codes :func:`encode_parts` stored in ``data`` (int64; from the C++ decoder int32 where every one fits);
-    ``threads`` decode its segments at once."""
-    n = int(np.prod(table[:, :3], axis=1).sum()) if len(table) else 0
-    _check(table, n)
-    data = bytes(data)
+def split_head(data: bytes, table: np.ndarray) -> tuple[int, list[int], list[int], int]:
+    """The head of a split stream (``varint K | K - 1 varint starts | K - 1 varint sizes``, this module's and
+    :mod:`inr.table_coding`'s) for the passes of ``table``: (codes the passes cover, the segments' start planes, the
+    sizes of all segments but the last, where the head ends); a head that does not fit the passes raises
+    ModelFormatError."""
+    n, planes = table_counts(table)
     r = Reader(data, 0, len(data), "residual codes")
     k = r.varint()
-    planes = int(table[:, 0].sum()) if len(table) else 0
     if not 1 <= k <= MAX_PARTS:
         raise ModelFormatError(f"residual codes malformed: {k} segments (1..{MAX_PARTS})")
     starts = [r.varint() for _ in range(k - 1)]
     if any(not 0 < b < planes for b in starts) or starts != sorted(set(starts)):
         raise ModelFormatError(f"residual codes malformed: segment starts {starts} for {planes} planes")
     sizes = [r.varint() for _ in range(k - 1)]
-    if sum(sizes) > len(data) - r.at:
+    return n, starts, sizes, r.at
+
+
+def decode_parts(data: bytes, table: np.ndarray, threads: int = 1) -> np.ndarray:
+    """The codes :func:`encode_parts` stored in ``data`` (int64; from the C++ decoder int32 where every one fits);
+    ``threads`` decode its segments at once."""
+    data = bytes(data)
+    n, starts, sizes, at = split_head(data, table)
+    if sum(sizes) > len(data) - at:
         raise ModelFormatError("residual codes malformed: segment past the end")
-    bounds = np.cumsum([r.at, *sizes, len(data) - r.at - sum(sizes)])
+    bounds = np.cumsum([at, *sizes, len(data) - at - sum(sizes)])
     pieces = _part_tables(table, starts)
     native = _native()
     if native is not None:
@@ -414,7 +421,7 @@ def _implied_starts(table: np.ndarray) -> list[int]:
     """Where a plain stream's second segment starts (:func:`_part_tables`' cut): none, or, from
     :data:`SPLIT_CODES` codes on, at the last pass's first plane (the passes before it, and it: about half of
     the codes each)."""
-    n = int(np.prod(table[:, :3], axis=1).sum()) if len(table) else 0
+    n = table_counts(table)[0]
     return [] if len(table) < 2 or n < SPLIT_CODES else [int(table[:-1, 0].sum())]
 
 
@@ -527,8 +534,24 @@ def _check_end(read: int, size: int) -> None:
         raise ModelFormatError(f"residual codes malformed: the passes read {read} bytes of a stream of {size}")
 
 
+def table_counts(table: np.ndarray) -> tuple[int, int]:
+    """(codes, z-planes) the passes of ``table`` cover; a ValueError when it is not (nz, ny, nx, level) rows of
+    numbers >= 0. Kept per table: a small grid's decoding asked for them six times (numpy reductions, ~20 us)."""
+    if table.ndim != 2 or table.shape[1] != 4:
+        raise ValueError("entropy coder: a pass table of (nz, ny, nx, level) rows")
+    return _table_counts(np.ascontiguousarray(table, dtype=np.int64).tobytes())
+
+
+@functools.lru_cache(maxsize=256)
+def _table_counts(raw: bytes) -> tuple[int, int]:
+    t = np.frombuffer(raw, np.int64).reshape(-1, 4)
+    if (t < 0).any():
+        raise ValueError("entropy coder: negative entry in the pass table")
+    return int(np.prod(t[:, :3], axis=1).sum()), int(t[:, 0].sum())
+
+
 def _check(table: np.ndarray, n: int) -> None:
-    if table.ndim != 2 or table.shape[1] != 4 or (table < 0).any() or int(np.prod(table[:, :3], axis=1).sum()) != n:
+    if table_counts(table)[0] != n:
         raise ValueError(f"entropy coder: a pass table of (nz, ny, nx, level) rows covering {n} codes")
 
 

@@ -405,28 +405,18 @@ def encode(codes: np.ndarray, table: np.ndarray, parts: int, threads: int = 1) -
 def decode(data: bytes, table: np.ndarray, threads: int = 1) -> np.ndarray:
     """The codes :func:`encode` stored in ``data`` (int64; from the C++ decoder int32 where every one fits);
     ``threads`` decode its segments at once. A stream that is not one of these passes raises ModelFormatError."""
-    n = int(np.prod(table[:, :3], axis=1).sum()) if len(table) else 0
-    entropy._check(table, n)
     data = bytes(data)
-    r = Reader(data, 0, len(data), "residual codes")
-    k = r.varint()
-    planes = int(table[:, 0].sum()) if len(table) else 0
-    if not 1 <= k <= entropy.MAX_PARTS:
-        raise ModelFormatError(f"residual codes malformed: {k} segments (1..{entropy.MAX_PARTS})")
-    cuts = [r.varint() for _ in range(k - 1)]
-    if any(not 0 < b < planes for b in cuts) or cuts != sorted(set(cuts)):
-        raise ModelFormatError(f"residual codes malformed: segment starts {cuts} for {planes} planes")
-    sizes = [r.varint() for _ in range(k - 1)]
+    n, cuts, sizes, head = entropy.split_head(data, table)
     pieces = entropy._part_tables(table, cuts)
     native = entropy._native()
     if native is not None and hasattr(native, "table_decode"):
         try:
-            return native.table_decode(data, [t for t, _, _ in pieces], r.at, np.array(sizes, np.int64), n, threads)
+            return native.table_decode(data, [t for t, _, _ in pieces], head, np.array(sizes, np.int64), n, threads)
         except ValueError as exc:
             raise ModelFormatError(str(exc)) from exc
-    bits = _BitReader(data[r.at:])
+    bits = _BitReader(data[head:])
     freqs = _read_tables(bits)
-    at = r.at + bits.bytes_read()
+    at = head + bits.bytes_read()
     codes = np.zeros(n, np.int64)
     for i, (t, a, b) in enumerate(pieces):
         size = sizes[i] if i < len(sizes) else len(data) - at
