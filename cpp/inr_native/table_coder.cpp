@@ -359,9 +359,11 @@ struct Lookup {
         for (int c = 0; c < N_CONTEXTS; ++c) {
             if (!tables.used[c]) continue;  // stays an ESCAPE: decoding there is caught on the escape's path
             uint32_t* out = slot.data() + static_cast<size_t>(c) * SCALE;
-            for (int s = 0; s < ALPHABET; ++s)
-                for (uint32_t i = 0; i < tables.freq[c][s]; ++i)
-                    out[tables.start[c][s] + i] = entry(s, i, tables.freq[c][s]);
+            for (int s = 0; s < ALPHABET; ++s) {  // a symbol's slots: its entry with offsets 0, 1, ... (vectorised)
+                const uint32_t first = entry(s, 0, tables.freq[c][s]);
+                uint32_t* at = out + tables.start[c][s];
+                for (uint32_t i = 0; i < tables.freq[c][s]; ++i) at[i] = first + i;
+            }
         }
     }
 };
