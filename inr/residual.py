@@ -127,6 +127,9 @@ SPLIT_ALONE_BYTES = 16384
 #: when it is at most TABLE_COST larger than the range-coded stream
 TABLE_CODED = 17
 TABLE_MIN_BYTES, TABLE_COST = 4096, 0.02
+#: the table coder's allowance where decoding speed comes first (inr.fit(prefer="speed"), Residual.table_cost):
+#: a dense 33^3 block of an MR scan table-codes to 5.4 % more bytes and decodes 2.7x faster on one thread
+TABLE_COST_SPEED = 0.10
 #: the section's layout since model format 4 (``to_bytes``), and the flags of its first byte: the code width
 #: (0 RANGE_CODED, then 1, 2, 4, 8 as 1..4, 5 RANGE_SPLIT, 6 TABLE_CODED) in bits 0-2, WIDE (eps and step as
 #: float64, not float32), NARROW modes (four per byte), EXACT (a count of exactly stored values follows), and the
@@ -360,6 +363,9 @@ class Residual:
     #: passes), or None: where to_bytes guesses the stream's split, so that it codes it once (the bytes never
     #: depend on it)
     bytes_hint: int | None = field(default=None, compare=False, repr=False)
+    #: how much larger than the range-coded stream a table-coded one may be and still be written (TABLE_COST;
+    #: TABLE_COST_SPEED where decoding speed comes first): a writer's choice, never stored
+    table_cost: float = field(default=TABLE_COST, compare=False, repr=False)
 
     def apply(self, network: np.ndarray | None, threads: int | None = None) -> np.ndarray:
         """The corrected owned grid (float32) from the network's values on the whole owned grid (None, or any
@@ -443,7 +449,7 @@ class Residual:
     # --- bytes ---
     def to_bytes(self) -> bytes:
         """The section in the current layout (:data:`LAYOUT`; see the module docstring)."""
-        width, kblob = _code_bytes(self.codes, tuple(self.shape), self.bytes_hint)
+        width, kblob = _code_bytes(self.codes, tuple(self.shape), self.bytes_hint, self.table_cost)
         eblob = b""
         if self.exact_index.size:
             order = np.argsort(self.exact_index.astype(np.int64), kind="stable")
@@ -672,12 +678,13 @@ def compute_residual(data: np.ndarray, network: np.ndarray | None, eps: float, v
     return min((alone, both), key=_size)  # on a tie the one that does not read the network
 
 
-def _code_bytes(codes: np.ndarray, shape: tuple[int, int, int], hint: int | None = None) -> tuple[int, bytes]:
+def _code_bytes(codes: np.ndarray, shape: tuple[int, int, int], hint: int | None = None,
+                table_cost: float = TABLE_COST) -> tuple[int, bytes]:
     """(code width, bytes) of a residual's codes: range-coded with contexts (width RANGE_CODED), or, when that is
     larger, fast zstd on their byte planes (codes that repeat whole rows, which only a dictionary coder sees:
     fields constant along an axis, a network far off a smooth field). A long range-coded stream is split into
     segments (RANGE_SPLIT) where that costs little: as many threads decode them at once; from TABLE_MIN_BYTES on,
-    table-coded (TABLE_CODED, in as many segments) where that costs at most TABLE_COST more: it decodes faster.
+    table-coded (TABLE_CODED, in as many segments) where that costs at most ``table_cost`` more: it decodes faster.
     ``hint``: about the range-coded bytes (:attr:`Residual.bytes_hint`), which guesses the split's segments; from
     :data:`SPLIT_ALONE_BYTES` on, the split is coded alone and judged against the hint (the plain stream is coded
     too only when the split comes out over it by more than SPLIT_COST)."""
@@ -698,7 +705,7 @@ def _code_bytes(codes: np.ndarray, shape: tuple[int, int, int], hint: int | None
     assert kept is not None  # one of the two is coded whatever the hint
     best = (RANGE_SPLIT if split is not None else RANGE_CODED, kept)
     if len(best[1]) >= TABLE_MIN_BYTES:
-        limit, parts = len(best[1]) * (1 + TABLE_COST), max(1, _split_parts(len(best[1])))
+        limit, parts = len(best[1]) * (1 + table_cost), max(1, _split_parts(len(best[1])))
         # estimated first: a table stream that will not be kept costs a walk of the codes, not a coding
         if table_coding.estimate_bytes(codes, table, parts) <= limit:
             tabled = table_coding.encode(codes, table, parts, threads)
@@ -716,7 +723,8 @@ def _split_parts(nbytes: int) -> int:
 
 
 def _size(res: Residual) -> int:
-    return len(_code_bytes(res.codes, tuple(res.shape), res.bytes_hint)[1]) + 8 * int(res.exact_index.size)
+    return len(_code_bytes(res.codes, tuple(res.shape), res.bytes_hint, res.table_cost)[1]) \
+        + 8 * int(res.exact_index.size)
 
 
 def _grid_index(shape: tuple[int, ...], view: _View, tsl: _View, at: tuple[np.ndarray, ...]) -> np.ndarray:

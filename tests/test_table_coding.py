@@ -117,7 +117,7 @@ def _ct_like(shape, noise, seed):
     return (sphere_front(shape) + noise * rng.standard_normal(shape)).astype(np.float32)
 
 
-def test_a_residual_keeps_the_table_coder_only_where_it_costs_little(monkeypatch):
+def test_a_residual_keeps_the_table_coder_only_where_it_costs_little():
     # a CT-like grid whose codes range-code to TABLE_MIN_BYTES or more: table-coded when that is at most
     # TABLE_COST larger (decodes faster), else the range-coded stream; the model reads back the very codes either
     # way
@@ -125,14 +125,14 @@ def test_a_residual_keeps_the_table_coder_only_where_it_costs_little(monkeypatch
     res = R.compute_residual(values, None, 3e-3 * float(np.ptp(values)), float(np.ptp(values)))
     table = R._pass_table_of(values.shape)
     for cost in (0.1, -0.5):  # this table stream kept (3 % over) / none
-        monkeypatch.setattr(R, "TABLE_COST", cost)
+        res.table_cost = cost
         blob = res.to_bytes()
         width = R._WIDTHS[blob[0] & 0x07]
         assert width == (R.TABLE_CODED if cost > 0 else R.RANGE_SPLIT)
         back = inr.Residual.from_bytes(blob, values.shape)
         assert np.array_equal(back.codes, res.codes)
         assert np.array_equal(back.apply(None, threads=2), res.apply(None, threads=1))
-    monkeypatch.undo()
+    res.table_cost = R.TABLE_COST
     width, kept = R._code_bytes(res.codes, values.shape, res.bytes_hint)
     split = entropy.encode_parts(res.codes, table, R._split_parts(int(0.99 * res.bytes_hint)))
     tabled = T.encode(res.codes, table, R._split_parts(len(split)))
@@ -150,23 +150,6 @@ def test_a_short_stream_is_never_table_coded(monkeypatch):
     assert len(blob) < R.TABLE_MIN_BYTES and R._WIDTHS[blob[0] & 0x07] != R.TABLE_CODED
 
 
-def test_a_model_with_a_table_coded_residual_round_trips_through_its_bytes(monkeypatch):
-    # end to end: inr.fit's predictive model at a tight bound, written table-coded and read back to the same grid
-    monkeypatch.setattr(R, "TABLE_COST", 0.1)  # this noisy grid table-codes to ~3 % more
-    values = _ct_like((36, 40, 44), 0.01, 5)
-    model, report = inr.fit(values, max_abs_error=3e-3 * float(np.ptp(values)))
-    blob = model.to_bytes()
-    calls = []
-    real = T.decode
-    monkeypatch.setattr(T, "decode", lambda *a, **k: calls.append(1) or real(*a, **k))
-    back = inr.Model.from_bytes(blob)
-    assert calls == [1]  # the residual's codes came from the table coder
-    assert np.array_equal(back.residual.codes, model.residual.codes)
-    decoded = back.decode()
-    assert np.array_equal(decoded, model.decode())
-    assert float(np.abs(decoded - values).max()) <= 3e-3 * float(np.ptp(values))
-
-
 @pytest.mark.parametrize("kind", ["sparse", "dense", "wide"])
 def test_the_estimate_is_the_references_and_near_the_coded_bytes(monkeypatch, kind):
     # what decides whether the table coder is tried: the same integer in C++ and in the reference (sampled rows
@@ -182,3 +165,23 @@ def test_the_estimate_is_the_references_and_near_the_coded_bytes(monkeypatch, ki
                 assert T.estimate_bytes(codes, table, 2) == est
         coded = len(T.encode(codes, table, 2))
         assert abs(est - coded) <= (0.05 if sampled else 0.01) * coded + 16, (sampled, est, coded)
+
+
+def test_prefer_speed_table_codes_what_size_range_codes(monkeypatch):
+    # the same residual search either way: prefer="speed" writes the table-coded stream where it costs up to
+    # TABLE_COST_SPEED more (decodes faster), "size" only up to TABLE_COST; both read back through their bytes
+    # (the speed one through the table decoder) to the very same grid
+    values = _ct_like((40, 44, 48), 0.01, 3)
+    models = {p: inr.fit(values, target_psnr=45.0, prefer=p) for p in ("size", "speed")}
+    widths = {p: R._WIDTHS[m.residual.to_bytes()[0] & 0x07] for p, (m, _) in models.items()}
+    sizes = {p: len(m.to_bytes()) for p, (m, _) in models.items()}
+    assert widths == {"size": R.RANGE_SPLIT, "speed": R.TABLE_CODED}
+    assert sizes["size"] * (1 + R.TABLE_COST) < sizes["speed"] <= sizes["size"] * (1 + R.TABLE_COST_SPEED)
+    assert models["speed"][1].stored_bytes == sizes["speed"]  # the report says what is stored
+    calls = []
+    real = T.decode
+    monkeypatch.setattr(T, "decode", lambda *a, **k: calls.append(1) or real(*a, **k))
+    grids = {p: inr.Model.from_bytes(m.to_bytes()).decode() for p, (m, _) in models.items()}
+    assert calls == [1]
+    assert np.array_equal(grids["size"], grids["speed"])
+    assert inr.psnr(values, grids["speed"]) >= 45.0
