@@ -711,31 +711,9 @@ def _code_bytes(codes: np.ndarray, shape: tuple[int, int, int], hint: int | None
             tabled = table_coding.encode(codes, table, parts, threads)
             if len(tabled) <= limit:
                 best = (TABLE_CODED, tabled)
-    if _planes_hopeless(codes, len(best[1])):
-        return best
     width, planes = _planes(codes)
     zipped = _zstd(ZSTD_LEVEL_PLANES).compress(planes)
     return (width, zipped) if len(best[1]) > len(zipped) else best
-
-
-#: from this many codes on, the byte planes are first tried on a sample (PLANES_SAMPLES chunks, 1/PLANES_SAMPLE_OF
-#: of the codes in all, spread over them) and skipped when that scales to more than PLANES_SKIP times the coded
-#: stream: writing a large grid's planes cost 25-31 ms of mni152_t1's ~200 ms error-bounded coding (8.7 M codes,
-#: planes 1.8x the range-coded bytes), while the codes worth planes (rows that repeat) repeat all over the grid
-PLANES_SAMPLED, PLANES_SAMPLES, PLANES_SAMPLE_OF, PLANES_SKIP = 1 << 20, 4, 8, 1.25
-
-
-def _planes_hopeless(codes: np.ndarray, coded: int) -> bool:
-    """Whether zstd on the byte planes of ``codes`` cannot come near ``coded`` bytes, judged on a sample (only
-    for grids of :data:`PLANES_SAMPLED` codes or more: below, the planes are tried whole)."""
-    n = codes.size
-    if n < PLANES_SAMPLED:
-        return False
-    chunk = n // (PLANES_SAMPLES * PLANES_SAMPLE_OF)
-    sample = np.concatenate([codes[i * n // PLANES_SAMPLES:i * n // PLANES_SAMPLES + chunk]
-                             for i in range(PLANES_SAMPLES)])
-    zipped = len(_zstd(ZSTD_LEVEL_PLANES).compress(_planes(sample)[1]))
-    return zipped * (n / sample.size) > PLANES_SKIP * coded
 
 
 def _split_parts(nbytes: int) -> int:

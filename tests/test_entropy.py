@@ -329,27 +329,3 @@ def test_low_bits_that_repeat_cost_little():
     anything = rng.integers(-(1 << 15), 1 << 15, n)
     saved_bits = 8 * (len(entropy.encode_codes(anything, table)) - len(entropy.encode_codes(eights, table))) / n
     assert saved_bits > 2.5, saved_bits
-
-
-def test_a_large_grid_whose_rows_repeat_keeps_byte_planes_and_a_dense_one_skips_them(monkeypatch):
-    # from PLANES_SAMPLED codes on, the planes are judged on a sample first: rows that repeat all over the grid
-    # still get them (the sample sees the repeats); the codes of noise skip them (their sample scales to more than
-    # PLANES_SKIP times the range-coded bytes) without the whole grid's planes being written
-    z, y, x = np.indices((64, 128, 128))
-    data = (np.sin(x / 3.0) * 40 + np.cos(z / 4.0) * 30).astype(np.float32)  # constant along y
-    net = np.zeros_like(data)
-    res = R._encode(data.astype(np.float64), net, 1e-2, 5e-3, 0.0, 0.0, ("net",))
-    assert res.codes.size >= R.PLANES_SAMPLED
-    blob = res.to_bytes()
-    assert R._WIDTHS[blob[0] & 0x07] in (1, 2, 4, 8)
-    back = inr.Residual.from_bytes(blob, data.shape)
-    assert np.array_equal(back.codes, res.codes)
-    noise = np.random.default_rng(2).standard_normal((64, 128, 128))
-    dense = R.compute_residual(noise, None, 0.5, float(np.ptp(noise)))  # codes of a few units: planes ~2x
-    sizes = []
-    real = R._planes
-    monkeypatch.setattr(R, "_planes", lambda k: sizes.append(k.size) or real(k))
-    blob = dense.to_bytes()
-    assert sizes and max(sizes) < dense.codes.size  # the sample only
-    assert R._WIDTHS[blob[0] & 0x07] not in (1, 2, 4, 8)
-    assert np.array_equal(inr.Residual.from_bytes(blob, noise.shape).codes, dense.codes)
