@@ -220,9 +220,6 @@ int64_t estimate(const std::vector<Row>& rows, const int64_t* codes) {
     return static_cast<int64_t>((units + 8 * COST_UNITS - 1) / (8 * COST_UNITS));
 }
 
-// What decode_segment<int32_t> answers for a code past int32: the caller decodes again into int64.
-constexpr const char* WIDE = "wide";
-
 // Decodes one segment into codes (every one written); an empty string when it is well formed, else why not (WIDE
 // for a code that K cannot hold). The walk of walk() written out by hand: decoding is one chain of dependent bits,
 // so the previous code's context part stays in a register and the y and z neighbours' part of each busy row is
@@ -303,13 +300,6 @@ std::vector<std::vector<Row>> segments_of(const std::vector<Row>& rows) {
     return {std::vector<Row>(rows.begin(), rows.end() - 1), std::vector<Row>(rows.end() - 1, rows.end())};
 }
 
-// Where each segment's codes start (one more: the codes in all).
-std::vector<int64_t> firsts_of(const std::vector<std::vector<Row>>& segs) {
-    std::vector<int64_t> first{0};
-    for (const auto& s : segs) first.push_back(first.back() + count_of(s));
-    return first;
-}
-
 // Each segment's codes (from codes + first[i]; by default the segments in order) coded on its own, on up to
 // `threads` threads.
 std::vector<std::string> encode_segments(const std::vector<std::vector<Row>>& segs, const int64_t* codes,
@@ -321,51 +311,21 @@ std::vector<std::string> encode_segments(const std::vector<std::vector<Row>>& se
     return out;
 }
 
-// The codes of the segments whose bytes are parts into codes, on up to `threads` threads; throws
-// std::invalid_argument saying why when a part is not its segment's stream. False (nothing thrown) when a code
-// does not fit K.
-template <class K>
-bool decode_segments(const std::vector<std::string_view>& parts, const std::vector<std::vector<Row>>& segs,
-                     K* codes, int threads) {
-    const auto first = firsts_of(segs);
-    std::vector<std::string> errors(segs.size());
-#pragma omp parallel for num_threads(std::max(threads, 1)) schedule(dynamic, 1) if (segs.size() > 1 && threads > 1)
-    for (int i = 0; i < static_cast<int>(segs.size()); ++i)
-        errors[i] = decode_segment(parts[i], segs[i], codes + first[i]);
-    for (const auto& e : errors)
-        if (!e.empty() && e != WIDE) throw std::invalid_argument(e);
-    return std::none_of(errors.begin(), errors.end(), [](const std::string& e) { return e == WIDE; });
-}
-
-// The n codes of parts (decode_segments) as int32, or int64 where one does not fit: half the memory to write
-// and for the residual passes to read, nearly always.
+// The n codes of the segments whose bytes are parts (int32, or int64 where one does not fit), on up to `threads`
+// threads; throws std::invalid_argument saying why when a part is not its segment's stream.
 py::array codes_of(const std::vector<std::string_view>& parts, const std::vector<std::vector<Row>>& segs, int64_t n,
                    int threads) {
-    py::array_t<int32_t> narrow(static_cast<py::ssize_t>(n));
-    bool fits;
-    {
-        py::gil_scoped_release release;
-        fits = decode_segments(parts, segs, narrow.mutable_data(), threads);
-    }
-    if (fits) return std::move(narrow);
-    py::array_t<int64_t> wide(static_cast<py::ssize_t>(n));
-    {
-        py::gil_scoped_release release;
-        decode_segments(parts, segs, wide.mutable_data(), threads);
-    }
-    return std::move(wide);
+    return int32_or_int64(n, [&](auto* codes) {
+        return decode_segments(segs, codes, threads,
+                               [&](int i, auto* c) { return decode_segment(parts[i], segs[i], c); });
+    });
 }
 
 // The stream of the codes of rows: its segments, the first's size before them when there are two.
 std::string encode_rows(const std::vector<Row>& rows, const int64_t* codes, int threads) {
     const auto parts = encode_segments(segments_of(rows), codes, threads);
     std::string out;
-    if (parts.size() > 1) {  // varint size of the first segment
-        for (uint64_t v = parts[0].size();; v >>= 7) {
-            out.push_back(static_cast<char>((v & 0x7F) | (v > 0x7F ? 0x80 : 0)));
-            if (v <= 0x7F) break;
-        }
-    }
+    if (parts.size() > 1) put_varint(out, parts[0].size());  // the first segment's size
     for (const auto& part : parts) out += part;
     return out;
 }
@@ -386,14 +346,10 @@ py::array decode(py::bytes data_obj, py::array_t<int64_t, py::array::c_style> ta
     const auto segs = segments_of(rows_of(table, n));
     std::vector<std::string_view> parts{data};
     if (segs.size() > 1) {
-        uint64_t len = 0;
         size_t at = 0;
-        for (int shift = 0;; shift += 7) {
-            if (at >= data.size() || shift > 63) throw std::invalid_argument("residual codes malformed: segment size");
-            const auto b = static_cast<uint8_t>(data[at++]);
-            len |= static_cast<uint64_t>(b & 0x7F) << shift;
-            if (!(b & 0x80)) break;
-        }
+        const auto size = take_varint(data, at);
+        if (!size) throw std::invalid_argument("residual codes malformed: segment size");
+        const uint64_t len = *size;
         if (len > data.size() - at) throw std::invalid_argument("residual codes malformed: segment past the end");
         parts = {data.substr(at, len), data.substr(at + len)};
     }
@@ -408,14 +364,7 @@ py::list encode_parts(py::array_t<int64_t, py::array::c_style> codes_arr, py::li
     const auto parts = parts_of(tables);
     std::vector<int64_t> first;
     if (firsts) {
-        if (firsts->size() != static_cast<py::ssize_t>(parts.size()))
-            throw std::invalid_argument("entropy coder: one first code per table");
-        for (size_t i = 0; i < parts.size(); ++i) {
-            const int64_t f = firsts->data()[i];
-            if (f < 0 || f + count_of(parts[i]) > codes_arr.size())
-                throw std::invalid_argument("entropy coder: a table's codes run past the codes");
-            first.push_back(f);
-        }
+        first = firsts_given(parts, *firsts, codes_arr.size(), "entropy coder");
     } else if (firsts_of(parts).back() != codes_arr.size()) {
         throw std::invalid_argument("entropy coder: the parts do not cover the codes");
     }

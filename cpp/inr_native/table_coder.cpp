@@ -328,10 +328,7 @@ std::string encode_segment(const Segment& s, const Tables& t) {
     std::string out;
     for (uint32_t v : x)
         for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-    for (uint64_t v = words.size();; v >>= 7) {
-        out.push_back(static_cast<char>((v & 0x7F) | (v > 0x7F ? 0x80 : 0)));
-        if (v <= 0x7F) break;
-    }
+    put_varint(out, words.size());
     for (size_t i = words.size(); i-- > 0;) {
         out.push_back(static_cast<char>(words[i] & 0xFF));
         out.push_back(static_cast<char>(words[i] >> 8));
@@ -367,8 +364,6 @@ struct Lookup {
         }
     }
 };
-
-constexpr const char* WIDE = "wide";
 
 // The two rANS states (the next symbol comes from x0) and the next 16-bit word to read.
 struct Rans {
@@ -450,13 +445,9 @@ std::string decode_segment(std::string_view data, const std::vector<Row>& rows, 
         st.x1 = (st.x1 << 8) | static_cast<uint8_t>(data[4 + i]);
     }
     size_t at = 8;
-    uint64_t nwords = 0;
-    for (int shift = 0;; shift += 7) {
-        if (at >= data.size() || shift > 63) return bad + "word count";
-        const auto b = static_cast<uint8_t>(data[at++]);
-        nwords |= static_cast<uint64_t>(b & 0x7F) << shift;
-        if (!(b & 0x80)) break;
-    }
+    const auto count = take_varint(data, at);
+    if (!count) return bad + "word count";
+    const uint64_t nwords = *count;
     if (nwords > (data.size() - at) / 2) return bad + "words past the end";
     int64_t widest = 0;
     for (const Row& r : rows) widest = std::max(widest, r.nx);
@@ -540,30 +531,12 @@ std::string decode_segment(std::string_view data, const std::vector<Row>& rows, 
     return "";
 }
 
-template <class K>
-bool decode_segments(const std::vector<std::string_view>& parts, const std::vector<std::vector<Row>>& segs,
-                     const Lookup& lut, K* codes, int threads) {
-    std::vector<int64_t> first{0};
-    for (const auto& s : segs) first.push_back(first.back() + count_of(s));
-    std::vector<std::string> errors(segs.size());
-#pragma omp parallel for num_threads(std::max(threads, 1)) schedule(dynamic, 1) if (segs.size() > 1 && threads > 1)
-    for (int i = 0; i < static_cast<int>(segs.size()); ++i)
-        errors[i] = decode_segment(parts[i], segs[i], lut, codes + first[i]);
-    for (const auto& e : errors)
-        if (!e.empty() && e != WIDE) throw std::invalid_argument(e);
-    return std::none_of(errors.begin(), errors.end(), [](const std::string& e) { return e == WIDE; });
-}
-
 // inr/table_coding.py encode: (the tables' bytes, each segment's bytes) of the codes of each table's passes (the
 // segments' codes from codes[firsts[i]]), the tables from all of them.
 py::tuple encode(py::array_t<int64_t, py::array::c_style> codes_arr, py::list tables,
                  py::array_t<int64_t, py::array::c_style> firsts, int threads) {
     const auto segs = parts_of(tables);
-    if (firsts.size() != static_cast<py::ssize_t>(segs.size()))
-        throw std::invalid_argument("table coder: one first code per table");
-    for (size_t i = 0; i < segs.size(); ++i)
-        if (firsts.data()[i] < 0 || firsts.data()[i] + count_of(segs[i]) > codes_arr.size())
-            throw std::invalid_argument("table coder: a table's codes run past the codes");
+    const auto first = firsts_given(segs, firsts, codes_arr.size(), "table coder");
     std::string head;
     std::vector<std::string> out(segs.size());
     {
@@ -571,7 +544,7 @@ py::tuple encode(py::array_t<int64_t, py::array::c_style> codes_arr, py::list ta
         std::vector<Segment> sym(segs.size());
 #pragma omp parallel for num_threads(std::max(threads, 1)) schedule(dynamic, 1) if (segs.size() > 1 && threads > 1)
         for (int i = 0; i < static_cast<int>(segs.size()); ++i)
-            sym[i] = symbols_of(segs[i], codes_arr.data() + firsts.data()[i]);
+            sym[i] = symbols_of(segs[i], codes_arr.data() + first[i]);
         std::vector<uint64_t> hist(static_cast<size_t>(N_CONTEXTS) * ALPHABET, 0);
         for (const auto& s : sym)
             for (size_t j = 0; j < s.sym.size(); ++j) ++hist[static_cast<size_t>(s.ctx[j]) * ALPHABET + s.sym[j]];
@@ -625,11 +598,7 @@ py::array decode(py::bytes data_obj, py::list tables, int64_t at_tables,
     const auto segs = parts_of(tables);
     if (sizes.size() + 1 != static_cast<py::ssize_t>(segs.size()))
         throw std::invalid_argument("table coder: one size per segment but the last");
-    if (count_of([&] {
-            std::vector<Row> all;
-            for (const auto& s : segs) all.insert(all.end(), s.begin(), s.end());
-            return all;
-        }()) != n)
+    if (firsts_of(segs).back() != n)
         throw std::invalid_argument("table coder: the parts do not cover the codes");
     if (at_tables < 0 || at_tables > static_cast<int64_t>(data.size()))
         throw std::invalid_argument("residual codes malformed: tables past the end");
@@ -645,19 +614,10 @@ py::array decode(py::bytes data_obj, py::list tables, int64_t at_tables,
         parts.push_back(data.substr(at, len));
         at += len;
     }
-    py::array_t<int32_t> narrow(static_cast<py::ssize_t>(n));
-    bool fits;
-    {
-        py::gil_scoped_release release;
-        fits = decode_segments(parts, segs, lut, narrow.mutable_data(), threads);
-    }
-    if (fits) return std::move(narrow);
-    py::array_t<int64_t> wide(static_cast<py::ssize_t>(n));
-    {
-        py::gil_scoped_release release;
-        decode_segments(parts, segs, lut, wide.mutable_data(), threads);
-    }
-    return std::move(wide);
+    return int32_or_int64(n, [&](auto* codes) {
+        return decode_segments(segs, codes, threads,
+                               [&](int i, auto* c) { return decode_segment(parts[i], segs[i], lut, c); });
+    });
 }
 
 }  // namespace
