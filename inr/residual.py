@@ -705,10 +705,10 @@ def _code_bytes(codes: np.ndarray, shape: tuple[int, int, int], hint: int | None
     assert kept is not None  # one of the two is coded whatever the hint
     best = (RANGE_SPLIT if split is not None else RANGE_CODED, kept)
     if len(best[1]) >= TABLE_MIN_BYTES:
-        limit, parts = len(best[1]) * (1 + table_cost), max(1, _split_parts(len(best[1])))
+        limit, segments = len(best[1]) * (1 + table_cost), max(1, _split_parts(len(best[1])))
         # estimated first: a table stream that will not be kept costs a walk of the codes, not a coding
-        if table_coding.estimate_bytes(codes, table, parts) <= limit:
-            tabled = table_coding.encode(codes, table, parts, threads)
+        if table_coding.estimate_bytes(codes, table, segments) <= limit:
+            tabled = table_coding.encode(codes, table, segments, threads)
             if len(tabled) <= limit:
                 best = (TABLE_CODED, tabled)
     width, planes = _planes(codes)

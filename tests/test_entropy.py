@@ -8,6 +8,7 @@ import inr
 from inr import entropy
 from inr import residual as R
 from sims.analytic import gaussians, sphere_front
+from support.coders import same_on_both_sides
 
 
 def _python_only(monkeypatch):
@@ -15,16 +16,9 @@ def _python_only(monkeypatch):
 
 
 def _same_on_both_sides(codes, table, monkeypatch):
-    """The bytes of ``codes`` (two threads where there are two segments): one thread and the reference write the
-    same, and each side decodes them."""
-    blob = entropy.encode_codes(codes, table, threads=2)
-    assert entropy.encode_codes(codes, table) == blob
-    assert np.array_equal(entropy.decode_codes(blob, table, threads=2), codes)
-    with monkeypatch.context() as m:
-        _python_only(m)
-        assert entropy.encode_codes(codes, table) == blob
-        assert np.array_equal(entropy.decode_codes(blob, table), codes)
-    return blob
+    """The plain stream of ``codes`` (two threads where there are two segments): :func:`same_on_both_sides`."""
+    return same_on_both_sides(monkeypatch, lambda c, t: entropy.encode_codes(c, table, t),
+                              lambda b, t: entropy.decode_codes(b, table, t), codes)
 
 
 def _table(shapes, levels):
@@ -106,16 +100,10 @@ def test_a_split_stream_decodes_on_both_sides_and_refuses_a_wrong_head(monkeypat
         pytest.skip("inr._native is not built: nothing to compare the reference with")
     table = _table([(1, 1, 1), (3, 4, 5), (0, 2, 2), (6, 5, 7), (5, 3, 1), (7, 6, 4)], [9, 3, 2, 2, 1, 1])
     codes = _codes(kind, int(np.prod(table[:, :3], axis=1).sum()), np.random.default_rng(7)).astype(np.int64)
-    blob = entropy.encode_parts(codes, table, parts, threads=2)
-    assert entropy.encode_parts(codes, table, parts) == blob
+    blob = same_on_both_sides(monkeypatch, lambda c, t: entropy.encode_parts(c, table, parts, t),
+                              lambda b, t: entropy.decode_parts(b, table, t), codes)
     k = blob[0]
     assert 2 <= k <= parts  # fewer where the planes' costs leave no room between two starts
-    for threads in (1, 2, 4):
-        assert np.array_equal(entropy.decode_parts(blob, table, threads), codes)
-    with monkeypatch.context() as m:
-        _python_only(m)
-        assert entropy.encode_parts(codes, table, parts) == blob
-        assert np.array_equal(entropy.decode_parts(blob, table), codes)
     planes = int(table[:, 0].sum())
     r = entropy.Reader(blob, 1, len(blob), "codes")
     starts = [r.varint() for _ in range(k - 1)]
